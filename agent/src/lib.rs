@@ -1,0 +1,1 @@
+//! Classifier, retrieval agent and LLM provider chain. No Discord types, no SQL.

@@ -1,0 +1,1 @@
+//! supportbot: config, CLI, pipeline wiring and the Discord adapter.

@@ -1,0 +1,1 @@
+//! Knowledge sources, chunking, sparse/dense vectors and the `VectorIndex` backends.

@@ -1,0 +1,1 @@
+//! Persistence with sqlx on SQLite and Postgres.
