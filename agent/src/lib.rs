@@ -1,1 +1,5 @@
 //! Classifier, retrieval agent and LLM provider chain. No Discord types, no SQL.
+
+pub mod decision;
+
+pub use decision::{Acknowledger, Citation, Decision};

@@ -1,1 +1,10 @@
-//! supportbot: config, CLI, pipeline wiring and the Discord adapter.
+//! supportbot: configuration, CLI, pipeline wiring and the Discord adapter.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod discord;
+pub mod doctor;
+pub mod pipeline;
+pub mod telemetry;

@@ -1,0 +1,136 @@
+//! Wiring for `supportbot run`: store, pipeline, Discord client, background maintenance and
+//! graceful shutdown. The shutdown trigger is a parameter, so tests supply their own.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serenity::all::ClientBuilder;
+use store::Store;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::discord::{self, AppState};
+use crate::pipeline::{Pipeline, PipelineSettings};
+
+/// The one-line message for `run` without a token.
+pub const MISSING_TOKEN: &str = "DISCORD_TOKEN is not set: set it to your bot's token (Discord Developer Portal → your application → Bot → Reset Token)";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{MISSING_TOKEN}")]
+pub struct MissingToken;
+
+/// Connects to Discord and serves until `shutdown` fires, then finishes in-flight messages
+/// and disconnects.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let token = config.discord.token.clone().ok_or(MissingToken)?;
+    let store = Store::open(&config.database_settings())
+        .await
+        .context("opening the database")?;
+    info!(backend = %store.backend(), "database ready");
+
+    let settings = PipelineSettings {
+        max_in_flight: config.pipeline.max_in_flight,
+        per_member_per_minute: NonZeroU32::new(config.pipeline.per_member_per_minute)
+            .context("pipeline.per_member_per_minute must be at least 1")?,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let pipeline = Arc::new(Pipeline::new(store.clone(), clock, &settings));
+    let state = Arc::new(AppState {
+        pipeline: Arc::clone(&pipeline),
+        archive_minutes: config.discord.thread_archive_minutes,
+    });
+
+    let http = discord::http_client(&token, config.discord.api_proxy.as_deref());
+    let setup_state = Arc::clone(&state);
+    let framework = poise::Framework::builder()
+        .options(poise::FrameworkOptions {
+            commands: discord::commands(),
+            on_error: |error| Box::pin(discord::commands::on_error(error)),
+            ..Default::default()
+        })
+        .setup(move |ctx, _ready, framework| {
+            Box::pin(async move {
+                poise::builtins::register_globally(ctx, &framework.options().commands).await?;
+                info!(
+                    commands = framework.options().commands.len(),
+                    "slash commands registered"
+                );
+                Ok(setup_state)
+            })
+        })
+        .build();
+
+    let mut client = ClientBuilder::new_with_http(http, discord::intents())
+        .event_handler(discord::Handler {
+            state: Arc::clone(&state),
+        })
+        .framework(framework)
+        .await
+        .context("building the Discord client")?;
+
+    let shard_manager = client.shard_manager.clone();
+    let grace = Duration::from_secs(config.pipeline.shutdown_grace_secs);
+    let maintenance = tokio::spawn({
+        let pipeline = Arc::clone(&pipeline);
+        let shutdown = shutdown.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => pipeline.maintain(),
+                }
+            }
+        }
+    });
+    let stopper = tokio::spawn({
+        let pipeline = Arc::clone(&pipeline);
+        async move {
+            shutdown.cancelled().await;
+            info!("shutting down: finishing messages in flight");
+            if tokio::time::timeout(grace, pipeline.drain()).await.is_err() {
+                warn!(
+                    grace_secs = grace.as_secs(),
+                    "messages still in flight after the grace period"
+                );
+            }
+            shard_manager.shutdown_all().await;
+        }
+    });
+
+    let result = client.start().await.context("Discord gateway connection");
+    stopper.abort();
+    maintenance.abort();
+    pipeline.drain().await;
+    store.close().await;
+    info!("stopped");
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,116 @@
+//! The `supportbot` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::{app, doctor, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "supportbot",
+    version,
+    about = "A self-hosted Discord support agent"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./supportbot.toml if present).
+    #[arg(long, global = true, env = "SUPPORTBOT_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect to Discord and answer questions until stopped (SIGINT/SIGTERM).
+    Run,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Check configuration, database, data directory and the Discord token.
+    Doctor,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if matches!(cli.command, Command::Run) && config.discord.token.is_none() {
+        eprintln!("error: {}", app::MISSING_TOKEN);
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(dispatch(cli.command, config))
+}
+
+async fn dispatch(command: Command, config: Config) -> ExitCode {
+    match command {
+        Command::Run => {
+            telemetry::init(&config.log);
+            let shutdown = CancellationToken::new();
+            tokio::spawn({
+                let shutdown = shutdown.clone();
+                async move {
+                    app::shutdown_signal().await;
+                    shutdown.cancel();
+                }
+            });
+            match app::run(config, shutdown).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Migrate => match store::Store::connect(&config.database_settings()).await {
+            Ok(store) => {
+                let result = store.migrate().await;
+                store.close().await;
+                match result {
+                    Ok(n) => {
+                        println!("database up to date ({n} migrations applied now)");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Doctor => {
+            let checks = doctor::run(&config).await;
+            for check in &checks {
+                println!("{check}");
+            }
+            if checks.iter().any(|c| c.level == doctor::Level::Fail) {
+                println!("doctor found problems; fix the FAIL lines above");
+                ExitCode::FAILURE
+            } else {
+                println!("all checks passed");
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Configuration: built-in defaults, then an optional `supportbot.toml`, then the environment
+//! (`DISCORD_TOKEN`, `DATABASE_URL`, `SUPPORTBOT_…` with `__` for nesting). Secrets are
+//! `SecretString`s so neither `Debug` nor a log line can print them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use store::{DatabaseSettings, TlsMode};
+
+pub const DEFAULT_CONFIG_FILE: &str = "supportbot.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database and the embedded vector index live.
+    pub data_dir: PathBuf,
+    pub discord: DiscordConfig,
+    pub database: DatabaseConfig,
+    pub pipeline: PipelineConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordConfig {
+    pub token: Option<SecretString>,
+    /// Sends REST calls to this base URL instead of Discord and disables the client-side
+    /// rate limiter. For local fakes only; leave unset in production.
+    pub api_proxy: Option<String>,
+    /// How long a support thread stays open without activity: 60, 1440, 4320 or 10080 minutes.
+    pub thread_archive_minutes: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://…`; unset means `sqlite://<data_dir>/supportbot.db`.
+    pub url: Option<SecretString>,
+    /// Postgres TLS mode; overrides `sslmode` in the URL.
+    pub tls: Option<String>,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Messages processed at once; more wait their turn.
+    pub max_in_flight: usize,
+    /// Messages one member may send to the bot per minute before it stops answering them.
+    pub per_member_per_minute: u32,
+    /// How long shutdown waits for in-flight messages before giving up on them.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `supportbot=debug,serenity=warn`.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            discord: DiscordConfig::default(),
+            database: DatabaseConfig::default(),
+            pipeline: PipelineConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            api_proxy: None,
+            thread_archive_minutes: 1440,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            tls: None,
+            max_connections: 8,
+            connect_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 32,
+            per_member_per_minute: 10,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// A setting that was present but unusable. Printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("{0}")]
+    Parse(String),
+    #[error("{setting} is invalid: expected {expected}, got {got}")]
+    Invalid {
+        setting: &'static str,
+        expected: &'static str,
+        got: String,
+    },
+}
+
+impl Config {
+    /// The figment the binary uses. `file` defaults to `supportbot.toml` in the working
+    /// directory; a missing default file is fine, a missing explicit file is an error.
+    pub fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let path = match file {
+            Some(p) if !p.exists() => {
+                return Err(ConfigError::File {
+                    path: p.display().to_string(),
+                    message: "no such file".into(),
+                });
+            }
+            Some(p) => p.to_path_buf(),
+            None => PathBuf::from(DEFAULT_CONFIG_FILE),
+        };
+        Ok(Figment::new()
+            .merge(Toml::file(path))
+            .merge(
+                Env::prefixed("SUPPORTBOT_")
+                    .ignore(&["CONFIG"])
+                    .split("__")
+                    .lowercase(true),
+            )
+            .merge(
+                Env::raw()
+                    .only(&["DISCORD_TOKEN"])
+                    .map(|_| "discord.token".into()),
+            )
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            ))
+    }
+
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(file)?)
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| {
+            // figment can collect several errors; the first, on one line, is what to fix.
+            let first = e
+                .into_iter()
+                .next()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            ConfigError::Parse(first.replace('\n', " "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_DATA_DIR",
+                expected: "a directory path",
+                got: "an empty value".into(),
+            });
+        }
+        if !matches!(
+            self.discord.thread_archive_minutes,
+            60 | 1440 | 4320 | 10080
+        ) {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_DISCORD__THREAD_ARCHIVE_MINUTES",
+                expected: "60, 1440, 4320 or 10080",
+                got: self.discord.thread_archive_minutes.to_string(),
+            });
+        }
+        if let Some(token) = &self.discord.token
+            && (token.expose_secret().trim().is_empty()
+                || token.expose_secret().chars().any(char::is_whitespace))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "DISCORD_TOKEN",
+                expected: "the bot token from the Developer Portal (no spaces, no `Bot ` prefix)",
+                got: "a value with spaces or nothing in it".into(),
+            });
+        }
+        if let Some(url) = &self.database.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres:")
+                || url.starts_with("postgresql:"))
+            {
+                return Err(ConfigError::Invalid {
+                    setting: "DATABASE_URL",
+                    expected: "a sqlite://PATH or postgres://USER@HOST/DB URL",
+                    got: store::redact_url(url),
+                });
+            }
+        }
+        if let Some(tls) = &self.database.tls {
+            tls.parse::<TlsMode>().map_err(|_| ConfigError::Invalid {
+                setting: "SUPPORTBOT_DATABASE__TLS",
+                expected: "disable, prefer, require, verify-ca or verify-full",
+                got: tls.clone(),
+            })?;
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_DATABASE__MAX_CONNECTIONS",
+                expected: "a whole number of at least 1",
+                got: "0".into(),
+            });
+        }
+        if self.pipeline.max_in_flight == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_PIPELINE__MAX_IN_FLIGHT",
+                expected: "a whole number of at least 1",
+                got: "0".into(),
+            });
+        }
+        if self.pipeline.per_member_per_minute == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_PIPELINE__PER_MEMBER_PER_MINUTE",
+                expected: "a whole number of at least 1",
+                got: "0".into(),
+            });
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_LOG__FORMAT",
+                expected: "text or json",
+                got: self.log.format.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: `DATABASE_URL`, else a SQLite file in the data directory.
+    pub fn database_settings(&self) -> DatabaseSettings {
+        let url = match &self.database.url {
+            Some(url) => url.expose_secret().to_string(),
+            None => format!("sqlite://{}", self.data_dir.join("supportbot.db").display()),
+        };
+        let mut settings = DatabaseSettings::new(url);
+        settings.tls = self.database.tls.as_deref().and_then(|t| t.parse().ok());
+        settings.max_connections = self.database.max_connections;
+        settings.connect_timeout = Duration::from_secs(self.database.connect_timeout_secs);
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_toml(toml: &str) -> Result<Config, ConfigError> {
+        Config::from_figment(Figment::new().merge(Toml::string(toml)))
+    }
+
+    #[test]
+    fn defaults_need_no_servers() {
+        let config = from_toml("").unwrap();
+        assert!(config.discord.token.is_none());
+        let url = config.database_settings().url.expose_secret().to_string();
+        assert_eq!(url, "sqlite://./data/supportbot.db");
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let config = from_toml(
+            "[discord]\ntoken = \"MTAw.secret-token-value\"\n[database]\nurl = \"postgres://u:pw-value@127.0.0.1/db\"",
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret-token-value"), "{shown}");
+        assert!(!shown.contains("pw-value"), "{shown}");
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting_and_the_expectation() {
+        let line = from_toml("[discord]\nthread_archive_minutes = 90")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            line.contains("SUPPORTBOT_DISCORD__THREAD_ARCHIVE_MINUTES"),
+            "{line}"
+        );
+        assert!(line.contains("60, 1440, 4320 or 10080"), "{line}");
+        assert!(!line.contains('\n'));
+
+        let err = from_toml("[database]\nurl = \"mysql://x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("DATABASE_URL") && err.contains("postgres://"),
+            "{err}"
+        );
+
+        let err = from_toml("[database]\ntls = \"strict\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SUPPORTBOT_DATABASE__TLS"), "{err}");
+    }
+
+    #[test]
+    fn a_mistyped_or_unknown_setting_names_the_key() {
+        let err = from_toml("[pipeline]\nmax_in_flight = \"lots\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_in_flight"), "{err}");
+        assert!(!err.contains('\n'));
+
+        let err = from_toml("[pipeline]\nmax_in_fligth = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_in_fligth"), "{err}");
+    }
+}

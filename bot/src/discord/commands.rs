@@ -1,0 +1,138 @@
+//! Slash commands. `/support` lets a guild's admins choose where the bot answers.
+//! Permissions are checked on our side too (`required_permissions` reads the member's
+//! permissions from the interaction), not only by Discord's default permissions.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use poise::CreateReply;
+use serenity::all::ChannelId;
+use tracing::warn;
+
+use super::{AppState, Context, Error};
+
+pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
+    vec![support()]
+}
+
+/// Choose where supportbot answers questions.
+#[poise::command(
+    slash_command,
+    guild_only,
+    default_member_permissions = "MANAGE_GUILD",
+    required_permissions = "MANAGE_GUILD",
+    subcommands("enable", "disable", "status"),
+    subcommand_required
+)]
+async fn support(_ctx: Context<'_>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// Answer every question asked in a channel.
+#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
+async fn enable(
+    ctx: Context<'_>,
+    #[description = "The channel (default: this one)"] channel: Option<ChannelId>,
+) -> Result<(), Error> {
+    set_enabled(ctx, channel, true).await
+}
+
+/// Stop answering in a channel (mentions of the bot are still answered).
+#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
+async fn disable(
+    ctx: Context<'_>,
+    #[description = "The channel (default: this one)"] channel: Option<ChannelId>,
+) -> Result<(), Error> {
+    set_enabled(ctx, channel, false).await
+}
+
+/// Show the channels where supportbot answers.
+#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
+async fn status(ctx: Context<'_>) -> Result<(), Error> {
+    let guild_id = ctx.guild_id().ok_or("guild only")?;
+    let store = ctx.data().pipeline.store();
+    let enabled: Vec<String> = store
+        .channel_settings(guild_id.get() as i64)
+        .await?
+        .into_iter()
+        .filter(|c| c.enabled)
+        .map(|c| format!("<#{}>", c.channel_id))
+        .collect();
+    let text = if enabled.is_empty() {
+        "supportbot answers only when mentioned. Use `/support enable` in a channel to answer \
+         every question there."
+            .to_string()
+    } else {
+        format!(
+            "supportbot answers every question in: {}",
+            enabled.join(", ")
+        )
+    };
+    ctx.send(CreateReply::default().content(text).ephemeral(true))
+        .await?;
+    Ok(())
+}
+
+async fn set_enabled(
+    ctx: Context<'_>,
+    channel: Option<ChannelId>,
+    enabled: bool,
+) -> Result<(), Error> {
+    let guild_id = ctx.guild_id().ok_or("guild only")?;
+    let channel = channel.unwrap_or(ctx.channel_id());
+    let store = ctx.data().pipeline.store();
+    let now = Utc::now();
+    store.upsert_guild(guild_id.get() as i64, now).await?;
+    store
+        .set_channel_enabled(
+            guild_id.get() as i64,
+            channel.get() as i64,
+            enabled,
+            Some(ctx.author().id.get() as i64),
+            now,
+        )
+        .await?;
+    let text = if enabled {
+        format!("supportbot will now answer questions in <#{channel}>, each in its own thread.")
+    } else {
+        format!("supportbot will no longer answer in <#{channel}> unless mentioned.")
+    };
+    ctx.send(CreateReply::default().content(text).ephemeral(true))
+        .await?;
+    Ok(())
+}
+
+/// Turns command errors into a private reply; logs the rest with IDs only.
+pub async fn on_error(error: poise::FrameworkError<'_, Arc<AppState>, Error>) {
+    let reply = |text: &str| CreateReply::default().content(text).ephemeral(true);
+    match error {
+        poise::FrameworkError::MissingUserPermissions { ctx, .. } => {
+            let _ = ctx
+                .send(reply(
+                    "You need the **Manage Server** permission to do that.",
+                ))
+                .await;
+        }
+        poise::FrameworkError::GuildOnly { ctx, .. } => {
+            let _ = ctx
+                .send(reply("This command works only in a server."))
+                .await;
+        }
+        poise::FrameworkError::Command { error, ctx, .. } => {
+            warn!(
+                command = %ctx.command().qualified_name,
+                guild_id = ctx.guild_id().map(|g| g.get()),
+                error = %error,
+                "command failed"
+            );
+            let _ = ctx
+                .send(reply("Something went wrong on our side; please try again."))
+                .await;
+        }
+        other => {
+            if let Err(e) = poise::builtins::on_error(other).await {
+                warn!(error = %e, "could not report a command error");
+            }
+        }
+    }
+}

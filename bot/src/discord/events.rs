@@ -1,0 +1,97 @@
+//! Gateway events: guild membership into the store, messages into the pipeline.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serenity::all::{Context, EventHandler, Guild, Message, Ready, ResumedEvent, UnavailableGuild};
+use serenity::async_trait;
+use tracing::{debug, info, warn};
+
+use super::{AppState, DiscordDelivery};
+use crate::pipeline::Inbound;
+
+pub struct Handler {
+    pub state: Arc<AppState>,
+}
+
+#[async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        info!(
+            bot_user_id = ready.user.id.get(),
+            guilds = ready.guilds.len(),
+            shard = ?ready.shard.map(|s| (s.id.0, s.total)),
+            "connected to the Discord gateway"
+        );
+    }
+
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        info!("gateway session resumed");
+    }
+
+    async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        let store = self.state.pipeline.store();
+        if let Err(e) = store.upsert_guild(guild.id.get() as i64, Utc::now()).await {
+            warn!(guild_id = guild.id.get(), error = %e, "could not record guild");
+        }
+    }
+
+    async fn guild_delete(
+        &self,
+        _ctx: Context,
+        incomplete: UnavailableGuild,
+        _full: Option<Guild>,
+    ) {
+        // `unavailable` means an outage, not a removal: keep the guild.
+        if incomplete.unavailable {
+            return;
+        }
+        let store = self.state.pipeline.store();
+        if let Err(e) = store
+            .mark_guild_left(incomplete.id.get() as i64, Utc::now())
+            .await
+        {
+            warn!(guild_id = incomplete.id.get(), error = %e, "could not record guild removal");
+        }
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
+        let Some(guild_id) = msg.guild_id else {
+            debug!(
+                channel_id = msg.channel_id.get(),
+                "ignoring a direct message"
+            );
+            return;
+        };
+        let bot_user_id = ctx.cache.current_user().id;
+        let parent_channel_id = ctx.cache.guild(guild_id).and_then(|g| {
+            g.threads
+                .iter()
+                .find(|t| t.id == msg.channel_id)
+                .and_then(|t| t.parent_id)
+                .map(|p| p.get())
+        });
+        let inbound = Inbound {
+            guild_id: guild_id.get(),
+            channel_id: msg.channel_id.get(),
+            parent_channel_id,
+            message_id: msg.id.get(),
+            author_id: msg.author.id.get(),
+            author_is_bot: msg.author.bot || msg.author.id == bot_user_id,
+            author_roles: msg
+                .member
+                .as_ref()
+                .map(|m| m.roles.iter().map(|r| r.get()).collect())
+                .unwrap_or_default(),
+            mentions_bot: msg.mentions.iter().any(|u| u.id == bot_user_id),
+            content: msg.content,
+            received_at: Utc::now(),
+        };
+        let delivery = DiscordDelivery {
+            http: ctx.http.clone(),
+            bot_user_id: bot_user_id.get(),
+            archive_minutes: self.state.archive_minutes,
+        };
+        self.state.pipeline.spawn(inbound, delivery);
+    }
+}

@@ -1,0 +1,158 @@
+//! `supportbot doctor`: checks what `run` needs and says, in plain words, how to fix each
+//! problem.
+
+use std::fmt;
+use std::path::Path;
+
+use serenity::all::HttpError;
+use store::Store;
+
+use crate::config::Config;
+use crate::discord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub level: Level,
+    pub what: String,
+    pub fix: Option<String>,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tag = match self.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Fail => "FAIL",
+        };
+        write!(f, "[{tag}] {}", self.what)?;
+        if let Some(fix) = &self.fix {
+            write!(f, "\n       fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+fn ok(what: impl Into<String>) -> Check {
+    Check {
+        level: Level::Ok,
+        what: what.into(),
+        fix: None,
+    }
+}
+
+fn problem(level: Level, what: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check {
+        level,
+        what: what.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+/// Runs every check; the caller prints them and exits non-zero if any failed.
+pub async fn run(config: &Config) -> Vec<Check> {
+    let mut checks = vec![ok("configuration loaded")];
+    checks.push(check_data_dir(&config.data_dir));
+    checks.extend(check_database(config).await);
+    checks.push(check_token(config).await);
+    checks
+}
+
+fn check_data_dir(dir: &Path) -> Check {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return problem(
+            Level::Fail,
+            format!("data directory {} cannot be created: {e}", dir.display()),
+            "set SUPPORTBOT_DATA_DIR to a directory this user may write to",
+        );
+    }
+    let probe = dir.join(".supportbot-doctor");
+    match std::fs::write(&probe, b"ok") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            ok(format!("data directory {} is writable", dir.display()))
+        }
+        Err(e) => problem(
+            Level::Fail,
+            format!("data directory {} is not writable: {e}", dir.display()),
+            "fix its permissions or set SUPPORTBOT_DATA_DIR to another directory",
+        ),
+    }
+}
+
+async fn check_database(config: &Config) -> Vec<Check> {
+    let settings = config.database_settings();
+    let store = match Store::connect(&settings).await {
+        Ok(store) => store,
+        Err(e) => {
+            return vec![problem(
+                Level::Fail,
+                format!("database unreachable: {e}"),
+                "check DATABASE_URL, that the server is running and accepts this user, and \
+                 SUPPORTBOT_DATABASE__TLS",
+            )];
+        }
+    };
+    let mut checks = vec![ok(format!("database reachable ({})", store.backend()))];
+    match store.migration_status().await {
+        Ok(status) if status.pending.is_empty() => checks.push(ok(format!(
+            "database schema up to date ({} migrations)",
+            status.applied
+        ))),
+        Ok(status) => checks.push(problem(
+            Level::Warn,
+            format!(
+                "{} database migrations pending: {}",
+                status.pending.len(),
+                status.pending.join(", ")
+            ),
+            "run `supportbot migrate` (`supportbot run` also applies them at start)",
+        )),
+        Err(e) => checks.push(problem(
+            Level::Fail,
+            format!("cannot read migration state: {e}"),
+            "make sure DATABASE_URL points at a supportbot database",
+        )),
+    }
+    store.close().await;
+    checks
+}
+
+async fn check_token(config: &Config) -> Check {
+    let Some(token) = &config.discord.token else {
+        return problem(
+            Level::Warn,
+            "DISCORD_TOKEN is not set; `supportbot run` needs it",
+            "copy the token from the Developer Portal (your application → Bot → Reset Token) \
+             into DISCORD_TOKEN",
+        );
+    };
+    let http = discord::http_client(token, config.discord.api_proxy.as_deref());
+    match http.get_current_user().await {
+        Ok(user) => ok(format!(
+            "Discord accepts the token (bot user {}, id {})",
+            user.name, user.id
+        )),
+        Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(resp)))
+            if resp.status_code.as_u16() == 401 =>
+        {
+            problem(
+                Level::Fail,
+                "Discord rejected the token (401 Unauthorized)",
+                "reset the token in the Developer Portal (Bot → Reset Token) and set DISCORD_TOKEN \
+                 to the new value, without a `Bot ` prefix",
+            )
+        }
+        Err(e) => problem(
+            Level::Fail,
+            format!("could not reach Discord to check the token: {e}"),
+            "check this machine's network access to Discord",
+        ),
+    }
+}

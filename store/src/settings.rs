@@ -1,0 +1,133 @@
+//! How to reach the database: URL (a secret, it may hold a password), TLS mode, pool size.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Postgres TLS modes, as in libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl std::str::FromStr for TlsMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "disable" => Ok(Self::Disable),
+            "prefer" => Ok(Self::Prefer),
+            "require" => Ok(Self::Require),
+            "verify-ca" => Ok(Self::VerifyCa),
+            "verify-full" => Ok(Self::VerifyFull),
+            other => Err(format!(
+                "unknown TLS mode {other:?}; expected disable, prefer, require, verify-ca or verify-full"
+            )),
+        }
+    }
+}
+
+impl From<TlsMode> for sqlx::postgres::PgSslMode {
+    fn from(mode: TlsMode) -> Self {
+        use sqlx::postgres::PgSslMode;
+        match mode {
+            TlsMode::Disable => PgSslMode::Disable,
+            TlsMode::Prefer => PgSslMode::Prefer,
+            TlsMode::Require => PgSslMode::Require,
+            TlsMode::VerifyCa => PgSslMode::VerifyCa,
+            TlsMode::VerifyFull => PgSslMode::VerifyFull,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    /// Overrides any `sslmode` in the URL (Postgres only).
+    pub tls: Option<TlsMode>,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: SecretString::from(url.into()),
+            tls: None,
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The URL with any password replaced, safe for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let tail = redact_query_password(tail);
+    format!("{scheme}://{authority}{tail}")
+}
+
+fn redact_query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_survive_redaction() {
+        assert_eq!(
+            redact_url("postgres://bob:hunter2@db.internal:5432/sb?sslmode=require"),
+            "postgres://bob:***@db.internal:5432/sb?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://db/sb?user=bob&password=hunter2"),
+            "postgres://db/sb?user=bob&password=***"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/supportbot.db"),
+            "sqlite://./data/supportbot.db"
+        );
+    }
+
+    #[test]
+    fn tls_modes_parse_like_libpq() {
+        assert_eq!("verify-full".parse::<TlsMode>(), Ok(TlsMode::VerifyFull));
+        assert!(
+            "strict"
+                .parse::<TlsMode>()
+                .unwrap_err()
+                .contains("verify-ca")
+        );
+    }
+}
