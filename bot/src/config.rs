@@ -174,12 +174,7 @@ impl Config {
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
         let config: Config = figment.extract().map_err(|e| {
             // figment can collect several errors; the first, on one line, is what to fix.
-            let first = e
-                .into_iter()
-                .next()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            ConfigError::Parse(first.replace('\n', " "))
+            ConfigError::Parse(e.into_iter().next().map(describe).unwrap_or_default())
         })?;
         config.validate()?;
         Ok(config)
@@ -276,6 +271,48 @@ impl Config {
         settings.connect_timeout = Duration::from_secs(self.database.connect_timeout_secs);
         settings
     }
+}
+
+/// The environment variable that sets a config key (`pipeline.max_in_flight` →
+/// `SUPPORTBOT_PIPELINE__MAX_IN_FLIGHT`).
+fn env_name(key: &str) -> String {
+    match key {
+        "discord.token" => "DISCORD_TOKEN".into(),
+        "database.url" => "DATABASE_URL".into(),
+        _ => format!("SUPPORTBOT_{}", key.replace('.', "__").to_uppercase()),
+    }
+}
+
+fn describe(e: figment::Error) -> String {
+    use figment::error::Kind;
+    let key = e.path.join(".").to_lowercase();
+    let setting = format!("{} (`{key}` in {DEFAULT_CONFIG_FILE})", env_name(&key));
+    let expected = |what: &str| match what {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number".to_string(),
+        "a boolean" | "bool" => "true or false".to_string(),
+        other => other.to_string(),
+    };
+    let line = match &e.kind {
+        Kind::InvalidType(actual, what) | Kind::InvalidValue(actual, what) => {
+            format!(
+                "{setting} is invalid: expected {}, got {actual}",
+                expected(what)
+            )
+        }
+        Kind::UnknownField(field, known) => {
+            let prefix = if key.is_empty() {
+                String::new()
+            } else {
+                format!("{key}.")
+            };
+            format!(
+                "unknown setting `{prefix}{field}`; known here: {}",
+                known.join(", ")
+            )
+        }
+        other => format!("{setting}: {other}"),
+    };
+    line.replace('\n', " ")
 }
 
 #[cfg(test)]

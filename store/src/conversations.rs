@@ -268,6 +268,8 @@ impl Store {
     /// replayed event), so callers can skip work they already did.
     pub async fn append_message(&self, m: &NewMessage<'_>) -> Result<Option<i64>> {
         let created_at = ts(m.created_at);
+        // Postgres text cannot hold NUL; both backends store U+FFFD instead, so they agree.
+        let content = m.content.replace('\0', "\u{FFFD}");
         let id: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
             "INSERT INTO messages (guild_id, conversation_id, channel_id, discord_message_id, author_id, role, content, created_at)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8
@@ -281,7 +283,7 @@ impl Store {
         .bind(m.discord_message_id)
         .bind(m.author_id)
         .bind(m.role.as_str())
-        .bind(m.content)
+        .bind(&content)
         .bind(created_at)
         .fetch_optional(pool)
         .await)?;

@@ -1,1 +1,228 @@
-//! End-to-end harness: a fake Discord and fake OpenAI-compatible server on 127.0.0.1.
+//! End-to-end harness: a fake Discord on 127.0.0.1, databases for both backends, and a way to
+//! run the real bot against them.
+
+pub mod fake_discord;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use sqlx::Connection;
+use store::{DatabaseSettings, Store};
+use supportbot::config::Config;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use fake_discord::FakeDiscord;
+
+/// Where the Postgres server for tests answers; CI makes sure one does.
+pub fn postgres_admin_url() -> String {
+    std::env::var("SUPPORTBOT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A database of one backend, private to one test, removed afterwards.
+pub struct TestDb {
+    pub settings: DatabaseSettings,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl TestDb {
+    pub async fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Sqlite => Self::sqlite(),
+            Kind::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("db/supportbot.db").display());
+        TestDb {
+            settings: DatabaseSettings::new(url.clone()),
+            url,
+            _dir: Some(dir),
+            pg_name: None,
+        }
+    }
+
+    /// Creates a fresh database on the test Postgres server. Panics, loudly, when no server
+    /// answers: Postgres tests never skip.
+    pub async fn postgres() -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let admin_url = postgres_admin_url();
+        let name = format!(
+            "supportbot_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "Postgres tests need a server at {admin_url} (set SUPPORTBOT_TEST_POSTGRES_URL to \
+                 use another): {e}"
+            )
+        });
+        // Separate statements: Postgres refuses DROP/CREATE DATABASE inside one batch.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut admin)
+                .await
+                .expect("create a test database");
+        }
+        let _ = admin.close().await;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_string())
+            .expect("the admin URL names a database");
+        let url = format!("{base}/{name}");
+        TestDb {
+            settings: DatabaseSettings::new(url.clone()),
+            url,
+            _dir: None,
+            pg_name: Some(name),
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::open(&self.settings)
+            .await
+            .expect("open the test store")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs outside async; a short-lived runtime on its own thread removes the database.
+        let admin_url = postgres_admin_url();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for cleanup");
+            rt.block_on(async move {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The real bot, running in this process against a fake Discord.
+pub struct RunningBot {
+    pub shutdown: CancellationToken,
+    pub handle: JoinHandle<anyhow::Result<()>>,
+    pub data_dir: PathBuf,
+    _data: tempfile::TempDir,
+}
+
+impl RunningBot {
+    /// Starts the bot and waits until it has identified and registered its commands.
+    pub async fn start(fake: &FakeDiscord, db: &TestDb) -> Self {
+        init_tracing();
+        let data = tempfile::tempdir().expect("create a data directory");
+        let mut config = Config {
+            data_dir: data.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.discord.token = Some(SecretString::from(fake_discord::TOKEN));
+        config.discord.api_proxy = Some(fake.http_url());
+        config.database.url = Some(SecretString::from(db.url.clone()));
+        config.pipeline.shutdown_grace_secs = 5;
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(supportbot::app::run(config, shutdown.clone()));
+        fake.wait_for_call("slash command registration", Duration::from_secs(20), |c| {
+            c.method == "PUT" && c.path.ends_with("/commands")
+        })
+        .await;
+        RunningBot {
+            shutdown,
+            handle,
+            data_dir: data.path().to_path_buf(),
+            _data: data,
+        }
+    }
+
+    /// Stops the bot the way SIGTERM does and returns what `run` returned.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.handle)
+            .await
+            .expect("the bot stops within 20 s of a shutdown request")
+            .expect("the bot task did not panic")
+    }
+}
+
+/// Logs to the test's captured output; `RUST_LOG` picks the level.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A log sink for one test: everything logged on this thread lands in the buffer.
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer poisoned")).into_owned()
+    }
+
+    /// Routes this thread's logs at `filter` into the capture until the guard drops. With
+    /// `#[tokio::test]`'s single-threaded runtime, that covers every task the bot spawns.
+    pub fn install(&self, filter: &str) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(self.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("log buffer poisoned")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,171 @@
+//! The `supportbot` binary as a newcomer meets it: help, fast failures, migrate, doctor.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn supportbot(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_supportbot"));
+    cmd.current_dir(dir).args(args).env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the supportbot binary")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = supportbot(dir.path(), &["--help"], &[]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for command in ["run", "migrate", "doctor"] {
+        assert!(
+            text.contains(&format!("  {command}")),
+            "{command} missing from:\n{text}"
+        );
+    }
+    for command in ["run", "migrate", "doctor"] {
+        assert!(
+            supportbot(dir.path(), &[command, "--help"], &[])
+                .status
+                .success()
+        );
+    }
+}
+
+#[test]
+fn run_without_a_token_fails_at_once_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = supportbot(dir.path(), &["run"], &[]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("DISCORD_TOKEN"), "{err}");
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[test]
+fn a_bad_setting_is_named_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = supportbot(
+        dir.path(),
+        &["doctor"],
+        &[("SUPPORTBOT_DISCORD__THREAD_ARCHIVE_MINUTES", "90")],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("SUPPORTBOT_DISCORD__THREAD_ARCHIVE_MINUTES"),
+        "{err}"
+    );
+
+    let out = supportbot(
+        dir.path(),
+        &["doctor"],
+        &[("SUPPORTBOT_PIPELINE__MAX_IN_FLIGHT", "many")],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("max_in_flight") && err.contains("SUPPORTBOT_PIPELINE__MAX_IN_FLIGHT"),
+        "{err}"
+    );
+
+    let out = supportbot(
+        dir.path(),
+        &["doctor"],
+        &[("DATABASE_URL", "mysql://root@localhost/x")],
+    );
+    assert!(stderr(&out).contains("DATABASE_URL"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_config_file_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("supportbot.toml"),
+        "data_dir = \"from-file\"\n[discord]\nthread_archive_minutes = 60\n",
+    )
+    .unwrap();
+    let out = supportbot(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("from-file/supportbot.db").exists());
+
+    let out = supportbot(
+        dir.path(),
+        &["migrate"],
+        &[("SUPPORTBOT_DATA_DIR", "from-env")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("from-env/supportbot.db").exists());
+
+    let out = supportbot(dir.path(), &["--config", "missing.toml", "migrate"], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("missing.toml"));
+}
+
+#[test]
+fn migrate_creates_the_embedded_database_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = supportbot(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 migrations applied"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(dir.path().join("data/supportbot.db").exists());
+    let again = supportbot(dir.path(), &["migrate"], &[]);
+    assert!(
+        stdout(&again).contains("0 migrations applied"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn doctor_explains_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = supportbot(dir.path(), &["doctor"], &[]);
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "missing token and pending migrations only warn:\n{text}"
+    );
+    assert!(text.contains("DISCORD_TOKEN is not set"), "{text}");
+    assert!(
+        text.contains("supportbot migrate"),
+        "pending migrations come with the fix:\n{text}"
+    );
+
+    supportbot(dir.path(), &["migrate"], &[]);
+    let text = stdout(&supportbot(dir.path(), &["doctor"], &[]));
+    assert!(text.contains("schema up to date"), "{text}");
+
+    let out = supportbot(
+        dir.path(),
+        &["doctor"],
+        &[
+            ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+            ("SUPPORTBOT_DATABASE__CONNECT_TIMEOUT_SECS", "2"),
+        ],
+    );
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("[FAIL] database unreachable"), "{text}");
+    assert!(text.contains("fix: check DATABASE_URL"), "{text}");
+}
