@@ -114,3 +114,39 @@ impl Store {
         .await)?)
     }
 }
+
+impl Store {
+    /// A guild's settings document (`{}` for a guild we have not seen).
+    pub async fn guild_settings(&self, guild_id: i64) -> Result<serde_json::Value> {
+        let settings: Option<Json<serde_json::Value>> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT settings FROM guilds WHERE guild_id = $1",
+        )
+        .bind(guild_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(settings
+            .map(|s| s.0)
+            .unwrap_or_else(|| serde_json::json!({})))
+    }
+
+    /// Replaces a guild's settings document, creating the guild row if needed.
+    pub async fn set_guild_settings(
+        &self,
+        guild_id: i64,
+        settings: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = ts(now);
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO guilds (guild_id, settings, joined_at, created_at, updated_at) VALUES ($1, $2, $3, $3, $3)
+             ON CONFLICT (guild_id) DO UPDATE SET settings = $2, updated_at = $3",
+        )
+        .bind(guild_id)
+        .bind(Json(settings))
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+}

@@ -3,6 +3,7 @@
 //! Every query is scoped by guild: the public functions take a `GuildId`-like `i64` first and
 //! the SQL filters on it, so one guild can never read or change another's rows.
 
+mod audit;
 mod conversations;
 mod guilds;
 mod settings;
@@ -17,6 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
+pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::{Conversation, ConversationStatus, MessageRole, NewMessage, StoredMessage};
 pub use guilds::{ChannelSetting, Guild};
 pub use settings::{DatabaseSettings, TlsMode, redact_url};

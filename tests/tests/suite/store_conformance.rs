@@ -265,3 +265,183 @@ async fn threads_map_back_to_their_conversation(store: Store) {
     assert!(store.conversation_by_thread(2, 77).await.unwrap().is_none());
     assert!(store.conversation_by_thread(1, 78).await.unwrap().is_none());
 }
+
+mod audit {
+    use super::t;
+    use store::{AuditFilter, NewAuditEntry, Store};
+
+    macro_rules! both {
+        ($($name:ident),* $(,)?) => {
+            mod sqlite { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Sqlite).await; super::$name(db.store().await).await; } )* }
+            mod postgres { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Postgres).await; super::$name(db.store().await).await; } )* }
+        };
+    }
+    both!(
+        audit_entries_filter_page_and_expire,
+        guild_settings_round_trip
+    );
+
+    fn entry(guild: i64, author: i64, category: &'static str, secs: i64) -> NewAuditEntry<'static> {
+        NewAuditEntry {
+            guild_id: guild,
+            channel_id: 10,
+            message_id: 1000 + secs,
+            author_id: author,
+            verdict: "block",
+            category,
+            rule: "test.rule",
+            model: None,
+            model_verdict: None,
+            score: 0.9,
+            action: "delete",
+            action_status: "pending",
+            excerpt: Some("free nitro at hxxp://dlscord[.]gift"),
+            excerpt_expires_at: Some(t(100)),
+            created_at: t(secs),
+        }
+    }
+
+    async fn audit_entries_filter_page_and_expire(store: Store) {
+        store.upsert_guild(1, t(0)).await.unwrap();
+        store.upsert_guild(2, t(0)).await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let category = if i % 2 == 0 { "scam" } else { "spam" };
+            ids.push(
+                store
+                    .insert_audit(&entry(1, 7 + i % 2, category, i))
+                    .await
+                    .unwrap(),
+            );
+        }
+        store.insert_audit(&entry(2, 7, "scam", 0)).await.unwrap();
+
+        let all = store
+            .list_audit(
+                1,
+                &AuditFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 5, "only this guild's entries");
+        assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+
+        let scams = store
+            .list_audit(
+                1,
+                &AuditFilter {
+                    category: Some("scam".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(scams.len(), 3);
+        let by_author = store
+            .list_audit(
+                1,
+                &AuditFilter {
+                    author_id: Some(8),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_author.len(), 2);
+        let recent = store
+            .list_audit(
+                1,
+                &AuditFilter {
+                    since: Some(t(3)),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(recent.len(), 2);
+        let page = store
+            .list_audit(
+                1,
+                &AuditFilter {
+                    before_id: Some(all[1].id),
+                    limit: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            page.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [all[2].id, all[3].id]
+        );
+
+        store
+            .set_audit_action_result(1, ids[0], "failed", Some("Missing Permissions (50013)"))
+            .await
+            .unwrap();
+        store
+            .set_audit_action_result(2, ids[1], "ok", None)
+            .await
+            .unwrap();
+        let all = store
+            .list_audit(
+                1,
+                &AuditFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let first = all.iter().find(|e| e.id == ids[0]).unwrap();
+        assert_eq!(first.action_status, "failed");
+        assert_eq!(
+            first.action_error.as_deref(),
+            Some("Missing Permissions (50013)")
+        );
+        let second = all.iter().find(|e| e.id == ids[1]).unwrap();
+        assert_eq!(
+            second.action_status, "pending",
+            "another guild cannot change it"
+        );
+
+        assert_eq!(store.expire_audit_excerpts(t(99)).await.unwrap(), 0);
+        assert_eq!(store.expire_audit_excerpts(t(100)).await.unwrap(), 6);
+        let all = store
+            .list_audit(
+                1,
+                &AuditFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            all.iter().all(|e| e.excerpt.is_none()),
+            "excerpts gone, entries kept"
+        );
+        assert_eq!(all.len(), 5);
+    }
+
+    async fn guild_settings_round_trip(store: Store) {
+        assert_eq!(
+            store.guild_settings(1).await.unwrap(),
+            serde_json::json!({})
+        );
+        let settings = serde_json::json!({"staff_channel_id": 42, "policy": {"shadow": true}});
+        store.set_guild_settings(1, &settings, t(0)).await.unwrap();
+        assert_eq!(store.guild_settings(1).await.unwrap(), settings);
+        assert_eq!(
+            store.guild_settings(2).await.unwrap(),
+            serde_json::json!({})
+        );
+        assert!(store.guild(1).await.unwrap().is_some());
+    }
+}
