@@ -50,6 +50,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .options(poise::FrameworkOptions {
             commands: discord::commands(),
             on_error: |error| Box::pin(discord::commands::on_error(error)),
+            // Slash commands only: a mention is a question for the pipeline, not a command.
+            prefix_options: poise::PrefixFrameworkOptions {
+                mention_as_prefix: false,
+                ..Default::default()
+            },
             ..Default::default()
         })
         .setup(move |ctx, _ready, framework| {

@@ -61,6 +61,7 @@ pub struct AuditFilter {
 
 impl Store {
     pub async fn insert_audit(&self, e: &NewAuditEntry<'_>) -> Result<i64> {
+        self.ensure_guild(e.guild_id, e.created_at).await?;
         let id: i64 = on_pool!(self, pool => sqlx::query_scalar(
             "INSERT INTO audit_log (guild_id, channel_id, message_id, author_id, verdict, category, rule,
                                     model, model_verdict, score, action, action_status, excerpt,

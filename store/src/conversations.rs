@@ -160,6 +160,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<Conversation>> {
         let now = ts(now);
+        // Gateway events are handled concurrently: a message can overtake its GUILD_CREATE.
+        self.ensure_guild(guild_id, now).await?;
         let sql = concat!("INSERT INTO conversations (guild_id, channel_id, origin_message_id, author_id, status, created_at, updated_at)
              VALUES ($1, $2, $3, $4, 'open', $5, $5)
              ON CONFLICT (guild_id, origin_message_id) DO NOTHING

@@ -42,6 +42,21 @@ impl Store {
         Ok(())
     }
 
+    /// Makes sure a guild row exists without touching an existing one.
+    pub async fn ensure_guild(&self, guild_id: i64, now: DateTime<Utc>) -> Result<()> {
+        let now = ts(now);
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO guilds (guild_id, joined_at, created_at, updated_at) VALUES ($1, $2, $2, $2)
+             ON CONFLICT (guild_id) DO NOTHING",
+        )
+        .bind(guild_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Marks a guild as left (GUILD_DELETE without `unavailable`); purging happens after a grace
     /// period elsewhere.
     pub async fn mark_guild_left(&self, guild_id: i64, now: DateTime<Utc>) -> Result<()> {
@@ -76,6 +91,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let now = ts(now);
+        self.ensure_guild(guild_id, now).await?;
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO channel_settings (guild_id, channel_id, enabled, updated_by, updated_at)
              VALUES ($1, $2, $3, $4, $5)
