@@ -15,6 +15,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::discord::{self, AppState};
 use crate::pipeline::{Pipeline, PipelineSettings};
+use crate::retention;
 
 /// The one-line message for `run` without a token.
 pub const MISSING_TOKEN: &str = "DISCORD_TOKEN is not set: set it to your bot's token (Discord Developer Portal → your application → Bot → Reset Token)";
@@ -38,7 +39,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .context("pipeline.per_member_per_minute must be at least 1")?,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let pipeline = Arc::new(Pipeline::new(store.clone(), clock, &settings));
+    let pipeline = Arc::new(Pipeline::new(store.clone(), Arc::clone(&clock), &settings));
     let state = Arc::new(AppState {
         pipeline: Arc::clone(&pipeline),
         archive_minutes: config.discord.thread_archive_minutes,
@@ -82,12 +83,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let maintenance = tokio::spawn({
         let pipeline = Arc::clone(&pipeline);
         let shutdown = shutdown.clone();
+        let store = store.clone();
+        let retention = config.retention.clone();
+        let clock = Arc::clone(&clock);
         async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut ticks: u64 = 0;
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => pipeline.maintain(),
+                    _ = tick.tick() => {
+                        pipeline.maintain();
+                        // Retention hourly, and once at start.
+                        if ticks % 60 == 0 {
+                            retention::run_once(&store, &retention, clock.now()).await;
+                        }
+                        ticks += 1;
+                    }
                 }
             }
         }

@@ -21,7 +21,30 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub database: DatabaseConfig,
     pub pipeline: PipelineConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
+}
+
+/// How long data is kept (DESIGN.md's data-handling promises).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Message text is zeroed after this many days.
+    pub message_days: u32,
+    /// Audit entries (and their excerpts) are deleted after this many days.
+    pub audit_days: u32,
+    /// Agent traces are deleted after this many days.
+    pub trace_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            message_days: 90,
+            audit_days: 365,
+            trace_days: 14,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +96,7 @@ impl Default for Config {
             discord: DiscordConfig::default(),
             database: DatabaseConfig::default(),
             pipeline: PipelineConfig::default(),
+            retention: RetentionConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -248,6 +272,28 @@ impl Config {
                 expected: "a whole number of at least 1",
                 got: "0".into(),
             });
+        }
+        for (setting, days) in [
+            (
+                "SUPPORTBOT_RETENTION__MESSAGE_DAYS",
+                self.retention.message_days,
+            ),
+            (
+                "SUPPORTBOT_RETENTION__AUDIT_DAYS",
+                self.retention.audit_days,
+            ),
+            (
+                "SUPPORTBOT_RETENTION__TRACE_DAYS",
+                self.retention.trace_days,
+            ),
+        ] {
+            if !(1..=3650).contains(&days) {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    expected: "a number of days from 1 to 3650",
+                    got: days.to_string(),
+                });
+            }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid {

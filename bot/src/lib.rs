@@ -7,4 +7,5 @@ pub mod config;
 pub mod discord;
 pub mod doctor;
 pub mod pipeline;
+pub mod retention;
 pub mod telemetry;

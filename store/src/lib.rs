@@ -6,6 +6,7 @@
 mod audit;
 mod conversations;
 mod guilds;
+mod retention;
 mod settings;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::{Conversation, ConversationStatus, MessageRole, NewMessage, StoredMessage};
 pub use guilds::{ChannelSetting, Guild};
+pub use retention::{RetentionCutoffs, RetentionReport};
 pub use settings::{DatabaseSettings, TlsMode, redact_url};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -445,3 +445,100 @@ mod audit {
         assert!(store.guild(1).await.unwrap().is_some());
     }
 }
+
+mod retention {
+    use super::t;
+    use store::{AuditFilter, MessageRole, NewAuditEntry, NewMessage, RetentionCutoffs, Store};
+
+    macro_rules! both {
+        ($($name:ident),* $(,)?) => {
+            mod sqlite { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Sqlite).await; super::$name(db.store().await).await; } )* }
+            mod postgres { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Postgres).await; super::$name(db.store().await).await; } )* }
+        };
+    }
+    both!(old_content_is_zeroed_and_old_audit_removed);
+
+    async fn old_content_is_zeroed_and_old_audit_removed(store: Store) {
+        let c = store
+            .start_conversation(1, 10, 500, 7, t(0))
+            .await
+            .unwrap()
+            .unwrap();
+        for (i, at) in [t(0), t(50)].into_iter().enumerate() {
+            store
+                .append_message(&NewMessage {
+                    guild_id: 1,
+                    conversation_id: c.id,
+                    channel_id: 10,
+                    discord_message_id: Some(500 + i as i64),
+                    author_id: 7,
+                    role: MessageRole::Member,
+                    content: "my order number is 1234",
+                    created_at: at,
+                })
+                .await
+                .unwrap();
+        }
+        for (i, at) in [t(0), t(50)].into_iter().enumerate() {
+            store
+                .insert_audit(&NewAuditEntry {
+                    guild_id: 1,
+                    channel_id: 10,
+                    message_id: 900 + i as i64,
+                    author_id: 7,
+                    verdict: "block",
+                    category: "spam",
+                    rule: "spam.test",
+                    model: None,
+                    model_verdict: None,
+                    score: 1.0,
+                    action: "delete",
+                    action_status: "ok",
+                    excerpt: Some("buy now"),
+                    excerpt_expires_at: Some(at + chrono::Duration::seconds(20)),
+                    created_at: at,
+                })
+                .await
+                .unwrap();
+        }
+        let report = store
+            .apply_retention(RetentionCutoffs {
+                now: t(30),
+                messages_before: t(10),
+                audit_before: t(10),
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.message_contents_zeroed, 1);
+        assert_eq!(report.audit_entries_deleted, 1);
+        let messages = store.conversation_messages(1, c.id).await.unwrap();
+        assert_eq!(messages[0].content, "");
+        assert_eq!(messages[1].content, "my order number is 1234");
+        let audit = store
+            .list_audit(
+                1,
+                &AuditFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].excerpt.as_deref(), Some("buy now"));
+
+        let again = store
+            .apply_retention(RetentionCutoffs {
+                now: t(80),
+                messages_before: t(10),
+                audit_before: t(10),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            again.message_contents_zeroed, 0,
+            "already zeroed rows are not counted twice"
+        );
+        assert_eq!(again.audit_excerpts_cleared, 1);
+    }
+}
