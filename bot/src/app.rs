@@ -95,7 +95,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     _ = tick.tick() => {
                         pipeline.maintain();
                         // Retention hourly, and once at start.
-                        if ticks % 60 == 0 {
+                        if ticks.is_multiple_of(60) {
                             retention::run_once(&store, &retention, clock.now()).await;
                         }
                         ticks += 1;
