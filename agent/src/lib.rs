@@ -1,1 +1,2 @@
 //! Classifier, retrieval agent and LLM provider chain. No Discord types, no SQL.
+pub mod classifier;

@@ -1,0 +1,156 @@
+//! Jailbreaks and prompt injection aimed at the support agent: instruction overrides, DAN and
+//! "developer mode" personas, role-play framings that remove limits, system-prompt extraction.
+//! Single weak cues (e.g. "act as", "developer mode") are common in ordinary questions, so they
+//! only count in combination.
+
+use super::{Ctx, Hit, Phrases};
+use crate::classifier::verdict::Category;
+
+pub(crate) struct Injection {
+    phrases: Phrases,
+}
+
+impl Injection {
+    pub fn new() -> Injection {
+        Injection {
+            phrases: Phrases::new(&[
+                // Instruction override.
+                (
+                    r"\b(?:ignore|disregard|forget|override|bypass|skip) (?:all |any |the |your |my |every )*(?:previous|prior|above|earlier|preceding|initial|original|system|former|past)? ?(?:instructions|prompts?|rules|directives|guidelines|context|programming|restrictions|guardrails|policies)\b",
+                    0.8,
+                    "prompt_injection.override",
+                ),
+                (
+                    r"\b(?:ignore|disregard|forget) (?:everything|all) (?:you were told|above|before|previously)\b",
+                    0.85,
+                    "prompt_injection.override",
+                ),
+                (
+                    r"\bnew (?:instructions|rules|system prompt)\s*:",
+                    0.6,
+                    "prompt_injection.override",
+                ),
+                // System prompt extraction.
+                (
+                    r"\b(?:reveal|show|print|repeat|tell me|what (?:is|are)|output|display|leak|give me|write out) (?:me )?(?:your|the) (?:full |entire |exact |original |initial |hidden |secret )*(?:system prompt|system message|initial prompt|hidden prompt|prompt|instructions|rules you (?:were|are) given)\b",
+                    0.75,
+                    "prompt_injection.prompt_extraction",
+                ),
+                (
+                    r"\b(?:repeat|print) (?:the )?(?:words|text) above\b|\beverything above this line\b",
+                    0.8,
+                    "prompt_injection.prompt_extraction",
+                ),
+                (
+                    r"\bsystem prompt\b",
+                    0.35,
+                    "prompt_injection.prompt_extraction",
+                ),
+                // Known personas.
+                (r"\bdo anything now\b", 0.95, "prompt_injection.dan"),
+                (
+                    r"\b(?:dan|stan|dude|aim|anti-dan|betterdan|evil-?bot|devmode|jailbreak(?:ed)?) mode\b",
+                    0.85,
+                    "prompt_injection.dan",
+                ),
+                (
+                    r"\b(?:you are|you're|act as|pretend to be|become) (?:now )?(?:a |an )?(?:dan|stan|dude|aim|unfiltered|uncensored|jailbroken|evil|amoral)\b",
+                    0.85,
+                    "prompt_injection.dan",
+                ),
+                (
+                    r"\bdeveloper mode (?:enabled|output|response|is enabled)\b|\benable developer mode\b.*\b(?:chatgpt|ai|model|respond)\b",
+                    0.85,
+                    "prompt_injection.developer_mode",
+                ),
+                (
+                    r"\bjailbr(?:oken|eak)\b",
+                    0.45,
+                    "prompt_injection.jailbreak",
+                ),
+                // Limit removal.
+                (
+                    r"\b(?:no|without|free (?:of|from)|not bound by|doesn'?t (?:have|follow)|don'?t have) (?:any )?(?:ethical|moral|content|openai'?s?|safety)? ?(?:restrictions|filters?|censorship|limitations|limits|guidelines|rules|policies|morals|ethics|boundaries)\b",
+                    0.5,
+                    "prompt_injection.limit_removal",
+                ),
+                (
+                    r"\b(?:unfiltered|uncensored|amoral|unethical|unrestricted|immoral)\b",
+                    0.4,
+                    "prompt_injection.limit_removal",
+                ),
+                (
+                    r"\b(?:never|not|don'?t|won'?t|will not|cannot|can'?t) (?:ever )?(?:refuse|decline|say no|apologi[sz]e|warn)\b",
+                    0.45,
+                    "prompt_injection.limit_removal",
+                ),
+                (
+                    r"\b(?:openai|anthropic|content) (?:content )?polic(?:y|ies)\b",
+                    0.45,
+                    "prompt_injection.limit_removal",
+                ),
+                (
+                    r"\bas an ai (?:language )?model\b|\bi'?m sorry,? but\b",
+                    0.3,
+                    "prompt_injection.limit_removal",
+                ),
+                (
+                    r"\b(?:chatgpt|gpt-?[345]|claude|bard|llm|language model|ai assistant)\b",
+                    0.25,
+                    "prompt_injection.role_play",
+                ),
+                // Role-play framing.
+                (
+                    r"\b(?:stay|remain|break|breaking) (?:in )?character\b",
+                    0.55,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\b(?:pretend|imagine) (?:to be|you are|you're|that you)\b",
+                    0.35,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\b(?:act|respond|answer|behave|reply) (?:as|like) (?:if you were |a |an |my )",
+                    0.3,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\b(?:roleplay|role-play|role play)\b",
+                    0.35,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\bfrom now on,? (?:you|u) (?:are|will|must|shall)\b",
+                    0.55,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\byou (?:are going to|will) (?:act|pretend|play|simulate|answer|respond)\b",
+                    0.45,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\b(?:two|2) (?:different |separate )?(?:responses|answers|paragraphs|ways)\b",
+                    0.35,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\bhypothetical(?:ly)? (?:story|scenario|response|world)\b",
+                    0.3,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\[(?:🔒|🔓)|\b(?:classic|jailbreak)\]",
+                    0.6,
+                    "prompt_injection.dan",
+                ),
+            ]),
+        }
+    }
+
+    pub fn check(&self, ctx: &Ctx<'_>) -> Option<Hit> {
+        let (score, rule) = self.phrases.score(&ctx.norm.text)?;
+        Some(Hit::new(Category::PromptInjection, rule, score))
+    }
+}
