@@ -1,7 +1,7 @@
 //! Train the classifier's model and evaluate the classifier.
 //!
 //! `classifier-tool train --out agent/data/classifier-model.bin FILE...`
-//! `classifier-tool eval [--kfold K | --no-model] [--bench] [--json] FILE...`
+//! `classifier-tool eval [--kfold K | --no-model] [--bench] [--mistakes] [--json] FILE...`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ use agent::classifier::model::TrainConfig;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  classifier-tool train --out PATH FILE...\n  classifier-tool eval [--kfold K | --no-model] [--bench] [--json] FILE..."
+        "usage:\n  classifier-tool train --out PATH FILE...\n  classifier-tool eval [--kfold K | --no-model] [--bench] [--mistakes] [--json] FILE..."
     );
     ExitCode::from(2)
 }
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     let mut mode = ModelMode::Embedded;
     let mut json = false;
     let mut bench = false;
+    let mut mistakes = false;
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
             "--no-model" => mode = ModelMode::None,
             "--json" => json = true,
             "--bench" => bench = true,
+            "--mistakes" => mistakes = true,
             f => files.push(PathBuf::from(f)),
         }
     }
@@ -67,6 +69,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            if mistakes {
+                for m in &report.mistakes {
+                    println!(
+                        "MISS expected {} {:?} got {:?}: {}",
+                        m.expected, m.category, m.got, m.excerpt
+                    );
+                }
+            }
             println!("{report}");
             let mut j = report.to_json();
             if bench {

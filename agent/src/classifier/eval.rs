@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::model::{Example, Model, TrainConfig};
 use super::normalize::normalize;
-use super::{Action, Category, Classifier, ClassifierInput, Policy, SignalTracker};
+use super::{Action, Category, Classifier, ClassifierInput, Policy, SignalTracker, excerpt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -159,8 +159,21 @@ struct SourceCounts {
     positive_caught: usize,
 }
 
+/// A row the classifier got wrong (allowed a positive, flagged an allow row), for tuning.
+#[derive(Debug, Clone)]
+pub struct Mistake {
+    pub expected: &'static str,
+    pub category: Option<String>,
+    pub got: Option<String>,
+    pub excerpt: String,
+}
+
+/// Mistakes kept in a report; enough to see patterns without holding a whole data set.
+const MAX_MISTAKES: usize = 300;
+
 #[derive(Debug, Clone)]
 pub struct EvalReport {
+    pub mistakes: Vec<Mistake>,
     pub rows: usize,
     pub mode: ModelMode,
     /// `confusion[expected][got]` over allow / block / escalate.
@@ -358,9 +371,18 @@ pub fn evaluate(rows: &[Row], mode: ModelMode) -> Result<EvalReport, EvalError> 
     let mut confusion = [[0usize; 3]; 3];
     let mut per_category: BTreeMap<String, Counts> = BTreeMap::new();
     let mut per_source: BTreeMap<String, SourceCounts> = BTreeMap::new();
+    let mut mistakes = Vec::new();
     for (row, action) in rows.iter().zip(&got) {
         let action = action.as_ref().unwrap_or(&Action::Allow);
         let g = Expect::of(action);
+        if (g == Expect::Allow) != (row.expect == Expect::Allow) && mistakes.len() < MAX_MISTAKES {
+            mistakes.push(Mistake {
+                expected: row.expect.name(),
+                category: row.category.clone(),
+                got: action.rule().map(str::to_owned),
+                excerpt: excerpt(&row.text, 160),
+            });
+        }
         confusion[row.expect.index()][g.index()] += 1;
         let expected = (row.expect != Expect::Allow)
             .then(|| row.category.clone().unwrap_or_else(|| "(none)".to_owned()));
@@ -397,6 +419,7 @@ pub fn evaluate(rows: &[Row], mode: ModelMode) -> Result<EvalReport, EvalError> 
         .copied()
         .unwrap_or(0);
     Ok(EvalReport {
+        mistakes,
         rows: rows.len(),
         mode,
         confusion,

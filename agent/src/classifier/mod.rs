@@ -134,17 +134,22 @@ impl Classifier {
             let scores = self.model.as_ref().map(|m| m.score(&norm.text));
             let spam_model = scores.and_then(|s| s.spam);
             let injection_model = scores.and_then(|s| s.prompt_injection);
+            let short_text = norm.text.chars().nth(SHORT_TEXT_CHARS).is_none();
             hits.extend(combine(
                 self.rules.spam_score(&ctx),
                 spam_model,
                 Category::Spam,
                 "spam.model",
+                &SPAM_WEIGHT,
+                short_text,
             ));
             hits.extend(combine(
                 self.rules.injection_score(&ctx),
                 injection_model,
                 Category::PromptInjection,
                 "prompt_injection.model",
+                &INJECTION_WEIGHT,
+                short_text,
             ));
         }
         let mut verdict = decide(&hits, policy);
@@ -153,23 +158,69 @@ impl Classifier {
     }
 }
 
+/// How much the model's probability counts for a category.
+struct ModelWeight {
+    /// Added to the model's log-odds: the training data's class balance is not a guild's.
+    shift: f32,
+    /// Factor on the model's probability when no rule saw anything at all, so a message with
+    /// no recognisable cue needs a confident model to act.
+    alone: f32,
+    /// Whether model and rules add up (noisy-or) or only the stronger counts.
+    additive: bool,
+}
+
+const SPAM_WEIGHT: ModelWeight = ModelWeight {
+    shift: SPAM_SHIFT,
+    alone: 1.0,
+    additive: true,
+};
+const INJECTION_WEIGHT: ModelWeight = ModelWeight {
+    shift: 0.0,
+    alone: INJECTION_ALONE,
+    additive: INJECTION_ADDITIVE,
+};
+const INJECTION_ADDITIVE: bool = false;
+const SPAM_SHIFT: f32 = 1.0;
+const INJECTION_ALONE: f32 = 0.9;
+/// A few words give the model little evidence ("Yup next stop." shares "stop" with opt-out
+/// lines); without a rule cue, short texts need a more confident model.
+const SHORT_TEXT_CHARS: usize = 30;
+const SHORT_TEXT_ALONE: f32 = 0.85;
+
 /// Rule evidence and model probability for one category, as independent evidence (noisy-or).
 fn combine(
     rule: Option<Hit>,
     model: Option<f32>,
     category: Category,
     model_rule: &str,
+    weight: &ModelWeight,
+    short_text: bool,
 ) -> Option<Hit> {
+    let model = model.map(|p| {
+        let p = p.clamp(1e-6, 1.0 - 1e-6);
+        1.0 / (1.0 + (-((p / (1.0 - p)).ln() + weight.shift)).exp())
+    });
     match (rule, model) {
         (Some(mut h), Some(p)) => {
-            h.score = 1.0 - (1.0 - h.score) * (1.0 - p);
-            if p > 0.5 && p >= h.score - 0.05 {
+            if p > h.score {
                 h.rule = model_rule.to_owned();
             }
+            h.score = if weight.additive {
+                1.0 - (1.0 - h.score) * (1.0 - p)
+            } else {
+                h.score.max(p * weight.alone)
+            };
             Some(h)
         }
         (Some(h), None) => Some(h),
-        (None, Some(p)) if p > 0.05 => Some(Hit::new(category, model_rule, p)),
+        (None, Some(p)) if p > 0.05 => {
+            let alone = if short_text {
+                weight.alone * SHORT_TEXT_ALONE
+            } else {
+                weight.alone
+            };
+            Some(Hit::new(category, model_rule, p * alone))
+        }
         _ => None,
     }
 }

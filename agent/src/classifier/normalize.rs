@@ -47,6 +47,18 @@ static OBFUSCATION: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static obfuscation pattern is valid")
 });
 
+/// A path slash spaced away from its domain: `discord.gg / abc`.
+static SPACED_SLASH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\.(?:gg|com|gift|ru|xyz|link|ly|io|me|net|org))(?:\s+/\s*|/\s+)([a-z0-9])")
+        .expect("static spaced-slash pattern is valid")
+});
+
+/// Words spelled out letter by letter to dodge filters: `k y s`, `f r e e`.
+static SPACED_LETTERS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(?:[a-z] ){2,}[a-z](?-u:\b)")
+        .expect("static spaced-letters pattern is valid")
+});
+
 static LINK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?x)
@@ -257,6 +269,21 @@ pub fn normalize(original: &str) -> Normalized<'_> {
         || text.contains(":/ ")
     {
         text = deobfuscate(&text);
+        if text.contains(" /") || text.contains("/ ") {
+            text = SPACED_SLASH.replace_all(&text, "$1/$2").into_owned();
+        }
+    }
+    if SPACED_LETTERS.is_match(&text) {
+        // Appended rather than replaced: chat-speak like "u r a winner" must stay matchable too.
+        let joined: Vec<String> = SPACED_LETTERS
+            .find_iter(&text)
+            .take(16)
+            .map(|m| m.as_str().replace(' ', ""))
+            .collect();
+        for j in joined {
+            text.push(' ');
+            text.push_str(&j);
+        }
     }
 
     let mut links = Vec::new();
@@ -317,6 +344,14 @@ mod tests {
                 n.text
             );
         }
+    }
+
+    #[test]
+    fn spaced_out_words_and_links_are_joined() {
+        let n = normalize("k y s, join discord . gg / coolserver");
+        assert_eq!(n.text, "k y s, join discord.gg/coolserver kys");
+        assert_eq!(n.links[0].host, "discord.gg");
+        assert_eq!(normalize("I have a question").text, "i have a question");
     }
 
     #[test]

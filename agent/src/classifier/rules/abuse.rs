@@ -36,7 +36,13 @@ impl Abuse {
                     0.8,
                     "abuse.insult",
                 ),
-                (r"\b(?:fuck|screw) (?:you|u|off)\b", 0.8, "abuse.insult"),
+                // "where the fuck you are" or "get him to fuck off" are not aimed at the reader; only
+                // a stand-alone "fuck you/off" is.
+                (
+                    r"(?:^|[.!?,:;] ?|\b(?:and|so|just|also|oh|lol|ok|well|no|yeah) )(?:fuck|screw) (?:you|u|off)\b",
+                    0.8,
+                    "abuse.insult",
+                ),
                 (
                     r"\bshut (?:the fuck )?up,? (?:you|u)\b|\bstfu\b",
                     0.7,

@@ -75,7 +75,7 @@ impl Injection {
                     "prompt_injection.limit_removal",
                 ),
                 (
-                    r"\b(?:unfiltered|uncensored|amoral|unethical|unrestricted|immoral)\b",
+                    r"\b(?:unfiltered|uncensored)\b",
                     0.4,
                     "prompt_injection.limit_removal",
                 ),
@@ -126,7 +126,7 @@ impl Injection {
                     "prompt_injection.role_play",
                 ),
                 (
-                    r"\byou (?:are going to|will) (?:act|pretend|play|simulate|answer|respond)\b",
+                    r"\byou (?:are going to|will|must|shall) (?:act|pretend|play|simulate|answer|respond|imitate|emulate|roleplay|always)\b",
                     0.45,
                     "prompt_injection.role_play",
                 ),
@@ -144,6 +144,124 @@ impl Injection {
                     r"\[(?:🔒|🔓)|\b(?:classic|jailbreak)\]",
                     0.6,
                     "prompt_injection.dan",
+                ),
+                (
+                    r"\bforget everything (?:you|that you|above|before)\b",
+                    0.6,
+                    "prompt_injection.override",
+                ),
+                (r"\bfrom now on\b", 0.3, "prompt_injection.role_play"),
+                (
+                    r"\byou are now (?:a |an |the |in |my )?[a-z]",
+                    0.45,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\byou are to (?:act|pretend|play|respond|answer|be)\b",
+                    0.5,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\blet'?s play a (?:game|role)",
+                    0.45,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\bpersonify\b|\bsimulate\b|\bfictional (?:world|universe|story|api|ai)\b|\bfake universe\b",
+                    0.3,
+                    "prompt_injection.role_play",
+                ),
+                // Jailbreak templates leave their placeholders in: `[your prompt here]`, `<prompt>`.
+                (
+                    r"[\[<{(](?:insert |put |enter )?(?:your )?(?:prompt|request|question|input|topic|keyword|targetlanguage)(?: here)?[\]>})]",
+                    0.8,
+                    "prompt_injection.template",
+                ),
+                (
+                    r"\b(?:developer|debug(?:ging)?|god|admin|sudo)[ _]?mode ?:? ?(?:enabled|on|activated)\b",
+                    0.8,
+                    "prompt_injection.developer_mode",
+                ),
+                (
+                    r"\b(?:don'?t|do not|never|stop) (?:respond|answer|reply|act)(?:ing)? (?:as|like) (?:chatgpt|gpt|an ai|a language model|openai)\b",
+                    0.75,
+                    "prompt_injection.dan",
+                ),
+                (
+                    r"\b(?:hi|hello|hey|dear) (?:chatgpt|gpt|bard|claude)\b",
+                    0.4,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\b(?:act|acting|behave) (?:as|like)\b",
+                    0.35,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\b(?:emulate|imitate|impersonate|alter ego|persona|in the role of|play (?:2|two|the) characters?)\b",
+                    0.35,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\byou(?: are|'re) no longer (?:chatgpt|gpt|an ai|a language model|bound|restricted|limited)\b",
+                    0.7,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\b(?:every|any|all) (?:prompts?|requests?)\b",
+                    0.3,
+                    "prompt_injection.limit_removal",
+                ),
+                (
+                    r"\b(?:ethic(?:s|al)|morals?|morality|legality)\b",
+                    0.3,
+                    "prompt_injection.limit_removal",
+                ),
+                (
+                    r"\b(?:does|do|can do) anything\b",
+                    0.45,
+                    "prompt_injection.dan",
+                ),
+                (
+                    r"\bi am (?:one of )?your (?:developers?|creators?|programmers?|owners?)\b|\bopenai employee\b",
+                    0.7,
+                    "prompt_injection.override",
+                ),
+                (
+                    r"\bsystem (?:instruction|message|override)s?\b",
+                    0.4,
+                    "prompt_injection.override",
+                ),
+                (
+                    r"\b(?:chatbot|ai model|gpt)\b",
+                    0.2,
+                    "prompt_injection.role_play",
+                ),
+                (r"\bin character\b", 0.45, "prompt_injection.role_play"),
+                (
+                    r"\b(?:do not|don'?t|never|without) (?:filter|censor)(?:ing)?\b",
+                    0.55,
+                    "prompt_injection.limit_removal",
+                ),
+                (
+                    r"\b(?:amoral|unethical|immoral|unrestricted)\b",
+                    0.4,
+                    "prompt_injection.limit_removal",
+                ),
+                (
+                    r"^(?:chatgpt|gpt|bard|claude)[,:]",
+                    0.4,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\bconversation with an ai\b|\b(?:at|from|of) openai\b",
+                    0.45,
+                    "prompt_injection.role_play",
+                ),
+                (
+                    r"\b(?:two|2) (?:entities|characters|personalities|personas)\b",
+                    0.4,
+                    "prompt_injection.role_play",
                 ),
             ]),
         }
