@@ -97,7 +97,7 @@ impl Classifier {
     }
 
     /// The rule stage: synchronous and fast. `now_ms` is Unix milliseconds (the message time).
-    pub fn classify<C: Clock>(
+    pub fn classify<C: Clock + Clone>(
         &self,
         input: &ClassifierInput,
         policy: &Policy,
@@ -125,8 +125,9 @@ impl Classifier {
                 .iter()
                 .filter(|l| !policy.domain_allowed(&l.host))
                 .collect(),
+            phrases: self.rules.phrases(&norm.text),
         };
-        let frustration_cue = self.rules.frustration_cue(&norm.text);
+        let frustration_cue = self.rules.frustration_cue(&ctx);
         let mut hits: Vec<Hit> = Vec::new();
         hits.extend(self.rules.self_harm(&ctx));
         if !policy.is_exempt(input.channel_id, &input.author_roles) {

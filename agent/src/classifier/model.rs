@@ -9,7 +9,7 @@ use super::verdict::Category;
 
 /// Weights shipped with the crate (see `agent/data/README.md` for the command that makes them).
 const EMBEDDED: &[u8] = include_bytes!("../../data/classifier-model.bin");
-const MAGIC: &[u8; 6] = b"SBCLF1";
+const MAGIC: &[u8; 6] = b"SBCLF2";
 /// Texts longer than this are scored on their first part only, which bounds the cost per message.
 const MAX_SCORED_BYTES: usize = 4096;
 
@@ -47,14 +47,18 @@ impl Default for TrainConfig {
 struct Head {
     category: Category,
     bias: f32,
-    weights: Vec<f32>,
+    /// Value of one quantisation step of this head's weights.
+    step: f32,
 }
 
-/// Hashed-feature logistic regression with one head per category.
+/// Hashed-feature logistic regression with one head per category. Weights are quantised to one
+/// signed byte and interleaved by feature (`weights[feature * heads + head]`), so scoring a
+/// feature touches one cache line for all heads.
 #[derive(Clone)]
 pub struct Model {
     dim_bits: u8,
     heads: Vec<Head>,
+    weights: Vec<i8>,
 }
 
 impl fmt::Debug for Model {
@@ -76,19 +80,22 @@ pub struct Example<'a> {
     pub category: Option<Category>,
 }
 
-const fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    let mut i = 0;
-    while i < bytes.len() {
-        h ^= bytes[i] as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        i += 1;
-    }
-    h
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
-const SEED_WORD: u64 = 0xcbf2_9ce4_8422_2325;
-const SEED_BIGRAM: u64 = 0x84222325cbf29ce4;
-const SEED_CHAR: u64 = 0x9e37_79b9_7f4a_7c15;
+/// Multiply-shift: the high bits of the product are well mixed, so they pick the bucket.
+fn bucket(key: u64, bits: u8) -> usize {
+    ((key ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> (64 - u32::from(bits)))
+        as usize
+}
+
+const TAG_WORD: u64 = 1 << 56;
+const TAG_BIGRAM: u64 = 2 << 56;
+const TAG_GRAM3: u64 = 3 << 56;
+const TAG_GRAM4: u64 = 4 << 56;
 
 /// Token shape for words with digits, so phone numbers and codes generalise: `87121` -> `#5`,
 /// `4u` stays a word, `150p` -> `0p`.
@@ -108,7 +115,7 @@ fn word_key(word: &str, buf: &mut String) {
 }
 
 /// Calls `f` with each hashed feature of `text` and returns the number of features.
-fn features(text: &str, mask: u64, mut f: impl FnMut(usize)) -> usize {
+fn features(text: &str, bits: u8, mut f: impl FnMut(usize)) -> usize {
     let text = if text.len() > MAX_SCORED_BYTES {
         let mut end = MAX_SCORED_BYTES;
         while !text.is_char_boundary(end) {
@@ -125,21 +132,27 @@ fn features(text: &str, mask: u64, mut f: impl FnMut(usize)) -> usize {
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
         .filter(|w| !w.is_empty())
     {
-        word_key(word, &mut buf);
-        let h = fnv(SEED_WORD, buf.as_bytes());
-        f((h & mask) as usize);
+        let h = if word.bytes().any(|b| b.is_ascii_digit()) {
+            word_key(word, &mut buf);
+            fnv(buf.as_bytes())
+        } else {
+            fnv(word.as_bytes())
+        } >> 8;
+        f(bucket(h | TAG_WORD, bits));
         n += 1;
         if let Some(p) = prev {
-            f(((p.rotate_left(17) ^ h).wrapping_mul(SEED_BIGRAM) >> 20 & mask) as usize);
+            f(bucket((p.rotate_left(17) ^ h) >> 8 | TAG_BIGRAM, bits));
             n += 1;
         }
         prev = Some(h);
     }
     let bytes = text.as_bytes();
-    for len in [3usize, 4] {
-        for w in bytes.windows(len) {
-            let h = fnv(SEED_CHAR.wrapping_add(len as u64), w);
-            f((h & mask) as usize);
+    for i in 0..bytes.len().saturating_sub(2) {
+        let g3 = u64::from(bytes[i]) | u64::from(bytes[i + 1]) << 8 | u64::from(bytes[i + 2]) << 16;
+        f(bucket(g3 | TAG_GRAM3, bits));
+        n += 1;
+        if let Some(&b4) = bytes.get(i + 3) {
+            f(bucket(g3 | u64::from(b4) << 24 | TAG_GRAM4, bits));
             n += 1;
         }
     }
@@ -174,32 +187,23 @@ impl Model {
     /// Deterministic training: the same examples and config always give the same weights.
     pub fn train(examples: &[Example<'_>], heads: &[Category], cfg: &TrainConfig) -> Model {
         let dim = 1usize << cfg.dim_bits;
-        let mask = (dim - 1) as u64;
         let featurised: Vec<(Vec<u32>, f32)> = examples
             .iter()
             .map(|e| {
                 let mut idx = Vec::new();
-                let n = features(e.text, mask, |i| idx.push(i as u32));
+                let n = features(e.text, cfg.dim_bits, |i| idx.push(i as u32));
                 (idx, 1.0 / (n.max(1) as f32).sqrt())
             })
             .collect();
-        let mut model = Model {
-            dim_bits: cfg.dim_bits,
-            heads: heads
-                .iter()
-                .map(|&category| Head {
-                    category,
-                    bias: 0.0,
-                    weights: vec![0.0; dim],
-                })
-                .collect(),
-        };
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut rng = XorShift(cfg.seed | 1);
-        for head in &mut model.heads {
+        let mut trained: Vec<(Category, f32, Vec<f32>)> = Vec::new();
+        for &category in heads {
+            let mut bias = 0f32;
+            let mut weights = vec![0f32; dim];
             let positives = examples
                 .iter()
-                .filter(|e| e.category == Some(head.category))
+                .filter(|e| e.category == Some(category))
                 .count()
                 .max(1);
             // Balance the classes so a rare category still moves the weights.
@@ -212,46 +216,67 @@ impl Model {
                 let lr = cfg.learning_rate / (1.0 + epoch as f32 * 0.5);
                 for &k in &order {
                     let (idx, scale) = &featurised[k];
-                    let y = if examples[k].category == Some(head.category) {
-                        1.0
-                    } else {
-                        0.0
-                    };
-                    let z = head.bias
-                        + idx.iter().map(|&i| head.weights[i as usize]).sum::<f32>() * scale;
-                    let g = (sigmoid(z) - y) * if y > 0.5 { pos_weight } else { 1.0 };
-                    head.bias -= lr * g * 0.1;
+                    let positive = examples[k].category == Some(category);
+                    let z = bias + idx.iter().map(|&i| weights[i as usize]).sum::<f32>() * scale;
+                    let y = if positive { 1.0 } else { 0.0 };
+                    let g = (sigmoid(z) - y) * if positive { pos_weight } else { 1.0 };
+                    bias -= lr * g * 0.1;
                     for &i in idx {
-                        let w = &mut head.weights[i as usize];
+                        let w = &mut weights[i as usize];
                         *w -= lr * (g * scale + cfg.l2 * *w);
                     }
                 }
             }
+            trained.push((category, bias, weights));
         }
-        model
+        Model::quantise(cfg.dim_bits, trained)
+    }
+
+    fn quantise(dim_bits: u8, trained: Vec<(Category, f32, Vec<f32>)>) -> Model {
+        let dim = 1usize << dim_bits;
+        let n = trained.len();
+        let mut weights = vec![0i8; dim * n];
+        let mut heads = Vec::new();
+        for (h, (category, bias, w)) in trained.into_iter().enumerate() {
+            let step = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-9) / 127.0;
+            for (i, x) in w.iter().enumerate() {
+                weights[i * n + h] = (x / step).round().clamp(-127.0, 127.0) as i8;
+            }
+            heads.push(Head {
+                category,
+                bias,
+                step,
+            });
+        }
+        Model {
+            dim_bits,
+            heads,
+            weights,
+        }
     }
 
     /// Probability per head for a normalised text.
     pub fn score(&self, text: &str) -> ModelScores {
-        let mask = (1u64 << self.dim_bits) - 1;
-        let mut sums = [0f32; MAX_HEADS];
-        let heads = &self.heads[..self.heads.len().min(MAX_HEADS)];
-        let n = features(text, mask, |i| {
-            for (s, h) in sums.iter_mut().zip(heads) {
-                *s += h.weights[i];
+        let nh = self.heads.len().min(MAX_HEADS);
+        let stride = self.heads.len();
+        let mut sums = [0i32; MAX_HEADS];
+        let n = features(text, self.dim_bits, |i| {
+            let row = &self.weights[i * stride..i * stride + nh];
+            for (s, &w) in sums.iter_mut().zip(row) {
+                *s += i32::from(w);
             }
         });
         let scale = 1.0 / (n.max(1) as f32).sqrt();
         let mut out = ModelScores::default();
-        for (s, h) in sums.iter().zip(heads) {
-            out.set(h.category, sigmoid(h.bias + s * scale));
+        for (s, h) in sums.iter().zip(&self.heads) {
+            out.set(h.category, sigmoid(h.bias + *s as f32 * h.step * scale));
         }
         out
     }
 
-    /// Compact form: per head a float scale and one signed byte per weight.
+    /// Compact form: header, per head its bias and step, then the interleaved weight bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.weights.len() + 64);
         out.extend_from_slice(MAGIC);
         out.push(self.dim_bits);
         out.push(self.heads.len() as u8);
@@ -259,16 +284,10 @@ impl Model {
             let name = h.category.as_str().as_bytes();
             out.push(name.len() as u8);
             out.extend_from_slice(name);
-            let max = h.weights.iter().fold(0f32, |m, w| m.max(w.abs())).max(1e-9);
-            let q = max / 127.0;
             out.extend_from_slice(&h.bias.to_le_bytes());
-            out.extend_from_slice(&q.to_le_bytes());
-            out.extend(
-                h.weights
-                    .iter()
-                    .map(|w| (w / q).round().clamp(-127.0, 127.0) as i8 as u8),
-            );
+            out.extend_from_slice(&h.step.to_le_bytes());
         }
+        out.extend(self.weights.iter().map(|&w| w as u8));
         out
     }
 
@@ -281,26 +300,30 @@ impl Model {
         if !(8..=24).contains(&dim_bits) {
             return Err(ModelError::Malformed);
         }
-        let n_heads = r.byte()?;
+        let n_heads = usize::from(r.byte()?);
         let mut heads = Vec::new();
         for _ in 0..n_heads {
-            let len = r.byte()? as usize;
+            let len = usize::from(r.byte()?);
             let name = String::from_utf8_lossy(r.take(len)?).into_owned();
             let category = Category::parse(&name).ok_or(ModelError::UnknownCategory(name))?;
             let bias = r.f32()?;
-            let q = r.f32()?;
-            let weights = r
-                .take(1 << dim_bits)?
-                .iter()
-                .map(|&b| f32::from(b as i8) * q)
-                .collect();
+            let step = r.f32()?;
             heads.push(Head {
                 category,
                 bias,
-                weights,
+                step,
             });
         }
-        Ok(Model { dim_bits, heads })
+        let weights = r
+            .take(n_heads << dim_bits)?
+            .iter()
+            .map(|&b| b as i8)
+            .collect();
+        Ok(Model {
+            dim_bits,
+            heads,
+            weights,
+        })
     }
 }
 

@@ -132,8 +132,40 @@ fn fold_lookalike(c: char) -> Option<char> {
     })
 }
 
+/// `fold_text` for ASCII input, which is most messages: lowercase and collapse runs only.
+fn fold_ascii(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let (mut last, mut run) = (0u8, 0usize);
+    for &b in input.as_bytes() {
+        let c = if (b as char).is_whitespace() {
+            b' '
+        } else {
+            b.to_ascii_lowercase()
+        };
+        if c == last {
+            run += 1;
+            if c == b' ' || run >= 2 {
+                continue;
+            }
+        } else {
+            last = c;
+            run = 0;
+        }
+        out.push(char::from(c));
+    }
+    let trimmed = out.trim();
+    if trimmed.len() == out.len() {
+        out
+    } else {
+        trimmed.to_owned()
+    }
+}
+
 /// The matching form of an arbitrary string (also used for admin words so both sides agree).
 pub fn fold_text(input: &str) -> (String, bool) {
+    if input.is_ascii() {
+        return (fold_ascii(input), false);
+    }
     let mut out = String::with_capacity(input.len());
     let mut folded = false;
     let mut last: Option<char> = None;
@@ -153,7 +185,6 @@ pub fn fold_text(input: &str) -> (String, bool) {
         }
         out.push(c);
     };
-    let ascii = input.is_ascii();
     let mut handle = |c: char, out: &mut String| {
         if is_invisible(c) || is_stacking_mark(c) {
             return;
@@ -171,28 +202,84 @@ pub fn fold_text(input: &str) -> (String, bool) {
             push(l, out);
         }
     };
-    if ascii {
-        for c in input.chars() {
-            handle(c, &mut out);
-        }
-    } else {
-        for c in input.nfkd() {
-            handle(c, &mut out);
-        }
-        if !folded {
-            // NFKD itself turning a non-ASCII letter into ASCII (fullwidth, math bold, circled)
-            // is also lookalike use.
-            folded = input
-                .chars()
-                .filter(|c| !c.is_ascii() && c.is_alphanumeric())
-                .any(|c| c.to_string().nfkd().all(|d| d.is_ascii()));
-        }
+    for c in input.nfkd() {
+        handle(c, &mut out);
+    }
+    if !folded {
+        // NFKD itself turning a non-ASCII letter into ASCII (fullwidth, math bold, circled) is
+        // also lookalike use.
+        folded = input
+            .chars()
+            .filter(|c| !c.is_ascii() && c.is_alphanumeric())
+            .any(|c| c.to_string().nfkd().all(|d| d.is_ascii()));
     }
     let trimmed = out.trim();
     if trimmed.len() != out.len() {
         out = trimmed.to_owned();
     }
     (out, folded)
+}
+
+/// Top-level domains that an obfuscated link may end in; checked after a spaced or spelled dot.
+const OBFUSCATED_TLDS: &[&str] = &[
+    "gg", "com", "gift", "ru", "xyz", "link", "ly", "io", "me", "net", "org", "co", "site",
+    "online", "shop", "app", "info", "top", "click", "su", "tk",
+];
+
+/// Cheap pre-check for `OBFUSCATION`, which most messages (full of ". ") do not need.
+fn might_be_obfuscated(text: &str) -> bool {
+    if text.contains("hxxp")
+        || (text.bytes().any(|b| matches!(b, b'[' | b'(' | b'{' | b':'))
+            && [
+                "[.", "(.", "{.", "[dot", "(dot", "{dot", "[ .", "( .", "{ .", ": /", ":/ ",
+            ]
+            .iter()
+            .any(|p| text.contains(p)))
+    {
+        return true;
+    }
+    // "discord . gg", "discord dot gg", "discord. gg": a spaced or spelled dot before a TLD.
+    let bytes = text.as_bytes();
+    let next_word_is_tld = |from: usize| {
+        let rest = text.get(from..).unwrap_or("").trim_start();
+        let word: &str = rest
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
+        OBFUSCATED_TLDS.contains(&word)
+    };
+    for (i, &b) in bytes.iter().enumerate() {
+        let spaced = |j: usize| bytes.get(j) == Some(&b' ');
+        if b == b'.' && (spaced(i + 1) || (i > 0 && spaced(i - 1))) && next_word_is_tld(i + 1) {
+            return true;
+        }
+        if b == b'd'
+            && text[i..].starts_with("dot ")
+            && i > 0
+            && spaced(i - 1)
+            && next_word_is_tld(i + 3)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Cheap pre-check for `SPACED_LETTERS`: three single letters separated by single spaces.
+fn has_spaced_letters(text: &str) -> bool {
+    let b = text.as_bytes();
+    let single = |i: usize| {
+        b.get(i).is_some_and(u8::is_ascii_lowercase)
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            && b.get(i + 1).is_none_or(|c| !c.is_ascii_alphanumeric())
+    };
+    (0..b.len()).any(|i| {
+        single(i)
+            && b.get(i + 1) == Some(&b' ')
+            && single(i + 2)
+            && b.get(i + 3) == Some(&b' ')
+            && single(i + 4)
+    })
 }
 
 /// Undo link obfuscation in already folded text.
@@ -258,22 +345,13 @@ pub fn normalize(original: &str) -> Normalized<'_> {
             text = MASKED_LINK.replace_all(&text, "$1 $2").into_owned();
         }
     }
-    if text.contains("hxxp")
-        || text.contains("dot")
-        || text.contains(" .")
-        || text.contains(". ")
-        || text.contains("[.")
-        || text.contains("(.")
-        || text.contains("{.")
-        || text.contains(": /")
-        || text.contains(":/ ")
-    {
+    if might_be_obfuscated(&text) {
         text = deobfuscate(&text);
         if text.contains(" /") || text.contains("/ ") {
             text = SPACED_SLASH.replace_all(&text, "$1/$2").into_owned();
         }
     }
-    if SPACED_LETTERS.is_match(&text) {
+    if has_spaced_letters(&text) {
         // Appended rather than replaced: chat-speak like "u r a winner" must stay matchable too.
         let joined: Vec<String> = SPACED_LETTERS
             .find_iter(&text)

@@ -174,7 +174,7 @@ const MAX_JUDGED_CHARS: usize = 2_000;
 
 impl Classifier {
     /// The rule stage, then the second stage for ambiguous messages when one is given.
-    pub async fn classify_with_second_stage<C: Clock>(
+    pub async fn classify_with_second_stage<C: Clock + Clone>(
         &self,
         input: &ClassifierInput,
         policy: &Policy,

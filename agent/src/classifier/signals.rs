@@ -3,9 +3,10 @@
 //! for all guilds; its memory is bounded.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -64,10 +65,35 @@ pub struct Signals {
 type AuthorKey = (u64, u64);
 type TextKey = (u64, u64, u64);
 
+/// Keys are ids and an already-hashed text, chosen by us, not attacker-shaped strings, so a
+/// cheap multiplicative hasher is enough (SipHash showed up in profiles).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+fn text_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 #[derive(Default)]
 struct DuplicateWindow {
     /// Per (guild, author, text hash): the channels it was seen in and when.
-    seen: HashMap<TextKey, Vec<(u64, u64)>>,
+    seen: HashMap<TextKey, Vec<(u64, u64)>, BuildHasherDefault<IdHasher>>,
     /// Observation order, for expiry and for evicting the oldest when full.
     order: VecDeque<(TextKey, u64)>,
 }
@@ -106,7 +132,11 @@ type Limiter<C> =
 /// Shared, thread-safe signal state. Generic over the rate limiter's clock so tests can use
 /// `governor::clock::FakeRelativeClock`.
 pub struct SignalTracker<C: Clock = DefaultClock> {
-    limiter: Limiter<C>,
+    /// Behind a lock only so a flood of distinct authors can be answered by starting afresh.
+    limiter: RwLock<Limiter<C>>,
+    quota: Quota,
+    clock: C,
+    observed: AtomicU64,
     duplicates: Mutex<DuplicateWindow>,
     config: SignalConfig,
 }
@@ -123,13 +153,19 @@ impl Default for SignalTracker<DefaultClock> {
     }
 }
 
-impl<C: Clock> SignalTracker<C> {
+/// How often (in messages) expired rate-limit entries are swept; sweeping is O(authors).
+const SWEEP_EVERY: u64 = 4096;
+
+impl<C: Clock + Clone> SignalTracker<C> {
     pub fn with_clock(config: SignalConfig, clock: C) -> Self {
         let quota = Quota::with_period(config.replenish)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(config.burst);
         SignalTracker {
-            limiter: RateLimiter::hashmap_with_clock(quota, clock),
+            limiter: RwLock::new(RateLimiter::hashmap_with_clock(quota, clock.clone())),
+            quota,
+            clock,
+            observed: AtomicU64::new(0),
             duplicates: Mutex::new(DuplicateWindow::default()),
             config,
         }
@@ -137,6 +173,21 @@ impl<C: Clock> SignalTracker<C> {
 
     pub fn config(&self) -> &SignalConfig {
         &self.config
+    }
+
+    /// Drop authors whose quota has fully recovered; if a flood of distinct authors still exceeds
+    /// the bound, start a fresh limiter (forgetting recent rates beats unbounded memory).
+    fn sweep(&self) {
+        let mut limiter = self
+            .limiter
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if limiter.len() > self.config.max_entries {
+            limiter.retain_recent();
+        }
+        if limiter.len() > self.config.max_entries {
+            *limiter = RateLimiter::hashmap_with_clock(self.quota, self.clock.clone());
+        }
     }
 
     /// Record one message and report its signals. `normalized_text` is the classifier's matching
@@ -150,15 +201,18 @@ impl<C: Clock> SignalTracker<C> {
         now_ms: u64,
     ) -> Signals {
         let account_age_ms = now_ms.saturating_sub(account_created_ms(author_id));
-        let rate_exceeded = self.limiter.check_key(&(guild_id, author_id)).is_err();
-        if self.limiter.len() > self.config.max_entries {
-            self.limiter.retain_recent();
+        let rate_exceeded = self
+            .limiter
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .check_key(&(guild_id, author_id))
+            .is_err();
+        if self.observed.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep();
         }
         // Short texts ("hi", "thanks") are naturally repeated; only longer ones are tracked.
         let duplicate_channels = if normalized_text.chars().count() >= 12 {
-            let mut h = DefaultHasher::new();
-            normalized_text.hash(&mut h);
-            let key = (guild_id, author_id, h.finish());
+            let key = (guild_id, author_id, text_hash(normalized_text));
             let mut window = self
                 .duplicates
                 .lock()
@@ -230,6 +284,11 @@ mod tests {
         }
         let w = t.duplicates.lock().expect("not poisoned");
         assert!(w.order.len() <= 100 && w.seen.len() <= 100);
+        let authors = t.limiter.read().expect("not poisoned").len();
+        assert!(
+            authors <= 100 + SWEEP_EVERY as usize,
+            "{authors} authors tracked"
+        );
     }
 
     #[test]

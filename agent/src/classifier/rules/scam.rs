@@ -2,7 +2,7 @@
 //! masked links whose text shows another domain, shorteners and IP loggers, and the classic
 //! "free nitro" / "I'm leaving CS, take my skins" lines.
 
-use super::{Ctx, Hit, Phrases};
+use super::{Ctx, Hit, Phrase};
 use crate::classifier::normalize::{Link, fold_text};
 use crate::classifier::verdict::Category;
 
@@ -182,155 +182,144 @@ fn brand_use(host: &str) -> Option<BrandUse> {
     found
 }
 
-pub(crate) struct Scam {
-    phrases: Phrases,
+pub(super) const PHRASES: &[Phrase] = &[
+    (r"\bfree (?:discord )?nitro\b", 0.7, "scam.free_nitro"),
+    (r"\bnitro (?:for )?free\b", 0.7, "scam.free_nitro"),
+    (
+        r"\b(?:discord )?nitro (?:giveaway|gift|drop|generator)\b",
+        0.6,
+        "scam.free_nitro",
+    ),
+    (
+        r"\b(?:\d+|three|3) months? (?:of )?(?:discord )?nitro\b",
+        0.5,
+        "scam.free_nitro",
+    ),
+    (
+        r"\bsteam (?:gift|gift card|wallet code)s?\b",
+        0.45,
+        "scam.gift",
+    ),
+    (
+        r"\b(?:i'?m|i am) (?:leaving|quitting|tired of) (?:cs|csgo|cs:?go|cs2|the game|steam)\b",
+        0.75,
+        "scam.skins_giveaway",
+    ),
+    (
+        r"\b(?:give|giving) away (?:my )?(?:skins|inventory|items)\b",
+        0.6,
+        "scam.skins_giveaway",
+    ),
+    (r"\bwho (?:is|will be) first\b", 0.35, "scam.gift"),
+    (
+        r"\b(?:crypto|bitcoin|btc|eth|usdt|nft) (?:giveaway|airdrop)\b",
+        0.7,
+        "scam.crypto",
+    ),
+    (
+        r"\bdouble your (?:crypto|bitcoin|btc|eth|money)\b",
+        0.8,
+        "scam.crypto",
+    ),
+    (
+        r"\b(?:verify|confirm|secure) your (?:discord |steam )?account\b",
+        0.45,
+        "scam.phishing",
+    ),
+    (
+        r"\byour (?:discord |steam )?account (?:will be|has been) (?:disabled|banned|suspended|deleted|terminated)\b",
+        0.55,
+        "scam.phishing",
+    ),
+    (
+        r"\b(?:accidentally|mistakenly) reported (?:you|your account)\b",
+        0.8,
+        "scam.report_scam",
+    ),
+    (r"\bscan (?:this|the) qr\b", 0.5, "scam.qr_login"),
+    (
+        r"\b(?:gift|airdrop|claim) (?:for you|here|now)\b",
+        0.4,
+        "scam.gift",
+    ),
+    (
+        r"\bfree (?:gift|skins?|robux|v-?bucks)\b",
+        0.55,
+        "scam.gift",
+    ),
+];
+
+fn link_hit(link: &Link, bait_text: bool) -> Option<Hit> {
+    let host = link.host.as_str();
+    if IP_LOGGERS.iter().any(|d| host_is(host, d)) {
+        return Some(Hit::new(Category::Scam, "scam.ip_logger", 0.95));
+    }
+    if SHORTENERS.iter().any(|d| host_is(host, d)) {
+        let score = if bait_text { 0.95 } else { 0.5 };
+        return Some(Hit::new(Category::Scam, "scam.shortened_link", score));
+    }
+    if let Some(masked) = &link.masked_text {
+        // `[discord.com/gift](https://elsewhere)`: the visible text names another domain.
+        let shown = fold_text(masked).0;
+        if shown.contains('.')
+            && !shown.contains(host)
+            && OFFICIAL.iter().any(|d| shown.contains(d))
+        {
+            return Some(Hit::new(Category::Scam, "scam.masked_link", 0.95));
+        }
+    }
+    if OFFICIAL.iter().any(|d| host_is(host, d)) {
+        return None;
+    }
+    let bait_host = host.split(['.', '-']).any(|l| BAIT_LABELS.contains(&l));
+    match brand_use(host)? {
+        BrandUse::Lookalike => Some(Hit::new(Category::Scam, "scam.lookalike_domain", 0.97)),
+        BrandUse::Exact if bait_host || bait_text => {
+            Some(Hit::new(Category::Scam, "scam.brand_bait_domain", 0.95))
+        }
+        BrandUse::Exact => Some(Hit::new(Category::Scam, "scam.brand_domain", 0.5)),
+    }
 }
 
-impl Scam {
-    pub fn new() -> Scam {
-        Scam {
-            phrases: Phrases::new(&[
-                (r"\bfree (?:discord )?nitro\b", 0.7, "scam.free_nitro"),
-                (r"\bnitro (?:for )?free\b", 0.7, "scam.free_nitro"),
-                (
-                    r"\b(?:discord )?nitro (?:giveaway|gift|drop|generator)\b",
-                    0.6,
-                    "scam.free_nitro",
-                ),
-                (
-                    r"\b(?:\d+|three|3) months? (?:of )?(?:discord )?nitro\b",
-                    0.5,
-                    "scam.free_nitro",
-                ),
-                (
-                    r"\bsteam (?:gift|gift card|wallet code)s?\b",
-                    0.45,
-                    "scam.gift",
-                ),
-                (
-                    r"\b(?:i'?m|i am) (?:leaving|quitting|tired of) (?:cs|csgo|cs:?go|cs2|the game|steam)\b",
-                    0.75,
-                    "scam.skins_giveaway",
-                ),
-                (
-                    r"\b(?:give|giving) away (?:my )?(?:skins|inventory|items)\b",
-                    0.6,
-                    "scam.skins_giveaway",
-                ),
-                (r"\bwho (?:is|will be) first\b", 0.35, "scam.gift"),
-                (
-                    r"\b(?:crypto|bitcoin|btc|eth|usdt|nft) (?:giveaway|airdrop)\b",
-                    0.7,
-                    "scam.crypto",
-                ),
-                (
-                    r"\bdouble your (?:crypto|bitcoin|btc|eth|money)\b",
-                    0.8,
-                    "scam.crypto",
-                ),
-                (
-                    r"\b(?:verify|confirm|secure) your (?:discord |steam )?account\b",
-                    0.45,
-                    "scam.phishing",
-                ),
-                (
-                    r"\byour (?:discord |steam )?account (?:will be|has been) (?:disabled|banned|suspended|deleted|terminated)\b",
-                    0.55,
-                    "scam.phishing",
-                ),
-                (
-                    r"\b(?:accidentally|mistakenly) reported (?:you|your account)\b",
-                    0.8,
-                    "scam.report_scam",
-                ),
-                (r"\bscan (?:this|the) qr\b", 0.5, "scam.qr_login"),
-                (
-                    r"\b(?:gift|airdrop|claim) (?:for you|here|now)\b",
-                    0.4,
-                    "scam.gift",
-                ),
-                (
-                    r"\bfree (?:gift|skins?|robux|v-?bucks)\b",
-                    0.55,
-                    "scam.gift",
-                ),
-            ]),
+pub(crate) fn check(ctx: &Ctx<'_>) -> Option<Hit> {
+    let phrase = ctx.phrases.get(Category::Scam);
+    let mut best: Option<Hit> = None;
+    let mut keep = |h: Hit| {
+        if best.as_ref().is_none_or(|b| h.score > b.score) {
+            best = Some(h);
+        }
+    };
+    for link in &ctx.links {
+        if let Some(h) = link_hit(link, phrase.is_some()) {
+            keep(h);
         }
     }
-
-    fn link_hit(&self, link: &Link, bait_text: bool) -> Option<Hit> {
-        let host = link.host.as_str();
-        if IP_LOGGERS.iter().any(|d| host_is(host, d)) {
-            return Some(Hit::new(Category::Scam, "scam.ip_logger", 0.95));
-        }
-        if SHORTENERS.iter().any(|d| host_is(host, d)) {
-            let score = if bait_text { 0.95 } else { 0.5 };
-            return Some(Hit::new(Category::Scam, "scam.shortened_link", score));
-        }
-        if let Some(masked) = &link.masked_text {
-            // `[discord.com/gift](https://elsewhere)`: the visible text names another domain.
-            let shown = fold_text(masked).0;
-            if shown.contains('.')
-                && !shown.contains(host)
-                && OFFICIAL.iter().any(|d| shown.contains(d))
+    // A homoglyph-spelled token naming a brand: `dіscord-nitro.gift` written with a Cyrillic
+    // `і` folds to the real name, but the link it hides goes somewhere else.
+    if ctx.norm.folded_lookalikes {
+        for token in ctx
+            .norm
+            .original
+            .split_whitespace()
+            .filter(|t| !t.is_ascii())
+        {
+            let folded = fold_text(token).0;
+            if (folded.contains('.') || folded.contains('/'))
+                && BRANDS.iter().any(|b| brand_skeleton(&folded).contains(b))
             {
-                return Some(Hit::new(Category::Scam, "scam.masked_link", 0.95));
+                keep(Hit::new(Category::Scam, "scam.homoglyph_domain", 0.98));
             }
-        }
-        if OFFICIAL.iter().any(|d| host_is(host, d)) {
-            return None;
-        }
-        let bait_host = host.split(['.', '-']).any(|l| BAIT_LABELS.contains(&l));
-        match brand_use(host)? {
-            BrandUse::Lookalike => Some(Hit::new(Category::Scam, "scam.lookalike_domain", 0.97)),
-            BrandUse::Exact if bait_host || bait_text => {
-                Some(Hit::new(Category::Scam, "scam.brand_bait_domain", 0.95))
-            }
-            BrandUse::Exact => Some(Hit::new(Category::Scam, "scam.brand_domain", 0.5)),
         }
     }
-
-    pub fn check(&self, ctx: &Ctx<'_>) -> Option<Hit> {
-        let text = &ctx.norm.text;
-        let phrase = self.phrases.score(text);
-        let mut best: Option<Hit> = None;
-        let mut keep = |h: Hit| {
-            if best.as_ref().is_none_or(|b| h.score > b.score) {
-                best = Some(h);
-            }
-        };
-        for link in &ctx.links {
-            if let Some(h) = self.link_hit(link, phrase.is_some()) {
-                keep(h);
-            }
+    if let Some((score, rule)) = phrase {
+        let with_link = !ctx.links.is_empty();
+        let mut s = if with_link { 0.6 + score * 0.4 } else { score };
+        if with_link && ctx.signals.new_account {
+            s = s.max(0.9);
         }
-        // A homoglyph-spelled token naming a brand: `dіscord-nitro.gift` written with a Cyrillic
-        // `і` folds to the real name, but the link it hides goes somewhere else.
-        if ctx.norm.folded_lookalikes {
-            for token in ctx
-                .norm
-                .original
-                .split_whitespace()
-                .filter(|t| !t.is_ascii())
-            {
-                let folded = fold_text(token).0;
-                if (folded.contains('.') || folded.contains('/'))
-                    && BRANDS.iter().any(|b| brand_skeleton(&folded).contains(b))
-                {
-                    keep(Hit::new(Category::Scam, "scam.homoglyph_domain", 0.98));
-                }
-            }
-        }
-        if let Some((score, rule)) = phrase {
-            let with_link = !ctx.links.is_empty();
-            let mut s = if with_link { 0.6 + score * 0.4 } else { score };
-            if with_link && ctx.signals.new_account {
-                s = s.max(0.9);
-            }
-            keep(Hit::new(Category::Scam, rule, s));
-        }
-        best
+        keep(Hit::new(Category::Scam, rule, s));
     }
+    best
 }
 
 #[cfg(test)]
