@@ -72,6 +72,26 @@ pub(super) const PHRASES: &[Phrase] = &[
     ),
     // Folded Cyrillic: "сука" and "нахуй" after homoglyph folding and mark stripping.
     (r"\bcyka\b|haxyи", 0.85, "abuse.insult"),
+    (
+        r"\b(?:you|u|ya) (?:stupid |dumb |fucking |little |absolute |complete )?(?:idiot|moron|retard|loser|clown|bitch|cunt|asshole|dumbass|prick|twat|wanker)s?\b",
+        0.85,
+        "abuse.insult",
+    ),
+    (
+        r"\b(?:idiot|moron|dumbass|asshole|bitch|cunt|twat|wanker|prick)s?\b",
+        0.45,
+        "abuse.insult",
+    ),
+    (
+        r"\b(?:die in a (?:fire|hole|ditch)|nobody (?:likes|wants|loves) you|go to hell)\b",
+        0.8,
+        "abuse.threat",
+    ),
+    (
+        r"\b(?:you(?:\x27re| are)|ur|u r) (?:so |such an? )?(?:stupid|dumb|ugly|pathetic|worthless|disgusting|trash|garbage)\b",
+        0.6,
+        "abuse.insult",
+    ),
 ];
 
 pub(crate) fn check(ctx: &Ctx<'_>) -> Option<Hit> {

@@ -256,6 +256,61 @@ pub(super) const PHRASES: &[Phrase] = &[
         0.4,
         "prompt_injection.role_play",
     ),
+    (
+        r"\b(?:ignora|olvida|descarta) (?:todas |todo |las |tus )*(?:instrucciones|reglas|indicaciones)(?: anteriores| previas)?\b",
+        0.8,
+        "prompt_injection.override",
+    ),
+    (
+        r"\b(?:ignore[sz]?|oublie[sz]?) (?:toutes |tes |vos |les )*(?:instructions|consignes|regles)(?: precedentes| anterieures)?\b",
+        0.8,
+        "prompt_injection.override",
+    ),
+    (
+        r"\b(?:ignoriere|ignorier|vergiss) (?:alle |deine |die |bisherigen |vorherigen )*(?:anweisungen|instruktionen|regeln|vorgaben)\b",
+        0.8,
+        "prompt_injection.override",
+    ),
+    (
+        r"\b(?:ignore|ignora|esqueca|esquece) (?:todas |as |suas )*(?:instrucoes|regras)(?: anteriores)?\b",
+        0.8,
+        "prompt_injection.override",
+    ),
+    (
+        r"\b(?:ignora|dimentica) (?:tutte |le )*(?:istruzioni|regole)(?: precedenti)?\b",
+        0.8,
+        "prompt_injection.override",
+    ),
+    (
+        "(?:иrhopиpyи|зaбyдb) (?:bce )?(?:npeдыдyщиe )?(?:иhctpykции|npabилa)",
+        0.8,
+        "prompt_injection.override",
+    ),
+    (
+        "忽略(?:之前|以上|先前|前面|所有)|以前の指示を無視|前の指示を無視|指示を無視して",
+        0.8,
+        "prompt_injection.override",
+    ),
+    (
+        r"\b(?:modo desarrollador|mode developpeur|entwicklermodus|modo desenvolvedor|modalita sviluppatore)\b",
+        0.6,
+        "prompt_injection.developer_mode",
+    ),
+    (
+        r"\b(?:sin restricciones|sin filtros|sans (?:aucune )?(?:restriction|limite|filtre)s?|ohne (?:jegliche )?(?:einschrankungen|beschrankungen|filter|zensur)|sem (?:restricoes|filtros)|senza (?:restrizioni|filtri))\b",
+        0.5,
+        "prompt_injection.limit_removal",
+    ),
+    (
+        r"\b(?:actua como|haz como si|agis comme|fais semblant|tu so,? als|aja como|finja que|fingi di)\b",
+        0.35,
+        "prompt_injection.role_play",
+    ),
+    (
+        r"\b(?:revela|muestra|montre|affiche|zeig|mostre) (?:me |moi |mir )?(?:tu|ton|ta|tes|dein|deine|seu|sua) (?:prompt|instrucciones|instructions|anweisungen|systemprompt|prompt del sistema|prompt systeme)\b",
+        0.75,
+        "prompt_injection.prompt_extraction",
+    ),
 ];
 
 pub(crate) fn check(ctx: &Ctx<'_>) -> Option<Hit> {

@@ -247,6 +247,11 @@ pub(super) const PHRASES: &[Phrase] = &[
         0.55,
         "scam.gift",
     ),
+    (
+        r"\b(?:nitro gratis|nitro gratuit|kostenloses? nitro|nitro gratuito)\b",
+        0.7,
+        "scam.free_nitro",
+    ),
 ];
 
 fn link_hit(link: &Link, bait_text: bool) -> Option<Hit> {

@@ -94,6 +94,11 @@ pub(super) const PHRASES: &[Phrase] = &[
     ),
     (r"\bpo ?box ?\d", 0.4, "spam.sms_terms"),
     (r"\b(?:16|18)\+", 0.25, "spam.sms_terms"),
+    (
+        r"\b(?:gana dinero|dinero facil|gagne[rz]? de l\x27argent|argent facile|geld verdienen|ganhe dinheiro|dinheiro facil|guadagna soldi)\b",
+        0.55,
+        "spam.money",
+    ),
 ];
 
 pub(crate) fn check(ctx: &Ctx<'_>) -> Option<Hit> {
