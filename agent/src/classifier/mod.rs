@@ -2,6 +2,23 @@
 //! the agent sees it. Rules run on a normalised form of the text (see `normalize`), a small
 //! learned model adds evidence for spam and prompt injection, behaviour signals come from a
 //! shared `SignalTracker`, and an optional `SecondStage` judges ambiguous messages.
+//!
+//! How the bot uses it:
+//!
+//! ```text
+//! let classifier = Classifier::new();                 // once; rules + embedded model
+//! let signals = SignalTracker::default();             // once; shared by all guilds
+//! let policy = Policy::from_json(&stored_json)?;      // per guild; validated on load
+//! let verdict = classifier.classify(&input, &policy, &signals, now_ms);
+//! // or, with a judge for ambiguous messages:
+//! let verdict = classifier
+//!     .classify_with_second_stage(&input, &policy, &signals, now_ms, Some(&judge))
+//!     .await;
+//! ```
+//!
+//! `verdict.action` is what was found, `verdict.enforcement` whether to act on it (shadow and
+//! log-only guilds only audit), `delete_message` / `pass_to_agent` / `notify_author` /
+//! `caring_reply` what to do, and `frustration_cue` whether to bump the conversation's counter.
 
 pub mod eval;
 pub mod model;

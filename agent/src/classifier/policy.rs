@@ -85,9 +85,31 @@ pub struct PolicyConfig {
     pub blocked_words: Vec<String>,
     pub blocked_patterns: Vec<String>,
     pub allowed_domains: Vec<String>,
+    #[serde(deserialize_with = "snowflakes")]
     pub exempt_roles: Vec<u64>,
+    #[serde(deserialize_with = "snowflakes")]
     pub exempt_channels: Vec<u64>,
     pub shadow: bool,
+}
+
+/// Discord ids arrive as strings from its API and from JavaScript (which cannot hold them as
+/// numbers); accept both.
+fn snowflakes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Number(u64),
+        Text(String),
+    }
+    Vec::<Id>::deserialize(d)?
+        .into_iter()
+        .map(|id| match id {
+            Id::Number(n) => Ok(n),
+            Id::Text(s) => s
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a Discord id"))),
+        })
+        .collect()
 }
 
 /// A validated policy with its matchers compiled. Built only through validation, so a `Policy`
@@ -431,6 +453,9 @@ mod tests {
             Policy::from_json(r#"{"allowed_domains":["not a domain"]}"#),
             Err(PolicyError::Json(_))
         ));
+        let p = Policy::from_json(r#"{"exempt_roles":["1234567890123456789", 5]}"#).expect("ids");
+        assert_eq!(p.config().exempt_roles, [1_234_567_890_123_456_789, 5]);
+        assert!(Policy::from_json(r#"{"exempt_roles":["admins"]}"#).is_err());
     }
 
     #[test]
