@@ -218,8 +218,9 @@ impl EvalReport {
                 (
                     k.clone(),
                     json!({
-                        "precision": ratio(c.tp, c.tp + c.fp),
-                        "recall": ratio(c.tp, c.tp + c.fn_),
+                        // null where undefined: no predictions, or no rows of the category.
+                        "precision": (c.tp + c.fp > 0).then(|| ratio(c.tp, c.tp + c.fp)),
+                        "recall": (c.support > 0).then(|| ratio(c.tp, c.tp + c.fn_)),
                         "support": c.support,
                     }),
                 )
@@ -271,13 +272,20 @@ impl fmt::Display for EvalReport {
             "\n{:<18} {:>9} {:>9} {:>8}",
             "category", "precision", "recall", "support"
         )?;
+        let opt = |show: bool, v: f64| {
+            if show {
+                format!("{v:.4}")
+            } else {
+                "-".to_owned()
+            }
+        };
         for (k, c) in &self.per_category {
             writeln!(
                 f,
-                "{:<18} {:>9.4} {:>9.4} {:>8}",
+                "{:<18} {:>9} {:>9} {:>8}",
                 k,
-                ratio(c.tp, c.tp + c.fp),
-                ratio(c.tp, c.tp + c.fn_),
+                opt(c.tp + c.fp > 0, ratio(c.tp, c.tp + c.fp)),
+                opt(c.support > 0, ratio(c.tp, c.tp + c.fn_)),
                 c.support
             )?;
         }

@@ -34,7 +34,8 @@ use governor::clock::Clock;
 pub use model::Model;
 pub use policy::{CategorySetting, Policy, PolicyConfig, PolicyError, Sensitivity};
 pub use second_stage::{
-    ModelOutcome, ModelVerdict, OpenAiSecondStage, SecondStage, SecondStageError,
+    ModelOutcome, ModelVerdict, OpenAiSecondStage, OpenAiSecondStageConfig, SecondStage,
+    SecondStageError,
 };
 pub use signals::{SignalConfig, SignalTracker, Signals};
 pub use verdict::{Action, Category, Enforcement, PolicyAction, Verdict, excerpt};
