@@ -201,8 +201,8 @@ impl EvalReport {
     fn mode_text(&self) -> String {
         match self.mode {
             ModelMode::Embedded => {
-                "embedded model (trained on the public sets and the support set: \
-                                    figures on those files are in-sample)"
+                "embedded model (trained on sms_spam, jailbreaks and support_messages: \
+                 figures on those files are in-sample)"
                     .to_owned()
             }
             ModelMode::KFold(k) => format!("{k}-fold cross-validation: model figures are held-out"),
