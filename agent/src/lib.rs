@@ -1,5 +1,6 @@
 //! Classifier, retrieval agent and LLM provider chain. No Discord types, no SQL.
 
+pub mod classifier;
 pub mod decision;
 
 pub use decision::{Acknowledger, Citation, Decision};

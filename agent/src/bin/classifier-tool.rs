@@ -1,0 +1,94 @@
+//! Train the classifier's model and evaluate the classifier.
+//!
+//! `classifier-tool train --out agent/data/classifier-model.bin FILE...`
+//! `classifier-tool eval [--kfold K | --no-model] [--bench] [--mistakes] [--json] FILE...`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use agent::classifier::eval::{self, ModelMode};
+use agent::classifier::model::TrainConfig;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage:\n  classifier-tool train --out PATH FILE...\n  classifier-tool eval [--kfold K | --no-model] [--bench] [--mistakes] [--json] FILE..."
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        return usage();
+    };
+    let mut files = Vec::new();
+    let mut out = None;
+    let mut mode = ModelMode::Embedded;
+    let mut json = false;
+    let mut bench = false;
+    let mut mistakes = false;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = it.next().map(PathBuf::from),
+            "--kfold" => match it.next().and_then(|k| k.parse().ok()) {
+                Some(k) => mode = ModelMode::KFold(k),
+                None => return usage(),
+            },
+            "--no-model" => mode = ModelMode::None,
+            "--json" => json = true,
+            "--bench" => bench = true,
+            "--mistakes" => mistakes = true,
+            f => files.push(PathBuf::from(f)),
+        }
+    }
+    match command.as_str() {
+        "train" => {
+            let Some(out) = out else { return usage() };
+            let rows = match eval::load(&files) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let refs: Vec<_> = rows.iter().collect();
+            let model = eval::train(&refs, &TrainConfig::default());
+            if let Err(e) = std::fs::write(&out, model.to_bytes()) {
+                eprintln!("error: cannot write {}: {e}", out.display());
+                return ExitCode::FAILURE;
+            }
+            println!("trained on {} rows -> {}", rows.len(), out.display());
+            ExitCode::SUCCESS
+        }
+        "eval" => {
+            let report = match eval::run(&files, mode) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if mistakes {
+                for m in &report.mistakes {
+                    println!(
+                        "MISS expected {} {:?} got {:?}: {}",
+                        m.expected, m.category, m.got, m.excerpt
+                    );
+                }
+            }
+            println!("{report}");
+            let mut j = report.to_json();
+            if bench {
+                let (rate, p99) = eval::bench_typical(200_000);
+                println!("typical ~200-char messages: {rate:.0} messages/s, p99 {p99:.1} µs");
+                j["bench_typical"] = serde_json::json!({"messages_per_s": rate, "p99_us": p99});
+            }
+            if json {
+                println!("{j}");
+            }
+            ExitCode::SUCCESS
+        }
+        _ => usage(),
+    }
+}
