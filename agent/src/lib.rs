@@ -2,5 +2,6 @@
 
 pub mod classifier;
 pub mod decision;
+pub mod tls;
 
 pub use decision::{Acknowledger, Citation, Decision};

@@ -34,6 +34,7 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
+    agent::tls::install_crypto_provider();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,

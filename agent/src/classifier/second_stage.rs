@@ -115,6 +115,7 @@ fn parse_answer(content: &str) -> Result<ModelVerdict, SecondStageError> {
 
 impl OpenAiSecondStage {
     pub fn new(config: OpenAiSecondStageConfig) -> OpenAiSecondStage {
+        crate::tls::install_crypto_provider();
         let openai = OpenAIConfig::new()
             .with_api_base(config.base_url)
             .with_api_key(config.api_key.expose_secret());
