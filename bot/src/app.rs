@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agent::classifier::{OpenAiSecondStage, SecondStage};
 use anyhow::Context as _;
 use serenity::all::ClientBuilder;
 use store::Store;
@@ -37,9 +38,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         max_in_flight: config.pipeline.max_in_flight,
         per_member_per_minute: NonZeroU32::new(config.pipeline.per_member_per_minute)
             .context("pipeline.per_member_per_minute must be at least 1")?,
+        audit_excerpt_days: config.retention.audit_days,
     };
+    let second_stage = config.second_stage().map(|c| {
+        info!(model = %c.model, "classifier second stage on");
+        Arc::new(OpenAiSecondStage::new(c)) as Arc<dyn SecondStage>
+    });
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let pipeline = Arc::new(Pipeline::new(store.clone(), Arc::clone(&clock), &settings));
+    let pipeline = Arc::new(Pipeline::new(
+        store.clone(),
+        Arc::clone(&clock),
+        &settings,
+        second_stage,
+    ));
     let state = Arc::new(AppState {
         pipeline: Arc::clone(&pipeline),
         archive_minutes: config.discord.thread_archive_minutes,

@@ -22,7 +22,36 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub pipeline: PipelineConfig,
     pub retention: RetentionConfig,
+    pub classifier: ClassifierConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassifierConfig {
+    /// An OpenAI-compatible chat model that judges messages the rules find ambiguous. Off
+    /// unless `base_url` and `model` are set.
+    pub second_stage: SecondStageConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecondStageConfig {
+    pub base_url: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub model: Option<String>,
+    pub timeout_ms: u64,
+}
+
+impl Default for SecondStageConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            model: None,
+            timeout_ms: 3000,
+        }
+    }
 }
 
 /// How long data is kept (DESIGN.md's data-handling promises).
@@ -97,6 +126,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             pipeline: PipelineConfig::default(),
             retention: RetentionConfig::default(),
+            classifier: ClassifierConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -158,6 +188,20 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The classifier's second stage, when configured.
+    pub fn second_stage(&self) -> Option<agent::classifier::OpenAiSecondStageConfig> {
+        let stage = &self.classifier.second_stage;
+        Some(agent::classifier::OpenAiSecondStageConfig {
+            base_url: stage.base_url.clone()?,
+            api_key: stage
+                .api_key
+                .clone()
+                .unwrap_or_else(|| SecretString::from(String::new())),
+            model: stage.model.clone()?,
+            timeout_ms: stage.timeout_ms,
+        })
+    }
+
     /// The figment the binary uses. `file` defaults to `supportbot.toml` in the working
     /// directory; a missing default file is fine, a missing explicit file is an error.
     pub fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
@@ -294,6 +338,23 @@ impl Config {
                     got: days.to_string(),
                 });
             }
+        }
+        let stage = &self.classifier.second_stage;
+        if stage.base_url.is_some() != stage.model.is_some() {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_CLASSIFIER__SECOND_STAGE__BASE_URL",
+                expected: "both base_url and model set (or neither, to keep the second stage off)",
+                got: "only one of them".into(),
+            });
+        }
+        if let Some(url) = &stage.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_CLASSIFIER__SECOND_STAGE__BASE_URL",
+                expected: "an http:// or https:// URL such as https://api.openai.com/v1",
+                got: url.clone(),
+            });
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid {

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod discord;
 pub mod doctor;
+pub mod guild_settings;
 pub mod pipeline;
 pub mod retention;
 pub mod telemetry;

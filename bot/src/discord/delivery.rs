@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use serenity::all::{AutoArchiveDuration, ChannelId, CreateMessage, CreateThread, Http, MessageId};
+use chrono::{DateTime, Utc};
+use serenity::all::{
+    AutoArchiveDuration, ChannelId, CreateMessage, CreateThread, EditMember, GuildId, Http,
+    MessageId, Timestamp, UserId,
+};
 
 use crate::pipeline::{Delivery, DeliveryError};
 
@@ -57,5 +61,44 @@ impl Delivery for DiscordDelivery {
             .await
             .map_err(describe)?;
         Ok(message.id.get())
+    }
+
+    async fn delete_message(&self, channel_id: u64, message_id: u64) -> Result<(), DeliveryError> {
+        ChannelId::new(channel_id)
+            .delete_message(&*self.http, MessageId::new(message_id))
+            .await
+            .map_err(describe)
+    }
+
+    async fn send_dm(&self, user_id: u64, text: &str) -> Result<(), DeliveryError> {
+        let channel = UserId::new(user_id)
+            .create_dm_channel(&*self.http)
+            .await
+            .map_err(describe)?;
+        channel
+            .id
+            .send_message(&*self.http, CreateMessage::new().content(text))
+            .await
+            .map_err(describe)?;
+        Ok(())
+    }
+
+    async fn timeout_member(
+        &self,
+        guild_id: u64,
+        user_id: u64,
+        until: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        let until = Timestamp::from_unix_timestamp(until.timestamp())
+            .map_err(|e| DeliveryError(format!("invalid timeout end: {e}")))?;
+        GuildId::new(guild_id)
+            .edit_member(
+                &*self.http,
+                UserId::new(user_id),
+                EditMember::new().disable_communication_until_datetime(until),
+            )
+            .await
+            .map_err(describe)?;
+        Ok(())
     }
 }

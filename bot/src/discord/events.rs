@@ -84,6 +84,9 @@ impl EventHandler for Handler {
                 .map(|m| m.roles.iter().map(|r| r.get()).collect())
                 .unwrap_or_default(),
             mentions_bot: msg.mentions.iter().any(|u| u.id == bot_user_id),
+            user_mentions: u32::try_from(msg.mentions.len()).unwrap_or(u32::MAX),
+            role_mentions: u32::try_from(msg.mention_roles.len()).unwrap_or(u32::MAX),
+            mentions_everyone: msg.mention_everyone,
             content: msg.content,
             received_at: Utc::now(),
         };

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use agent::Decision;
+use chrono::{DateTime, Utc};
 
 /// Discord's limit on one message's content, in characters.
 pub const MESSAGE_LIMIT: usize = 2000;
@@ -31,6 +32,27 @@ pub trait Delivery: Send + Sync {
         channel_id: u64,
         text: &str,
     ) -> impl Future<Output = Result<u64, DeliveryError>> + Send;
+
+    fn delete_message(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+
+    /// A private message to a member.
+    fn send_dm(
+        &self,
+        user_id: u64,
+        text: &str,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+
+    /// Discord's timeout: the member cannot post until `until`.
+    fn timeout_member(
+        &self,
+        guild_id: u64,
+        user_id: u64,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
 
 pub(super) fn render(decision: &Decision) -> String {

@@ -54,9 +54,6 @@ impl Gate {
         inbound: &Inbound,
         conversation: Option<&Conversation>,
     ) -> Result<Result<(), Skip>, PipelineError> {
-        if inbound.author_is_bot {
-            return Ok(Err(Skip::FromBot));
-        }
         match conversation {
             Some(c) if c.status != ConversationStatus::Open => {
                 return Ok(Err(Skip::ConversationPaused));

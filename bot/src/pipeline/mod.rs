@@ -4,11 +4,18 @@
 
 mod deliver;
 mod gate;
+mod moderate;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use agent::classifier::{
+    Action, Classifier, ClassifierInput, Enforcement, SecondStage, SignalTracker, Verdict,
+};
 use agent::{Acknowledger, Decision};
 use chrono::{DateTime, Utc};
 use store::{Conversation, MessageRole, NewMessage, Store};
@@ -18,8 +25,10 @@ use tracing::{info, warn};
 
 pub use deliver::{Delivery, DeliveryError, split_for_discord, thread_name};
 pub use gate::Skip;
+pub use moderate::{Moderated, jump_link};
 
 use crate::clock::Clock;
+use crate::guild_settings::{GuildContext, GuildSettingsCache};
 
 /// One guild message, as the pipeline sees it.
 #[derive(Debug, Clone)]
@@ -34,6 +43,10 @@ pub struct Inbound {
     pub author_roles: Vec<u64>,
     pub content: String,
     pub mentions_bot: bool,
+    /// Users and roles mentioned, and whether @everyone/@here was used (mass-mention signal).
+    pub user_mentions: u32,
+    pub role_mentions: u32,
+    pub mentions_everyone: bool,
     pub received_at: DateTime<Utc>,
 }
 
@@ -41,6 +54,8 @@ pub struct Inbound {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Skipped(Skip),
+    /// The classifier blocked or escalated the message (an audit row was written).
+    Moderated(Moderated),
     /// A replayed event for a message already handled.
     Duplicate,
     Answered {
@@ -59,6 +74,8 @@ impl Outcome {
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Skipped(skip) => skip.as_str(),
+            Outcome::Moderated(m) if m.verdict == "block" => "blocked",
+            Outcome::Moderated(_) => "escalated",
             Outcome::Duplicate => "duplicate",
             Outcome::Answered { .. } => "answered",
             Outcome::DeliveryFailed { .. } => "delivery_failed",
@@ -76,33 +93,59 @@ pub enum PipelineError {
 pub struct PipelineSettings {
     pub max_in_flight: usize,
     pub per_member_per_minute: NonZeroU32,
+    /// How long audit excerpts are kept.
+    pub audit_excerpt_days: u32,
 }
+
+/// Frustrated messages counted per conversation; bounded so memory cannot grow without limit.
+const MAX_TRACKED_CONVERSATIONS: usize = 100_000;
 
 pub struct Pipeline {
     store: Store,
     clock: Arc<dyn Clock>,
+    guilds: GuildSettingsCache,
+    classifier: Classifier,
+    signals: SignalTracker,
+    second_stage: Option<Arc<dyn SecondStage>>,
+    frustration: Mutex<HashMap<i64, u32>>,
     gate: gate::Gate,
     agent: Acknowledger,
     permits: Semaphore,
     accepting: AtomicBool,
     tracker: TaskTracker,
+    audit_excerpt_days: u32,
 }
 
 impl Pipeline {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: &PipelineSettings) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        settings: &PipelineSettings,
+        second_stage: Option<Arc<dyn SecondStage>>,
+    ) -> Self {
         Self {
+            guilds: GuildSettingsCache::new(store.clone(), std::time::Duration::from_secs(60)),
             store,
             clock,
+            classifier: Classifier::new(),
+            signals: SignalTracker::default(),
+            second_stage,
+            frustration: Mutex::new(HashMap::new()),
             gate: gate::Gate::new(settings.per_member_per_minute),
             agent: Acknowledger,
             permits: Semaphore::new(settings.max_in_flight),
             accepting: AtomicBool::new(true),
             tracker: TaskTracker::new(),
+            audit_excerpt_days: settings.audit_excerpt_days,
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn guild_settings(&self) -> &GuildSettingsCache {
+        &self.guilds
     }
 
     /// Handles a message on a tracked task, so shutdown can wait for it.
@@ -139,6 +182,11 @@ impl Pipeline {
     /// Forgets rate-limit state of members who have gone quiet, bounding memory.
     pub fn maintain(&self) {
         self.gate.maintain();
+        self.guilds.maintain();
+        let mut frustration = self.frustration.lock().unwrap_or_else(|e| e.into_inner());
+        if frustration.len() > MAX_TRACKED_CONVERSATIONS {
+            frustration.clear();
+        }
     }
 
     pub async fn handle<D: Delivery>(
@@ -149,6 +197,9 @@ impl Pipeline {
         if !self.accepting.load(Ordering::SeqCst) {
             return Ok(Outcome::Skipped(Skip::ShuttingDown));
         }
+        if inbound.author_is_bot {
+            return Ok(Outcome::Skipped(Skip::FromBot));
+        }
         let _permit = self
             .permits
             .acquire()
@@ -156,29 +207,126 @@ impl Pipeline {
             .expect("the semaphore is never closed");
 
         let guild = inbound.guild_id as i64;
+        let context = self.guilds.get(inbound.guild_id).await?;
         let existing = self
             .store
             .conversation_by_thread(guild, inbound.channel_id as i64)
             .await?;
+
+        // Every guild message meets the classifier before anything else.
+        let verdict = self.classify(&inbound, &context, existing.as_ref()).await;
+        let mut escalation = None;
+        if !verdict.action.is_allow() {
+            let moderated = moderate::Moderation {
+                store: &self.store,
+                now: self.clock.now(),
+                excerpt_days: self.audit_excerpt_days,
+            }
+            .apply(&inbound, &context, &verdict, delivery)
+            .await?;
+            if verdict.enforcement == Enforcement::Act {
+                if let Action::Escalate { reason, .. } = &verdict.action {
+                    if let Some(c) = &existing {
+                        self.reset_frustration(c.id);
+                    }
+                    // Crisis language already got its caring reply; other escalations tell the
+                    // member, where they asked, that a person will follow up.
+                    if verdict.caring_reply.is_none() {
+                        escalation = Some((reason.clone(), moderated));
+                    } else {
+                        return Ok(Outcome::Moderated(moderated));
+                    }
+                } else {
+                    return Ok(Outcome::Moderated(moderated));
+                }
+            }
+        }
+
         if let Err(skip) = self
             .gate
             .admit(&self.store, &inbound, existing.as_ref())
             .await?
         {
-            return Ok(Outcome::Skipped(skip));
+            return Ok(match escalation {
+                Some((_, moderated)) => Outcome::Moderated(moderated),
+                None => Outcome::Skipped(skip),
+            });
         }
-
-        // The classifier stage lands with the classifier issue; until then everything that
-        // passes the gate is allowed.
 
         let Some(conversation) = self.record_inbound(&inbound, existing).await? else {
             return Ok(Outcome::Duplicate);
         };
 
-        let decision = self.agent.respond(&inbound.content);
-        Ok(self
+        let decision = match &escalation {
+            Some((reason, _)) => Decision::Escalate {
+                reason: reason.clone(),
+            },
+            None => self.agent.respond(&inbound.content),
+        };
+        let outcome = self
             .deliver(&inbound, conversation, decision, delivery)
-            .await?)
+            .await?;
+        Ok(match escalation {
+            Some((_, moderated)) => Outcome::Moderated(moderated),
+            None => outcome,
+        })
+    }
+
+    async fn classify(
+        &self,
+        inbound: &Inbound,
+        context: &GuildContext,
+        conversation: Option<&Conversation>,
+    ) -> Verdict {
+        let frustration = conversation.map_or(0, |c| {
+            *self
+                .frustration
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&c.id)
+                .unwrap_or(&0)
+        });
+        let input = ClassifierInput {
+            guild_id: inbound.guild_id,
+            channel_id: inbound.channel_id,
+            author_id: inbound.author_id,
+            author_roles: inbound.author_roles.clone(),
+            author_is_bot: inbound.author_is_bot,
+            content: inbound.content.clone(),
+            mention_count: inbound.user_mentions,
+            role_mention_count: inbound.role_mentions,
+            mentions_everyone: inbound.mentions_everyone,
+            conversation_frustration_count: frustration,
+            timestamp_ms: inbound.received_at.timestamp_millis().max(0) as u64,
+        };
+        let verdict = self
+            .classifier
+            .classify_with_second_stage(
+                &input,
+                &context.policy,
+                &self.signals,
+                input.timestamp_ms,
+                self.second_stage.as_deref(),
+            )
+            .await;
+        if verdict.frustration_cue
+            && let Some(c) = conversation
+        {
+            *self
+                .frustration
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(c.id)
+                .or_insert(0) += 1;
+        }
+        verdict
+    }
+
+    fn reset_frustration(&self, conversation_id: i64) {
+        self.frustration
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&conversation_id);
     }
 
     /// Stores the member's message; `None` when it was stored before (a replayed event).

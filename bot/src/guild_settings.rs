@@ -1,0 +1,122 @@
+//! A guild's settings as the bot uses them: staff channel, optional timeout for blocked authors,
+//! and the classifier policy. Stored as one JSON document per guild; validated before saving so a
+//! bad pattern is refused when the admin sets it, not when a message arrives.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agent::classifier::{Policy, PolicyConfig, PolicyError};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use store::Store;
+use tracing::warn;
+
+/// Longest timeout Discord allows (28 days), in minutes.
+pub const MAX_TIMEOUT_MINUTES: u32 = 28 * 24 * 60;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GuildSettings {
+    /// Where block and escalation notices go; none means notices are skipped.
+    pub staff_channel_id: Option<u64>,
+    /// Time out the author of a blocked message for this long; 0 = never.
+    pub timeout_minutes: u32,
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("timeout must be between 0 and {MAX_TIMEOUT_MINUTES} minutes (28 days), got {0}")]
+    Timeout(u32),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// Settings plus the compiled policy, shared by every message of a guild.
+pub struct GuildContext {
+    pub settings: GuildSettings,
+    pub policy: Policy,
+}
+
+/// Caches compiled guild contexts. Entries expire so that several processes (shards) sharing one
+/// database pick up each other's changes within `ttl`.
+pub struct GuildSettingsCache {
+    store: Store,
+    ttl: Duration,
+    entries: Mutex<HashMap<u64, (Instant, Arc<GuildContext>)>>,
+}
+
+impl GuildSettingsCache {
+    pub fn new(store: Store, ttl: Duration) -> Self {
+        Self {
+            store,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, Arc<GuildContext>)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub async fn get(&self, guild_id: u64) -> Result<Arc<GuildContext>, store::StoreError> {
+        if let Some((at, ctx)) = self.entries().get(&guild_id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Arc::clone(ctx));
+        }
+        let raw = self.store.guild_settings(guild_id as i64).await?;
+        let settings: GuildSettings = serde_json::from_value(raw).unwrap_or_else(|e| {
+            warn!(guild_id, error = %e, "stored guild settings unreadable; using defaults");
+            GuildSettings::default()
+        });
+        let policy = Policy::new(settings.policy.clone()).unwrap_or_else(|e| {
+            warn!(guild_id, error = %e, "stored policy invalid; using the default policy");
+            Policy::default()
+        });
+        let ctx = Arc::new(GuildContext { settings, policy });
+        self.entries()
+            .insert(guild_id, (Instant::now(), Arc::clone(&ctx)));
+        Ok(ctx)
+    }
+
+    /// Applies a change, validates it (the policy compiles, the timeout is in range), saves it
+    /// and refreshes the cache. Nothing is saved when validation fails.
+    pub async fn update(
+        &self,
+        guild_id: u64,
+        change: impl FnOnce(&mut GuildSettings) -> Result<(), SettingsError>,
+    ) -> Result<GuildSettings, SettingsError> {
+        let raw = self.store.guild_settings(guild_id as i64).await?;
+        let mut settings: GuildSettings = serde_json::from_value(raw).unwrap_or_default();
+        change(&mut settings)?;
+        if settings.timeout_minutes > MAX_TIMEOUT_MINUTES {
+            return Err(SettingsError::Timeout(settings.timeout_minutes));
+        }
+        let policy = Policy::new(settings.policy.clone())?;
+        let json = serde_json::to_value(&settings).expect("settings serialize to JSON");
+        self.store
+            .set_guild_settings(guild_id as i64, &json, Utc::now())
+            .await?;
+        self.entries().insert(
+            guild_id,
+            (
+                Instant::now(),
+                Arc::new(GuildContext {
+                    settings: settings.clone(),
+                    policy,
+                }),
+            ),
+        );
+        Ok(settings)
+    }
+
+    /// Drops entries older than the TTL, bounding memory.
+    pub fn maintain(&self) {
+        let ttl = self.ttl;
+        self.entries().retain(|_, (at, _)| at.elapsed() < ttl);
+    }
+}
