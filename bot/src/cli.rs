@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::{app, doctor, telemetry};
+use crate::{app, audit_cli, doctor, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +31,79 @@ pub enum Command {
     Migrate,
     /// Check configuration, database, data directory and the Discord token.
     Doctor,
+    /// Read a guild's audit log of blocked and escalated messages.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Measure the classifier or retrieval on labelled data.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// The guild's ID.
+    #[arg(long)]
+    pub guild: u64,
+    /// Only entries from the last 30m, 12h, 7d, 2w…
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only this category (spam, scam, self_harm, …).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only this member's messages.
+    #[arg(long)]
+    pub member: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Newest entries first, one per line.
+    List {
+        #[command(flatten)]
+        args: AuditArgs,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Every matching entry, to standard output.
+    Export {
+        #[command(flatten)]
+        args: AuditArgs,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Classify labelled JSONL lines ({"text", "expect": allow|block|escalate, "category"}) and
+    /// print per-category precision/recall, the false-positive rate, a confusion matrix and
+    /// throughput.
+    Classifier {
+        /// Labelled files.
+        #[arg(long = "labels", required = true, num_args = 1..)]
+        labels: Vec<PathBuf>,
+        /// Print one JSON object as the last line.
+        #[arg(long)]
+        json: bool,
+        /// Retrain the model on k-1 folds and score the held-out fold (honest figures on the
+        /// model's own training data).
+        #[arg(long, conflicts_with = "no_model")]
+        kfold: Option<usize>,
+        /// Rules only, without the learned model.
+        #[arg(long)]
+        no_model: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -100,6 +173,36 @@ async fn dispatch(command: Command, config: Config) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Audit { command } => audit_cli::run(&config, command).await,
+        Command::Eval {
+            command:
+                EvalCommand::Classifier {
+                    labels,
+                    json,
+                    kfold,
+                    no_model,
+                },
+        } => {
+            use agent::classifier::eval::{self, ModelMode};
+            let mode = match (kfold, no_model) {
+                (Some(k), _) => ModelMode::KFold(k),
+                (None, true) => ModelMode::None,
+                (None, false) => ModelMode::Embedded,
+            };
+            match eval::run(&labels, mode) {
+                Ok(report) => {
+                    println!("{report}");
+                    if json {
+                        println!("{}", report.to_json());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Doctor => {
             let checks = doctor::run(&config).await;
             for check in &checks {

@@ -1,6 +1,8 @@
 //! supportbot: configuration, CLI, pipeline wiring and the Discord adapter.
 
 pub mod app;
+pub mod audit_cli;
+pub mod audit_view;
 pub mod cli;
 pub mod clock;
 pub mod config;

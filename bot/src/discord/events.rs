@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use serenity::all::{Context, EventHandler, Guild, Message, Ready, ResumedEvent, UnavailableGuild};
+use serenity::all::{
+    Context, EventHandler, Guild, Interaction, Message, Ready, ResumedEvent, UnavailableGuild,
+};
 use serenity::async_trait;
 use tracing::{debug, info, warn};
 
@@ -52,6 +54,15 @@ impl EventHandler for Handler {
             .await
         {
             warn!(guild_id = incomplete.id.get(), error = %e, "could not record guild removal");
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        // Slash commands belong to poise; audit paging buttons are ours.
+        if let Interaction::Component(click) = interaction
+            && click.data.custom_id.starts_with("audit:")
+        {
+            super::commands::handle_audit_button(&ctx, self.state.pipeline.store(), &click).await;
         }
     }
 

@@ -1,19 +1,10 @@
-//! Slash commands. `/support` lets a guild's admins choose where the bot answers.
-//! Permissions are checked on our side too (`required_permissions` reads the member's
-//! permissions from the interaction), not only by Discord's default permissions.
-
-use std::sync::Arc;
+//! `/support`: where the bot answers.
 
 use chrono::Utc;
 use poise::CreateReply;
 use serenity::all::ChannelId;
-use tracing::warn;
 
-use super::{AppState, Context, Error};
-
-pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
-    vec![support()]
-}
+use crate::discord::{Context, Error};
 
 /// Choose where supportbot answers questions.
 #[poise::command(
@@ -24,7 +15,7 @@ pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
     subcommands("enable", "disable", "status"),
     subcommand_required
 )]
-async fn support(_ctx: Context<'_>) -> Result<(), Error> {
+pub async fn support(_ctx: Context<'_>) -> Result<(), Error> {
     Ok(())
 }
 
@@ -100,39 +91,4 @@ async fn set_enabled(
     ctx.send(CreateReply::default().content(text).ephemeral(true))
         .await?;
     Ok(())
-}
-
-/// Turns command errors into a private reply; logs the rest with IDs only.
-pub async fn on_error(error: poise::FrameworkError<'_, Arc<AppState>, Error>) {
-    let reply = |text: &str| CreateReply::default().content(text).ephemeral(true);
-    match error {
-        poise::FrameworkError::MissingUserPermissions { ctx, .. } => {
-            let _ = ctx
-                .send(reply(
-                    "You need the **Manage Server** permission to do that.",
-                ))
-                .await;
-        }
-        poise::FrameworkError::GuildOnly { ctx, .. } => {
-            let _ = ctx
-                .send(reply("This command works only in a server."))
-                .await;
-        }
-        poise::FrameworkError::Command { error, ctx, .. } => {
-            warn!(
-                command = %ctx.command().qualified_name,
-                guild_id = ctx.guild_id().map(|g| g.get()),
-                error = %error,
-                "command failed"
-            );
-            let _ = ctx
-                .send(reply("Something went wrong on our side; please try again."))
-                .await;
-        }
-        other => {
-            if let Err(e) = poise::builtins::on_error(other).await {
-                warn!(error = %e, "could not report a command error");
-            }
-        }
-    }
 }
