@@ -30,6 +30,7 @@ pub const GUILD_ID: u64 = 2000;
 pub const OWNER_ID: u64 = 3000;
 pub const SUPPORT_CHANNEL: u64 = 4000;
 pub const OTHER_CHANNEL: u64 = 4001;
+pub const STAFF_CHANNEL: u64 = 4002;
 pub const TOKEN: &str = "fake.bot.token";
 const TIMESTAMP: &str = "2024-01-01T00:00:00.000000+00:00";
 
@@ -56,7 +57,7 @@ enum Command {
 /// A canned failure for the next request matching a method and path suffix.
 struct Failure {
     method: Method,
-    path_suffix: String,
+    path_part: String,
     status: StatusCode,
     body: Value,
 }
@@ -67,6 +68,8 @@ struct Inner {
     gateway_ops: Vec<GatewayOp>,
     connection: Option<mpsc::UnboundedSender<Command>>,
     connections: usize,
+    /// (parent channel, message, thread) for each thread created.
+    threads: Vec<(u64, u64, u64)>,
     failures: Vec<Failure>,
     delays: HashMap<String, Duration>,
 }
@@ -134,15 +137,25 @@ impl FakeDiscord {
         self.shared.lock().gateway_ops.clone()
     }
 
+    /// The thread created on `message`, if any.
+    pub fn thread_on(&self, message: u64) -> Option<u64> {
+        self.shared
+            .lock()
+            .threads
+            .iter()
+            .find(|(_, m, _)| *m == message)
+            .map(|(_, _, t)| *t)
+    }
+
     pub fn connections(&self) -> usize {
         self.shared.lock().connections
     }
 
-    /// Makes the next request `method …path_suffix` fail with `status`.
-    pub fn fail_next(&self, method: Method, path_suffix: &str, status: StatusCode, body: Value) {
+    /// Makes the next request `method` whose path contains `path_part` fail with `status`.
+    pub fn fail_next(&self, method: Method, path_part: &str, status: StatusCode, body: Value) {
         self.shared.lock().failures.push(Failure {
             method,
-            path_suffix: path_suffix.to_string(),
+            path_part: path_part.to_string(),
             status,
             body,
         });
@@ -258,27 +271,63 @@ impl FakeDiscord {
         user_id: u64,
         permissions: u64,
     ) -> u64 {
+        self.send_command(
+            "support",
+            json!([{"name": sub, "type": 1, "options": []}]),
+            channel_id,
+            user_id,
+            permissions,
+        )
+    }
+
+    /// An INTERACTION_CREATE for a slash command with `options` (Discord's option tree).
+    pub fn send_command(
+        &self,
+        name: &str,
+        options: Value,
+        channel_id: u64,
+        user_id: u64,
+        permissions: u64,
+    ) -> u64 {
         let id = self.next_id();
-        self.dispatch(
-            "INTERACTION_CREATE",
-            json!({
-                "id": id.to_string(), "application_id": BOT_ID.to_string(), "type": 2,
-                "token": format!("itoken-{id}"), "version": 1,
-                "guild_id": GUILD_ID.to_string(), "channel_id": channel_id.to_string(),
-                "member": {
-                    "user": {"id": user_id.to_string(), "username": "member", "discriminator": "0", "avatar": null},
-                    "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0,
-                    "permissions": permissions.to_string()
-                },
-                "data": {"id": "7000", "name": "support", "type": 1,
-                         "options": [{"name": sub, "type": 1, "options": []}]},
-                "app_permissions": "309237722112",
-                "channel": {"id": channel_id.to_string(), "type": 0, "name": "support"},
-                "locale": "en-US", "entitlements": [], "attachment_size_limit": 8388608
-            }),
-        );
+        let mut d = interaction_base(id, 2, channel_id, user_id, permissions);
+        d["data"] = json!({"id": "7000", "name": name, "type": 1, "options": options});
+        self.dispatch("INTERACTION_CREATE", d);
         id
     }
+
+    /// A click on a button with `custom_id`, on a message the bot posted.
+    pub fn click_button(
+        &self,
+        custom_id: &str,
+        channel_id: u64,
+        user_id: u64,
+        permissions: u64,
+    ) -> u64 {
+        let id = self.next_id();
+        let mut d = interaction_base(id, 3, channel_id, user_id, permissions);
+        d["data"] = json!({"custom_id": custom_id, "component_type": 2});
+        d["message"] =
+            message_payload(self.next_id(), channel_id, Author::Bot(BOT_ID), "page", &[]);
+        self.dispatch("INTERACTION_CREATE", d);
+        id
+    }
+}
+
+fn interaction_base(id: u64, kind: u8, channel_id: u64, user_id: u64, permissions: u64) -> Value {
+    json!({
+        "id": id.to_string(), "application_id": BOT_ID.to_string(), "type": kind,
+        "token": format!("itoken-{id}"), "version": 1,
+        "guild_id": GUILD_ID.to_string(), "channel_id": channel_id.to_string(),
+        "member": {
+            "user": {"id": user_id.to_string(), "username": "member", "discriminator": "0", "avatar": null},
+            "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0,
+            "permissions": permissions.to_string()
+        },
+        "app_permissions": "309237722112",
+        "channel": {"id": channel_id.to_string(), "type": 0, "name": "support"},
+        "locale": "en-US", "entitlements": [], "attachment_size_limit": 8388608
+    })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -365,7 +414,8 @@ fn guild() -> Value {
         "members": [{"user": bot_user(), "roles": ["2001"], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0}],
         "channels": [
             {"id": SUPPORT_CHANNEL.to_string(), "type": 0, "name": "support"},
-            {"id": OTHER_CHANNEL.to_string(), "type": 0, "name": "general"}
+            {"id": OTHER_CHANNEL.to_string(), "type": 0, "name": "general"},
+            {"id": STAFF_CHANNEL.to_string(), "type": 0, "name": "staff"}
         ],
         "threads": [], "presences": [], "stage_instances": [], "guild_scheduled_events": []
     })
@@ -462,7 +512,7 @@ async fn rest(
         let failure = inner
             .failures
             .iter()
-            .position(|f| f.method == method && path.ends_with(&f.path_suffix))
+            .position(|f| f.method == method && path.contains(&f.path_part))
             .map(|i| inner.failures.remove(i));
         let delay = inner
             .delays
@@ -532,8 +582,13 @@ async fn rest(
                 "message", message,
             ))
         }
-        ("POST", ["channels", channel, "messages", _message, "threads"]) => {
+        ("POST", ["channels", channel, "messages", message, "threads"]) => {
             let id = shared.snowflake();
+            shared.lock().threads.push((
+                channel.parse().unwrap_or(0),
+                message.parse().unwrap_or(0),
+                id,
+            ));
             let thread = json!({
                 "id": id.to_string(), "type": 11, "guild_id": GUILD_ID.to_string(),
                 "parent_id": channel.to_string(), "owner_id": BOT_ID.to_string(),
@@ -561,6 +616,27 @@ async fn rest(
         }
         ("POST", ["interactions", _id, _token, "callback"]) => {
             StatusCode::NO_CONTENT.into_response()
+        }
+        ("POST", ["users", "@me", "channels"]) => {
+            let recipient = body["recipient_id"].as_str().unwrap_or("0").to_string();
+            ok(check::<serenity::model::channel::PrivateChannel>(
+                "DM channel",
+                json!({
+                    "id": shared.snowflake().to_string(), "type": 1, "last_message_id": null,
+                    "recipients": [{"id": recipient, "username": "member", "discriminator": "0", "avatar": null}]
+                }),
+            ))
+        }
+        ("PATCH", ["guilds", guild, "members", user]) => {
+            ok(check::<serenity::model::guild::Member>(
+                "member",
+                json!({
+                    "guild_id": guild.to_string(),
+                    "user": {"id": user.to_string(), "username": "member", "discriminator": "0", "avatar": null},
+                    "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0,
+                    "communication_disabled_until": body["communication_disabled_until"].clone()
+                }),
+            ))
         }
         ("DELETE", ["channels", _channel, "messages", _message]) => {
             StatusCode::NO_CONTENT.into_response()

@@ -11,56 +11,47 @@ use tests::fake_discord::{
 };
 use tests::{Kind, RunningBot, TestDb};
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for a reply that must not come.
-const QUIET: Duration = Duration::from_millis(700);
-const MEMBER: u64 = 3100;
-const MANAGE_GUILD: u64 = 1 << 5;
+pub(crate) const QUIET: Duration = Duration::from_millis(700);
+pub(crate) const MEMBER: u64 = 3100;
+pub(crate) const MANAGE_GUILD: u64 = 1 << 5;
 
-fn is_post_to(channel: u64) -> impl Fn(&RestCall) -> bool {
+pub(crate) fn is_post_to(channel: u64) -> impl Fn(&RestCall) -> bool {
     move |c| c.method == Method::POST && c.path == format!("/api/v10/channels/{channel}/messages")
 }
 
-fn is_thread_on(channel: u64, message: u64) -> impl Fn(&RestCall) -> bool {
+pub(crate) fn is_thread_on(channel: u64, message: u64) -> impl Fn(&RestCall) -> bool {
     move |c| {
         c.method == Method::POST
             && c.path == format!("/api/v10/channels/{channel}/messages/{message}/threads")
     }
 }
 
-fn posts(fake: &FakeDiscord) -> Vec<RestCall> {
+pub(crate) fn posts(fake: &FakeDiscord) -> Vec<RestCall> {
     fake.calls()
         .into_iter()
         .filter(|c| c.method == Method::POST && c.path.ends_with("/messages"))
         .collect()
 }
 
-/// The channel ID Discord gave the thread created on `message`.
-async fn thread_for(fake: &FakeDiscord, message: u64) -> u64 {
+/// The channel ID Discord gave the thread created on `message`, once the answer is posted in it.
+pub(crate) async fn thread_for(fake: &FakeDiscord, message: u64) -> u64 {
     fake.wait_for_call(
         "a thread on the message",
         WAIT,
         is_thread_on(SUPPORT_CHANNEL, message),
     )
     .await;
-    // The reply goes to a channel the fake created; find the newest post outside the channel.
-    let reply = fake
-        .wait_for_call("a reply in the new thread", WAIT, |c| {
-            c.method == Method::POST
-                && c.path.ends_with("/messages")
-                && !c.path.contains(&SUPPORT_CHANNEL.to_string())
-                && !c.path.contains(&OTHER_CHANNEL.to_string())
-        })
+    let thread = fake
+        .thread_on(message)
+        .expect("the fake recorded the thread");
+    fake.wait_for_call("a reply in the new thread", WAIT, is_post_to(thread))
         .await;
-    reply
-        .path
-        .trim_start_matches("/api/v10/channels/")
-        .trim_end_matches("/messages")
-        .parse()
-        .expect("thread id in the path")
+    thread
 }
 
-async fn enable_support_channel(db: &TestDb) {
+pub(crate) async fn enable_support_channel(db: &TestDb) {
     let store = db.store().await;
     store
         .upsert_guild(GUILD_ID as i64, chrono::Utc::now())

@@ -2,4 +2,5 @@
 //! bot against the fake Discord. One binary, to keep build and link time down.
 
 mod e2e;
+mod moderation;
 mod store_conformance;
