@@ -5,6 +5,7 @@
 mod deliver;
 mod gate;
 mod moderate;
+mod seen;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -97,6 +98,9 @@ pub struct PipelineSettings {
     pub audit_excerpt_days: u32,
 }
 
+/// Message IDs remembered for spotting replayed gateway events.
+const SEEN_MESSAGES: usize = 50_000;
+
 /// Frustrated messages counted per conversation; bounded so memory cannot grow without limit.
 const MAX_TRACKED_CONVERSATIONS: usize = 100_000;
 
@@ -108,6 +112,7 @@ pub struct Pipeline {
     signals: SignalTracker,
     second_stage: Option<Arc<dyn SecondStage>>,
     frustration: Mutex<HashMap<i64, u32>>,
+    seen: seen::Seen,
     gate: gate::Gate,
     agent: Acknowledger,
     permits: Semaphore,
@@ -131,6 +136,7 @@ impl Pipeline {
             signals: SignalTracker::default(),
             second_stage,
             frustration: Mutex::new(HashMap::new()),
+            seen: seen::Seen::new(SEEN_MESSAGES),
             gate: gate::Gate::new(settings.per_member_per_minute),
             agent: Acknowledger,
             permits: Semaphore::new(settings.max_in_flight),
@@ -199,6 +205,9 @@ impl Pipeline {
         }
         if inbound.author_is_bot {
             return Ok(Outcome::Skipped(Skip::FromBot));
+        }
+        if !self.seen.first_time(inbound.message_id) {
+            return Ok(Outcome::Duplicate);
         }
         let _permit = self
             .permits

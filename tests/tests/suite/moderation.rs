@@ -447,3 +447,26 @@ async fn admins_page_through_the_audit_log_privately() {
     assert!(text.contains(&format!("<@{MEMBER}>")), "{text}");
     bot.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_replayed_scam_event_is_audited_and_acted_on_once() {
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    let bot = RunningBot::start(&fake, &db).await;
+    let id = fake.next_id();
+    let payload =
+        tests::fake_discord::message_payload(id, OTHER_CHANNEL, Author::Member(MEMBER), SCAM, &[]);
+    fake.dispatch("MESSAGE_CREATE", payload.clone());
+    fake.dispatch("MESSAGE_CREATE", payload);
+    settled_audit(&db, id).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(audit(&db).await.len(), 1);
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| is_delete_of(OTHER_CHANNEL, id)(c))
+            .count(),
+        1
+    );
+    bot.stop().await.unwrap();
+}
