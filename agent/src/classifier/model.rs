@@ -157,8 +157,8 @@ fn features(text: &str, bits: u8, mut f: impl FnMut(usize)) {
     }
 }
 
-/// The distinct features of `text`, sorted. Each counts once, so the vector's L2 norm is the
-/// square root of its length.
+/// The distinct features of `text`, sorted, for training. Each counts once, so the vector's L2
+/// norm is the square root of its length.
 fn distinct_features(text: &str, bits: u8) -> Vec<u32> {
     let mut idx = Vec::with_capacity(text.len().min(MAX_SCORED_BYTES) * 2 + 8);
     features(text, bits, |i| idx.push(i as u32));
@@ -273,15 +273,23 @@ impl Model {
         let nh = self.heads.len().min(MAX_HEADS);
         let stride = self.heads.len();
         let mut sums = [0i32; MAX_HEADS];
-        let idx = distinct_features(text, self.dim_bits);
-        for &i in &idx {
-            let i = i as usize;
+        // One bit per bucket marks the features already counted: the same set as
+        // `distinct_features` gives the trainer, without sorting on the hot path.
+        let mut seen = vec![0u64; (1usize << self.dim_bits).div_ceil(64)];
+        let mut n = 0;
+        features(text, self.dim_bits, |i| {
+            let (slot, bit) = (i / 64, 1u64 << (i % 64));
+            if seen[slot] & bit != 0 {
+                return;
+            }
+            seen[slot] |= bit;
+            n += 1;
             let row = &self.weights[i * stride..i * stride + nh];
             for (s, &w) in sums.iter_mut().zip(row) {
                 *s += i32::from(w);
             }
-        }
-        let scale = unit_scale(idx.len());
+        });
+        let scale = unit_scale(n);
         let mut out = ModelScores::default();
         for (s, h) in sums.iter().zip(&self.heads) {
             out.set(h.category, sigmoid(h.bias + *s as f32 * h.step * scale));
