@@ -1,7 +1,10 @@
 //! Train the classifier's model and evaluate the classifier.
 //!
-//! `classifier-tool train --out agent/data/classifier-model.bin FILE...`
-//! `classifier-tool eval [--kfold K | --no-model] [--bench] [--mistakes] [--json] FILE...`
+//! `classifier-tool train --out agent/data/classifier-model.bin [--corpus CORPUS]... FILE...`
+//! `classifier-tool eval [--kfold K | --no-model] [--corpus CORPUS]... [--bench] [--mistakes] [--json] FILE...`
+//!
+//! A `--corpus` is a BEIR `corpus.jsonl` of benign documents: training-only negatives, added to
+//! the trained model and to every k-fold training set, never scored.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +14,7 @@ use agent::classifier::model::TrainConfig;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  classifier-tool train --out PATH FILE...\n  classifier-tool eval [--kfold K | --no-model] [--bench] [--mistakes] [--json] FILE..."
+        "usage:\n  classifier-tool train --out PATH [--corpus CORPUS]... FILE...\n  classifier-tool eval [--kfold K | --no-model] [--corpus CORPUS]... [--bench] [--mistakes] [--json] FILE..."
     );
     ExitCode::from(2)
 }
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
         return usage();
     };
     let mut files = Vec::new();
+    let mut corpora = Vec::new();
     let mut out = None;
     let mut mode = ModelMode::Embedded;
     let mut json = false;
@@ -31,6 +35,10 @@ fn main() -> ExitCode {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = it.next().map(PathBuf::from),
+            "--corpus" => match it.next() {
+                Some(c) => corpora.push(PathBuf::from(c)),
+                None => return usage(),
+            },
             "--kfold" => match it.next().and_then(|k| k.parse().ok()) {
                 Some(k) => mode = ModelMode::KFold(k),
                 None => return usage(),
@@ -45,7 +53,13 @@ fn main() -> ExitCode {
     match command.as_str() {
         "train" => {
             let Some(out) = out else { return usage() };
-            let rows = match eval::load(&files) {
+            let loaded = eval::load(&files).and_then(|mut rows| {
+                for c in &corpora {
+                    rows.extend(eval::load_corpus(c)?);
+                }
+                Ok(rows)
+            });
+            let rows = match loaded {
                 Ok(rows) => rows,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -62,7 +76,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         "eval" => {
-            let report = match eval::run(&files, mode) {
+            let report = match eval::run_with_corpora(&files, &corpora, mode) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -1,7 +1,8 @@
 //! Offline evaluation over labelled JSONL files (`{"text", "expect", "category", "source"}`):
 //! per-category precision/recall, false-positive rate on `allow` rows, a confusion matrix and
 //! rule-stage throughput. With `kfold`, the learned model is retrained per fold so every model
-//! figure comes from rows it was not trained on.
+//! figure comes from rows it was not trained on. Benign corpora (BEIR's `{"_id","title","text"}`)
+//! can be added as training-only negatives: in every fold's training set, never scored.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -121,6 +122,80 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Row>, EvalError> {
     Ok(rows)
 }
 
+/// A corpus document as BEIR stores it.
+#[derive(Deserialize)]
+struct CorpusDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(default)]
+    title: String,
+    text: String,
+}
+
+/// Shortest and longest concatenated corpus chunk: the lengths of pasted logs and long questions.
+const CHUNK_CHARS: (usize, usize) = (1_000, 4_000);
+
+/// Long benign prose for training only, from a BEIR corpus: every other document (by a hash of
+/// its id) as it is, the rest concatenated in file order into chunks of 1,000–4,000 characters,
+/// so the model sees benign texts of all the lengths that jailbreaks have. Deterministic: the
+/// same file always gives the same rows.
+pub fn load_corpus(path: &Path) -> Result<Vec<Row>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let source = format!(
+        "corpus/{}",
+        path.parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let row = |text: String| Row {
+        text,
+        expect: Expect::Allow,
+        category: None,
+        source: Some(source.clone()),
+    };
+    let mut rows = Vec::new();
+    let mut chunk = String::new();
+    let mut target = CHUNK_CHARS.0;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let doc: CorpusDoc = serde_json::from_str(line).map_err(|e| EvalError::BadLine {
+            path: path.to_owned(),
+            line: i + 1,
+            reason: e.to_string(),
+        })?;
+        let body = if doc.title.is_empty() {
+            doc.text
+        } else {
+            format!("{}\n{}", doc.title, doc.text)
+        };
+        let h = fnv(doc.id.as_bytes());
+        if h.is_multiple_of(2) {
+            rows.push(row(body));
+            continue;
+        }
+        if !chunk.is_empty() {
+            chunk.push_str("\n\n");
+        }
+        chunk.push_str(&body);
+        if chunk.chars().count() >= target {
+            let cut = chunk
+                .char_indices()
+                .nth(CHUNK_CHARS.1)
+                .map_or(chunk.len(), |(at, _)| at);
+            chunk.truncate(cut);
+            rows.push(row(std::mem::take(&mut chunk)));
+            target = CHUNK_CHARS.0 + (h >> 8) as usize % (CHUNK_CHARS.1 - CHUNK_CHARS.0);
+        }
+    }
+    Ok(rows)
+}
+
 /// Deterministic model training from labelled rows (the same rows always give the same model).
 pub fn train(rows: &[&Row], cfg: &TrainConfig) -> Model {
     let texts: Vec<String> = rows.iter().map(|r| normalize(&r.text).text).collect();
@@ -135,12 +210,15 @@ pub fn train(rows: &[&Row], cfg: &TrainConfig) -> Model {
     Model::train(&examples, &[Category::Spam, Category::PromptInjection], cfg)
 }
 
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
 /// Fold of a row: a hash of its text, so the split does not depend on file order.
 fn fold_of(row: &Row, k: usize) -> usize {
-    let h = row.text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    (h % k as u64) as usize
+    (fnv(row.text.as_bytes()) % k as u64) as usize
 }
 
 #[derive(Debug, Clone, Default)]
@@ -201,8 +279,8 @@ impl EvalReport {
     fn mode_text(&self) -> String {
         match self.mode {
             ModelMode::Embedded => {
-                "embedded model (trained on sms_spam, jailbreaks and support_messages: \
-                 figures on those files are in-sample)"
+                "embedded model (trained on sms_spam, jailbreaks, support_messages and \
+                 long_benign_train: figures on those files are in-sample)"
                     .to_owned()
             }
             ModelMode::KFold(k) => format!("{k}-fold cross-validation: model figures are held-out"),
@@ -331,11 +409,33 @@ impl fmt::Display for EvalReport {
 
 /// Classify every row with the default policy and report.
 pub fn run(paths: &[PathBuf], mode: ModelMode) -> Result<EvalReport, EvalError> {
+    run_with_corpora(paths, &[], mode)
+}
+
+/// As `run`, with benign corpora (see `load_corpus`) added to every k-fold training set.
+pub fn run_with_corpora(
+    paths: &[PathBuf],
+    corpora: &[PathBuf],
+    mode: ModelMode,
+) -> Result<EvalReport, EvalError> {
     let rows = load(paths)?;
-    evaluate(&rows, mode)
+    let mut negatives = Vec::new();
+    for c in corpora {
+        negatives.extend(load_corpus(c)?);
+    }
+    evaluate_with(&rows, &negatives, mode)
 }
 
 pub fn evaluate(rows: &[Row], mode: ModelMode) -> Result<EvalReport, EvalError> {
+    evaluate_with(rows, &[], mode)
+}
+
+/// `negatives` are training-only: part of every fold's training set, never classified or counted.
+pub fn evaluate_with(
+    rows: &[Row],
+    negatives: &[Row],
+    mode: ModelMode,
+) -> Result<EvalReport, EvalError> {
     if rows.is_empty() {
         return Err(EvalError::Empty);
     }
@@ -372,7 +472,11 @@ pub fn evaluate(rows: &[Row], mode: ModelMode) -> Result<EvalReport, EvalError> 
         ModelMode::KFold(k) => {
             let k = k.max(2);
             for fold in 0..k {
-                let training: Vec<&Row> = rows.iter().filter(|r| fold_of(r, k) != fold).collect();
+                let training: Vec<&Row> = rows
+                    .iter()
+                    .filter(|r| fold_of(r, k) != fold)
+                    .chain(negatives)
+                    .collect();
                 let model = train(&training, &TrainConfig::default());
                 let classifier = Classifier::with_model(Some(model));
                 classify_all(&classifier, &|i| fold_of(&rows[i], k) == fold);

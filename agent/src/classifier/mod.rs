@@ -153,14 +153,14 @@ impl Classifier {
             let scores = self.model.as_ref().map(|m| m.score(&norm.text));
             let spam_model = scores.and_then(|s| s.spam);
             let injection_model = scores.and_then(|s| s.prompt_injection);
-            let short_text = norm.text.chars().nth(SHORT_TEXT_CHARS).is_none();
+            let length = TextLength::of(&norm.text);
             hits.extend(combine(
                 self.rules.spam_score(&ctx),
                 spam_model,
                 Category::Spam,
                 "spam.model",
                 &SPAM_WEIGHT,
-                short_text,
+                length,
             ));
             hits.extend(combine(
                 self.rules.injection_score(&ctx),
@@ -168,7 +168,7 @@ impl Classifier {
                 Category::PromptInjection,
                 "prompt_injection.model",
                 &INJECTION_WEIGHT,
-                short_text,
+                length,
             ));
         }
         let mut verdict = decide(&hits, policy);
@@ -184,6 +184,9 @@ struct ModelWeight {
     /// Factor on the model's probability when no rule saw anything at all, so a message with
     /// no recognisable cue needs a confident model to act.
     alone: f32,
+    /// Extra factor on `alone` for long texts: a long paste (a config, a detailed feature request
+    /// that mentions prompts or instructions) shares more vocabulary with jailbreaks by chance.
+    long: f32,
     /// Whether model and rules add up (noisy-or) or only the stronger counts.
     additive: bool,
 }
@@ -191,20 +194,47 @@ struct ModelWeight {
 const SPAM_WEIGHT: ModelWeight = ModelWeight {
     shift: SPAM_SHIFT,
     alone: 1.0,
+    long: 1.0,
     additive: true,
 };
 const INJECTION_WEIGHT: ModelWeight = ModelWeight {
-    shift: 0.0,
-    alone: INJECTION_ALONE,
+    shift: INJECTION_SHIFT,
+    alone: 1.0,
+    long: INJECTION_LONG_ALONE,
     additive: INJECTION_ADDITIVE,
 };
 const INJECTION_ADDITIVE: bool = false;
 const SPAM_SHIFT: f32 = 1.0;
-const INJECTION_ALONE: f32 = 0.9;
+/// The model no longer scores long benign text high just for its length (the training has long
+/// benign negatives), so its injection probability is trusted a little more than it was.
+const INJECTION_SHIFT: f32 = 0.4;
+/// Without a rule cue, a long message needs a more confident model to be called an injection.
+const INJECTION_LONG_ALONE: f32 = 0.8;
 /// A few words give the model little evidence ("Yup next stop." shares "stop" with opt-out
 /// lines); without a rule cue, short texts need a more confident model.
 const SHORT_TEXT_CHARS: usize = 30;
 const SHORT_TEXT_ALONE: f32 = 0.85;
+/// Longer than a typical chat message: pasted logs, configs, detailed reports.
+const LONG_TEXT_CHARS: usize = 600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextLength {
+    Short,
+    Ordinary,
+    Long,
+}
+
+impl TextLength {
+    fn of(text: &str) -> TextLength {
+        if text.chars().nth(SHORT_TEXT_CHARS).is_none() {
+            TextLength::Short
+        } else if text.chars().nth(LONG_TEXT_CHARS).is_none() {
+            TextLength::Ordinary
+        } else {
+            TextLength::Long
+        }
+    }
+}
 
 /// Rule evidence and model probability for one category, as independent evidence (noisy-or).
 fn combine(
@@ -213,7 +243,7 @@ fn combine(
     category: Category,
     model_rule: &str,
     weight: &ModelWeight,
-    short_text: bool,
+    length: TextLength,
 ) -> Option<Hit> {
     let model = model.map(|p| {
         let p = p.clamp(1e-6, 1.0 - 1e-6);
@@ -233,10 +263,10 @@ fn combine(
         }
         (Some(h), None) => Some(h),
         (None, Some(p)) if p > 0.05 => {
-            let alone = if short_text {
-                weight.alone * SHORT_TEXT_ALONE
-            } else {
-                weight.alone
+            let alone = match length {
+                TextLength::Short => weight.alone * SHORT_TEXT_ALONE,
+                TextLength::Ordinary => weight.alone,
+                TextLength::Long => weight.alone * weight.long,
             };
             Some(Hit::new(category, model_rule, p * alone))
         }

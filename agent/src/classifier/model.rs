@@ -1,7 +1,10 @@
 //! A small learned model: logistic regression over hashed word unigrams, word bigrams and byte
 //! 3/4-grams of the normalised text, one binary head per category it knows (spam, prompt
 //! injection). Training is deterministic (fixed seed, fixed order); the shipped weights are
-//! produced by `cargo run -p agent --release --bin train-classifier` and embedded quantised.
+//! produced by `classifier-tool train` (see `agent/data/README.md`) and embedded quantised.
+//!
+//! A text is a set of distinct features scaled to unit L2 norm: repeating a sentence, pasting a
+//! long log or writing at length adds no evidence by itself, only what the features are does.
 
 use std::fmt;
 
@@ -9,7 +12,8 @@ use super::verdict::Category;
 
 /// Weights shipped with the crate (see `agent/data/README.md` for the command that makes them).
 const EMBEDDED: &[u8] = include_bytes!("../../data/classifier-model.bin");
-const MAGIC: &[u8; 6] = b"SBCLF2";
+/// Version 3: binary (distinct) features; version 2 weights counted repeats and would misscore.
+const MAGIC: &[u8; 6] = b"SBCLF3";
 /// Texts longer than this are scored on their first part only, which bounds the cost per message.
 const MAX_SCORED_BYTES: usize = 4096;
 
@@ -114,8 +118,8 @@ fn word_key(word: &str, buf: &mut String) {
     }
 }
 
-/// Calls `f` with each hashed feature of `text` and returns the number of features.
-fn features(text: &str, bits: u8, mut f: impl FnMut(usize)) -> usize {
+/// Calls `f` with each hashed feature of `text`, repeats included.
+fn features(text: &str, bits: u8, mut f: impl FnMut(usize)) {
     let text = if text.len() > MAX_SCORED_BYTES {
         let mut end = MAX_SCORED_BYTES;
         while !text.is_char_boundary(end) {
@@ -125,7 +129,6 @@ fn features(text: &str, bits: u8, mut f: impl FnMut(usize)) -> usize {
     } else {
         text
     };
-    let mut n = 0;
     let mut buf = String::new();
     let mut prev: Option<u64> = None;
     for word in text
@@ -139,10 +142,8 @@ fn features(text: &str, bits: u8, mut f: impl FnMut(usize)) -> usize {
             fnv(word.as_bytes())
         } >> 8;
         f(bucket(h | TAG_WORD, bits));
-        n += 1;
         if let Some(p) = prev {
             f(bucket((p.rotate_left(17) ^ h) >> 8 | TAG_BIGRAM, bits));
-            n += 1;
         }
         prev = Some(h);
     }
@@ -150,13 +151,25 @@ fn features(text: &str, bits: u8, mut f: impl FnMut(usize)) -> usize {
     for i in 0..bytes.len().saturating_sub(2) {
         let g3 = u64::from(bytes[i]) | u64::from(bytes[i + 1]) << 8 | u64::from(bytes[i + 2]) << 16;
         f(bucket(g3 | TAG_GRAM3, bits));
-        n += 1;
         if let Some(&b4) = bytes.get(i + 3) {
             f(bucket(g3 | u64::from(b4) << 24 | TAG_GRAM4, bits));
-            n += 1;
         }
     }
-    n
+}
+
+/// The distinct features of `text`, sorted, for training. Each counts once, so the vector's L2
+/// norm is the square root of its length.
+fn distinct_features(text: &str, bits: u8) -> Vec<u32> {
+    let mut idx = Vec::with_capacity(text.len().min(MAX_SCORED_BYTES) * 2 + 8);
+    features(text, bits, |i| idx.push(i as u32));
+    idx.sort_unstable();
+    idx.dedup();
+    idx
+}
+
+/// Factor that gives a binary vector of `n` features unit L2 norm.
+fn unit_scale(n: usize) -> f32 {
+    1.0 / (n.max(1) as f32).sqrt()
 }
 
 struct XorShift(u64);
@@ -190,9 +203,9 @@ impl Model {
         let featurised: Vec<(Vec<u32>, f32)> = examples
             .iter()
             .map(|e| {
-                let mut idx = Vec::new();
-                let n = features(e.text, cfg.dim_bits, |i| idx.push(i as u32));
-                (idx, 1.0 / (n.max(1) as f32).sqrt())
+                let idx = distinct_features(e.text, cfg.dim_bits);
+                let scale = unit_scale(idx.len());
+                (idx, scale)
             })
             .collect();
         let mut order: Vec<usize> = (0..examples.len()).collect();
@@ -260,13 +273,23 @@ impl Model {
         let nh = self.heads.len().min(MAX_HEADS);
         let stride = self.heads.len();
         let mut sums = [0i32; MAX_HEADS];
-        let n = features(text, self.dim_bits, |i| {
+        // One bit per bucket marks the features already counted: the same set as
+        // `distinct_features` gives the trainer, without sorting on the hot path.
+        let mut seen = vec![0u64; (1usize << self.dim_bits).div_ceil(64)];
+        let mut n = 0;
+        features(text, self.dim_bits, |i| {
+            let (slot, bit) = (i / 64, 1u64 << (i % 64));
+            if seen[slot] & bit != 0 {
+                return;
+            }
+            seen[slot] |= bit;
+            n += 1;
             let row = &self.weights[i * stride..i * stride + nh];
             for (s, &w) in sums.iter_mut().zip(row) {
                 *s += i32::from(w);
             }
         });
-        let scale = 1.0 / (n.max(1) as f32).sqrt();
+        let scale = unit_scale(n);
         let mut out = ModelScores::default();
         for (s, h) in sums.iter().zip(&self.heads) {
             out.set(h.category, sigmoid(h.bias + *s as f32 * h.step * scale));
@@ -409,6 +432,20 @@ mod tests {
             .unwrap_or(0.0);
         let p_ham = loaded.score("how do i fix the config").spam.unwrap_or(1.0);
         assert!(p_spam > p_ham, "{p_spam} vs {p_ham}");
+    }
+
+    #[test]
+    fn repeating_a_text_does_not_change_its_score() {
+        let m = Model::embedded().expect("embedded model is valid");
+        let once = "my bot keeps restarting, the logs say the database is unreachable. ";
+        let a = m.score(once);
+        let b = m.score(&once.repeat(40));
+        let close =
+            |x: Option<f32>, y: Option<f32>| (x.unwrap_or(0.0) - y.unwrap_or(0.0)).abs() < 0.02;
+        assert!(
+            close(a.spam, b.spam) && close(a.prompt_injection, b.prompt_injection),
+            "{a:?} vs {b:?}"
+        );
     }
 
     #[test]
