@@ -5,6 +5,7 @@
 
 mod conversations;
 mod guilds;
+mod knowledge_sources;
 mod settings;
 
 use std::str::FromStr;
@@ -19,6 +20,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use conversations::{Conversation, ConversationStatus, MessageRole, NewMessage, StoredMessage};
 pub use guilds::{ChannelSetting, Guild};
+pub use knowledge_sources::{KnowledgeSource, KnowledgeSourceStatus};
 pub use settings::{DatabaseSettings, TlsMode, redact_url};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
