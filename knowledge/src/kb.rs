@@ -26,6 +26,8 @@ use crate::sparse::{SparseEncoder, SparseVec};
 /// Points are written to the index in batches of this size, so progress moves and a huge
 /// source never builds one giant request.
 const UPSERT_BATCH: usize = 512;
+/// Points written between index optimizations during one ingest.
+const OPTIMIZE_EVERY: usize = 8_192;
 /// Bumped whenever chunking or payload layout changes, so re-adding re-indexes.
 const PIPELINE_VERSION: &str = "knowledge-v1";
 
@@ -279,12 +281,19 @@ impl KnowledgeBase {
                 payload: p.payload,
             })
             .collect();
+        let mut since_optimize = 0;
         while !points.is_empty() {
             let rest = points.split_off(points.len().min(UPSERT_BATCH));
             let batch = std::mem::replace(&mut points, rest);
-            let n = batch.len() as u64;
+            let n = batch.len();
             self.index.upsert(guild, batch).await?;
-            progress.advance(n);
+            progress.advance(n as u64);
+            since_optimize += n;
+            // Keeps the index's mutable segment small during big ingests (see EdgeIndex).
+            if since_optimize >= OPTIMIZE_EVERY && !points.is_empty() {
+                self.index.optimize(guild).await?;
+                since_optimize = 0;
+            }
         }
         meta.sources.insert(source_id, (chunk_count, tokens));
         self.rebalance(guild, &mut meta).await?;
