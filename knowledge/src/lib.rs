@@ -1,1 +1,31 @@
 //! Knowledge sources, chunking, sparse/dense vectors and the `VectorIndex` backends.
+//!
+//! A guild's admins add sources (files, folders, pages, sitemaps, Q&A); each is loaded into
+//! documents, chunked at headings, embedded as BM25 sparse vectors (and dense vectors when an
+//! embeddings endpoint is configured) and stored in a per-guild scope of the vector index.
+//! `KnowledgeBase` is the entry point; `eval` measures retrieval on BEIR datasets through the
+//! same code.
+
+pub mod chunk;
+pub mod config;
+pub mod dense;
+pub mod document;
+pub mod error;
+pub mod eval;
+pub mod fetch;
+pub mod index;
+mod kb;
+mod lock;
+pub mod progress;
+pub mod source;
+pub mod sparse;
+
+pub use config::{BackendConfig, KnowledgeConfig};
+pub use dense::DenseConfig;
+pub use document::{Document, Format};
+pub use error::{KnowledgeError, Result};
+pub use fetch::FetchConfig;
+pub use kb::{Hit, IngestSummary, KnowledgeBase, SearchMode};
+pub use progress::{NoProgress, Progress, Stage};
+pub use source::{QaEntry, Skipped, SourceSpec};
+pub use store::{KnowledgeSource, KnowledgeSourceStatus};

@@ -6,6 +6,7 @@
 mod audit;
 mod conversations;
 mod guilds;
+mod knowledge_sources;
 mod retention;
 mod settings;
 
@@ -22,6 +23,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::{Conversation, ConversationStatus, MessageRole, NewMessage, StoredMessage};
 pub use guilds::{ChannelSetting, Guild};
+pub use knowledge_sources::{KnowledgeSource, KnowledgeSourceStatus};
 pub use retention::{RetentionCutoffs, RetentionReport};
 pub use settings::{DatabaseSettings, TlsMode, redact_url};
 

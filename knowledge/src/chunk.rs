@@ -1,0 +1,535 @@
+//! Heading-aware chunking: a document is split into sections at its headings (Markdown via
+//! pulldown-cmark, HTML via scraper), and each section is packed into chunks of a few hundred
+//! words with a small overlap. Every chunk keeps its document title, heading path and an anchor
+//! so answers can cite the exact section.
+
+use std::collections::HashMap;
+
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use scraper::{ElementRef, Html, Node, Selector};
+
+use crate::document::{Document, Format};
+
+/// Size limits for chunks, in whitespace-separated words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkSettings {
+    /// A chunk is closed before it would grow beyond this.
+    pub max_words: usize,
+    /// Words carried over from the end of one chunk to the start of the next in the same
+    /// section, so a sentence cut at the boundary is still findable.
+    pub overlap_words: usize,
+    /// A code block up to this size stays whole even if it exceeds `max_words`.
+    pub max_code_words: usize,
+}
+
+impl Default for ChunkSettings {
+    fn default() -> Self {
+        Self {
+            max_words: 400,
+            overlap_words: 40,
+            max_code_words: 800,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub title: String,
+    /// Headings from the outermost to the one this chunk sits under.
+    pub heading_path: Vec<String>,
+    /// Slug of the innermost heading (or its explicit id), for `url#anchor` citations.
+    pub anchor: Option<String>,
+    pub text: String,
+}
+
+impl Chunk {
+    /// The text BM25 and dense embeddings see: title and headings give short chunks context.
+    pub fn embed_text(&self) -> String {
+        let mut s = String::with_capacity(self.title.len() + self.text.len() + 64);
+        s.push_str(&self.title);
+        for h in &self.heading_path {
+            s.push('\n');
+            s.push_str(h);
+        }
+        s.push('\n');
+        s.push_str(&self.text);
+        s
+    }
+}
+
+#[derive(Debug, Default)]
+struct Block {
+    text: String,
+    code: bool,
+}
+
+#[derive(Debug, Default)]
+struct Section {
+    heading_path: Vec<String>,
+    anchor: Option<String>,
+    blocks: Vec<Block>,
+}
+
+/// Collects blocks into sections while a parser walks a document.
+#[derive(Default)]
+struct Outline {
+    title: Option<String>,
+    headings: Vec<(u8, String)>,
+    slugs: HashMap<String, usize>,
+    sections: Vec<Section>,
+    inline: String,
+}
+
+impl Outline {
+    fn new() -> Self {
+        Self {
+            sections: vec![Section::default()],
+            ..Self::default()
+        }
+    }
+
+    fn text(&mut self, t: &str) {
+        self.inline.push_str(t);
+    }
+
+    fn flush(&mut self) {
+        let text = collapse_ws(&self.inline);
+        self.inline.clear();
+        if !text.is_empty() {
+            self.current().blocks.push(Block { text, code: false });
+        }
+    }
+
+    fn code(&mut self, code: &str) {
+        self.flush();
+        let text = code.trim_matches('\n').to_string();
+        if !text.trim().is_empty() {
+            self.current().blocks.push(Block { text, code: true });
+        }
+    }
+
+    fn heading(&mut self, level: u8, text: &str, id: Option<&str>) {
+        self.flush();
+        let text = collapse_ws(text);
+        if text.is_empty() {
+            return;
+        }
+        if level == 1 && self.title.is_none() {
+            // The first top-level heading names the document rather than a section of it.
+            self.title = Some(text);
+            return;
+        }
+        self.headings.retain(|(l, _)| *l < level);
+        self.headings.push((level, text.clone()));
+        let anchor = match id {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => self.unique_slug(&text),
+        };
+        self.sections.push(Section {
+            heading_path: self.headings.iter().map(|(_, h)| h.clone()).collect(),
+            anchor: Some(anchor),
+            blocks: Vec::new(),
+        });
+    }
+
+    /// GitHub-style: the second "Setup" heading becomes `setup-1`.
+    fn unique_slug(&mut self, text: &str) -> String {
+        let base = slug(text);
+        let n = self.slugs.entry(base.clone()).or_insert(0);
+        let s = if *n == 0 { base } else { format!("{base}-{n}") };
+        *n += 1;
+        s
+    }
+
+    fn current(&mut self) -> &mut Section {
+        if self.sections.is_empty() {
+            self.sections.push(Section::default());
+        }
+        let last = self.sections.len() - 1;
+        &mut self.sections[last]
+    }
+
+    fn finish(mut self) -> (Option<String>, Vec<Section>) {
+        self.flush();
+        (self.title, self.sections)
+    }
+}
+
+/// Lowercase, words joined by `-`, punctuation dropped: the anchor GitHub and most static site
+/// generators give a heading.
+pub fn slug(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.trim().chars() {
+        if c.is_alphanumeric() || c == '_' || c == '-' {
+            out.extend(c.to_lowercase());
+        } else if c.is_whitespace() {
+            out.push('-');
+        }
+    }
+    out
+}
+
+fn collapse_ws(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn heading_level(level: HeadingLevel) -> u8 {
+    match level {
+        HeadingLevel::H1 => 1,
+        HeadingLevel::H2 => 2,
+        HeadingLevel::H3 => 3,
+        HeadingLevel::H4 => 4,
+        HeadingLevel::H5 => 5,
+        HeadingLevel::H6 => 6,
+    }
+}
+
+fn parse_markdown(body: &str) -> (Option<String>, Vec<Section>) {
+    let mut out = Outline::new();
+    let mut heading: Option<(u8, String, Option<String>)> = None;
+    let mut code: Option<String> = None;
+    let opts = Options::ENABLE_TABLES | Options::ENABLE_HEADING_ATTRIBUTES;
+    for event in Parser::new_ext(body, opts) {
+        match event {
+            Event::Start(Tag::Heading { level, id, .. }) => {
+                out.flush();
+                heading = Some((
+                    heading_level(level),
+                    String::new(),
+                    id.map(|i| i.to_string()),
+                ));
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((level, text, id)) = heading.take() {
+                    out.heading(level, &text, id.as_deref());
+                }
+            }
+            Event::Start(Tag::CodeBlock(kind)) => {
+                out.flush();
+                let mut fence = String::new();
+                if let CodeBlockKind::Fenced(lang) = kind {
+                    fence.push_str("```");
+                    fence.push_str(&lang);
+                    fence.push('\n');
+                }
+                code = Some(fence);
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some(mut c) = code.take() {
+                    if c.starts_with("```") {
+                        if !c.ends_with('\n') {
+                            c.push('\n');
+                        }
+                        c.push_str("```");
+                    }
+                    out.code(&c);
+                }
+            }
+            Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
+                if let Some((_, h, _)) = heading.as_mut() {
+                    h.push_str(&t);
+                } else if let Some(c) = code.as_mut() {
+                    c.push_str(&t);
+                } else {
+                    out.text(&t);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some((_, h, _)) = heading.as_mut() {
+                    h.push(' ');
+                } else {
+                    out.text(" ");
+                }
+            }
+            Event::Start(Tag::Item) => {
+                out.flush();
+                out.text("- ");
+            }
+            Event::End(TagEnd::TableCell) => out.text(" | "),
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Item
+                | TagEnd::TableRow
+                | TagEnd::TableHead
+                | TagEnd::BlockQuote(_),
+            ) => out.flush(),
+            _ => {}
+        }
+    }
+    out.finish()
+}
+
+const SKIPPED_HTML: &[&str] = &[
+    "script", "style", "noscript", "template", "svg", "nav", "footer", "iframe", "form", "button",
+];
+const BLOCK_HTML: &[&str] = &[
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "aside",
+    "header",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "blockquote",
+    "figure",
+    "figcaption",
+    "caption",
+    "details",
+    "summary",
+    "hr",
+    "body",
+];
+
+fn parse_html(body: &str) -> (Option<String>, Vec<Section>) {
+    let html = Html::parse_document(body);
+    let mut out = Outline::new();
+    let page_title = Selector::parse("title").ok().and_then(|sel| {
+        html.select(&sel)
+            .next()
+            .map(|t| collapse_ws(&t.text().collect::<String>()))
+            .filter(|t| !t.is_empty())
+    });
+    let root = Selector::parse("body")
+        .ok()
+        .and_then(|sel| html.select(&sel).next())
+        .unwrap_or_else(|| html.root_element());
+    walk_html(root, &mut out);
+    let (h1, sections) = out.finish();
+    (page_title.or(h1), sections)
+}
+
+fn walk_html(el: ElementRef<'_>, out: &mut Outline) {
+    for child in el.children() {
+        match child.value() {
+            Node::Text(t) => out.text(t),
+            Node::Element(e) => {
+                let Some(child_el) = ElementRef::wrap(child) else {
+                    continue;
+                };
+                let name = e.name();
+                if SKIPPED_HTML.contains(&name) {
+                    continue;
+                }
+                match name {
+                    "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
+                        let level = name.as_bytes()[1] - b'0';
+                        let text: String = child_el.text().collect();
+                        out.heading(level, &text, e.attr("id"));
+                    }
+                    "pre" => out.code(&child_el.text().collect::<String>()),
+                    "br" | "td" | "th" => {
+                        walk_html(child_el, out);
+                        out.text(" ");
+                    }
+                    _ if BLOCK_HTML.contains(&name) => {
+                        out.flush();
+                        if name == "li" {
+                            out.text("- ");
+                        }
+                        walk_html(child_el, out);
+                        out.flush();
+                    }
+                    _ => walk_html(child_el, out),
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn parse_text(body: &str) -> (Option<String>, Vec<Section>) {
+    let mut out = Outline::new();
+    for para in body.split("\n\n") {
+        out.text(para);
+        out.flush();
+    }
+    out.finish()
+}
+
+/// Splits a document into chunks. Returns the document title (from the body, else the
+/// fallback) and the chunks in reading order.
+pub fn chunk_document(doc: &Document, settings: &ChunkSettings) -> (String, Vec<Chunk>) {
+    let (title, sections) = match doc.format {
+        Format::Markdown => parse_markdown(&doc.body),
+        Format::Html => parse_html(&doc.body),
+        Format::Text => parse_text(&doc.body),
+    };
+    let title = title.unwrap_or_else(|| doc.fallback_title.clone());
+    let mut chunks = Vec::new();
+    for section in sections {
+        for text in pack(&section.blocks, settings) {
+            chunks.push(Chunk {
+                title: title.clone(),
+                heading_path: section.heading_path.clone(),
+                anchor: section.anchor.clone(),
+                text,
+            });
+        }
+    }
+    (title, chunks)
+}
+
+/// Packs a section's blocks into chunks of at most `max_words` (code blocks up to
+/// `max_code_words` stay whole), carrying `overlap_words` of prose into the next chunk.
+fn pack(blocks: &[Block], s: &ChunkSettings) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut cur = String::new();
+    let mut cur_words = 0;
+    let mut last_was_code = false;
+
+    for block in blocks {
+        let words = block.text.split_whitespace().count();
+        if cur_words + words > s.max_words && cur_words > 0 {
+            let overlap = if last_was_code || block.code {
+                String::new()
+            } else {
+                tail_words(&cur, s.overlap_words)
+            };
+            chunks.push(std::mem::replace(&mut cur, overlap));
+            cur_words = cur.split_whitespace().count();
+        }
+        let fits_whole = words <= s.max_words || (block.code && words <= s.max_code_words);
+        if fits_whole {
+            if cur_words + words > s.max_words.max(words) {
+                cur.clear();
+                cur_words = 0;
+            }
+            append(&mut cur, &block.text);
+            cur_words += words;
+        } else {
+            // A single block too long for one chunk: cut it into overlapping windows.
+            let all: Vec<&str> = block.text.split_whitespace().collect();
+            let step = s.max_words.saturating_sub(s.overlap_words).max(1);
+            let mut start = 0;
+            cur.clear();
+            loop {
+                let end = (start + s.max_words).min(all.len());
+                let window = all[start..end].join(" ");
+                if end == all.len() {
+                    cur = window;
+                    cur_words = end - start;
+                    break;
+                }
+                chunks.push(window);
+                start += step;
+            }
+        }
+        last_was_code = block.code;
+    }
+    if !cur.trim().is_empty() {
+        chunks.push(cur);
+    }
+    chunks
+}
+
+fn append(cur: &mut String, text: &str) {
+    if !cur.is_empty() {
+        cur.push_str("\n\n");
+    }
+    cur.push_str(text);
+}
+
+fn tail_words(text: &str, n: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words[words.len().saturating_sub(n)..].join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(format: Format, body: &str) -> Document {
+        Document {
+            location: "x".into(),
+            url: None,
+            fallback_title: "fallback".into(),
+            format,
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn markdown_chunks_carry_title_heading_path_and_anchor() {
+        let md = "# Bot Guide\n\nIntro text.\n\n## Setup\n\nRun the installer.\n\n### On Linux\n\nUse the tarball.\n\n```sh\nmake install\n```\n\n## Setup\n\nAgain.\n";
+        let (title, chunks) = chunk_document(&doc(Format::Markdown, md), &ChunkSettings::default());
+        assert_eq!(title, "Bot Guide");
+        assert_eq!(chunks.len(), 4);
+        assert_eq!(chunks[0].heading_path, Vec::<String>::new());
+        assert_eq!(chunks[2].heading_path, vec!["Setup", "On Linux"]);
+        assert_eq!(chunks[2].anchor.as_deref(), Some("on-linux"));
+        assert!(
+            chunks[2].text.contains("```sh\nmake install\n```"),
+            "{}",
+            chunks[2].text
+        );
+        assert_eq!(chunks[3].anchor.as_deref(), Some("setup-1"));
+    }
+
+    #[test]
+    fn html_sections_follow_headings_and_skip_scripts() {
+        let html = "<html><head><title>Help Centre</title><script>var x=1;</script></head><body>\
+            <nav>Home | About</nav><h2 id=\"billing\">Billing</h2><p>Refunds take <b>5 days</b>.</p>\
+            <h3>Cards</h3><ul><li>Visa</li><li>Mastercard</li></ul><pre>  code\n  block</pre></body></html>";
+        let (title, chunks) = chunk_document(&doc(Format::Html, html), &ChunkSettings::default());
+        assert_eq!(title, "Help Centre");
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].anchor.as_deref(), Some("billing"));
+        assert_eq!(chunks[0].text, "Refunds take 5 days .".replace(" .", "."));
+        assert_eq!(chunks[1].heading_path, vec!["Billing", "Cards"]);
+        assert!(chunks[1].text.contains("- Visa"));
+        assert!(chunks[1].text.contains("  code\n  block"));
+        assert!(
+            !chunks
+                .iter()
+                .any(|c| c.text.contains("About") || c.text.contains("var x"))
+        );
+    }
+
+    #[test]
+    fn long_text_is_split_with_overlap_and_short_text_is_one_chunk() {
+        let settings = ChunkSettings {
+            max_words: 10,
+            overlap_words: 2,
+            max_code_words: 20,
+        };
+        let words: Vec<String> = (0..25).map(|i| format!("w{i}")).collect();
+        let (_, chunks) = chunk_document(&doc(Format::Text, &words.join(" ")), &settings);
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks[0].text.ends_with("w9"));
+        assert!(chunks[1].text.starts_with("w8 w9"));
+        assert!(chunks[2].text.ends_with("w24"));
+        let (_, one) = chunk_document(&doc(Format::Text, "just a few words"), &settings);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].title, "fallback");
+    }
+
+    #[test]
+    fn code_blocks_stay_whole_when_they_fit() {
+        let settings = ChunkSettings {
+            max_words: 10,
+            overlap_words: 2,
+            max_code_words: 20,
+        };
+        let code: Vec<String> = (0..15).map(|i| format!("c{i}")).collect();
+        let md = format!(
+            "Some intro words here.\n\n```\n{}\n```\n\nAfter.",
+            code.join("\n")
+        );
+        let (_, chunks) = chunk_document(&doc(Format::Markdown, &md), &settings);
+        assert!(
+            chunks
+                .iter()
+                .any(|c| c.text.contains("c0\nc1") && c.text.contains("c14"))
+        );
+    }
+}

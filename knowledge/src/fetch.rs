@@ -1,0 +1,454 @@
+//! Fetching web sources: single pages and sitemaps. Private, loopback and link-local
+//! addresses are refused (unless configured) after DNS resolution, by the resolver the HTTP
+//! client connects through, and for IP literals on every redirect hop, which are followed by
+//! hand. Responses, page counts and time are capped.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::Url;
+
+use crate::document::{Document, Format};
+use crate::error::{KnowledgeError, Result};
+use crate::source::{Loaded, Skipped};
+
+/// Limits and policy for web sources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchConfig {
+    /// Allow private, loopback and link-local addresses (intranet docs, tests).
+    pub allow_private: bool,
+    /// Largest response body accepted, per request.
+    pub max_bytes: u64,
+    /// Pages fetched from one sitemap at most.
+    pub max_pages: usize,
+    /// How deep sitemap indexes may nest.
+    pub max_depth: usize,
+    /// Bytes fetched for one sitemap source at most, pages included.
+    pub max_total_bytes: u64,
+    pub max_redirects: usize,
+    /// Per request.
+    pub timeout: Duration,
+    /// For a whole sitemap crawl.
+    pub total_timeout: Duration,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            max_bytes: 5 * 1024 * 1024,
+            max_pages: 500,
+            max_depth: 2,
+            max_total_bytes: 100 * 1024 * 1024,
+            max_redirects: 5,
+            timeout: Duration::from_secs(20),
+            total_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Whether an address is on the public internet: not private (RFC 1918, unique local),
+/// loopback, link-local, CGNAT, multicast, documentation or otherwise reserved.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local
+                || (seg[0] & 0xffc0) == 0xfe80 // link-local
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0))
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // CGNAT 100.64/10
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
+        || o[0] >= 240)
+}
+
+/// The resolver every connection goes through: it drops non-public addresses, so a name
+/// that resolves (or is re-bound) to an internal address cannot be reached.
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs = checked_addrs(&host, allow_private).await.map_err(
+                |e| -> Box<dyn std::error::Error + Send + Sync> {
+                    Box::new(std::io::Error::other(e))
+                },
+            )?;
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+async fn checked_addrs(
+    host: &str,
+    allow_private: bool,
+) -> std::result::Result<Vec<SocketAddr>, String> {
+    let all: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let allowed: Vec<SocketAddr> = all
+        .iter()
+        .copied()
+        .filter(|a| allow_private || is_public(a.ip()))
+        .collect();
+    if allowed.is_empty() {
+        return Err(format!(
+            "refused: {host} resolves only to private, loopback or link-local addresses"
+        ));
+    }
+    Ok(allowed)
+}
+
+pub struct Fetcher {
+    client: reqwest::Client,
+    config: FetchConfig,
+}
+
+struct Page {
+    url: Url,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+impl Fetcher {
+    pub fn new(config: FetchConfig) -> Result<Self> {
+        let client = guarded_client(&config)?;
+        Ok(Self { client, config })
+    }
+
+    fn err(url: &str, reason: impl Into<String>) -> KnowledgeError {
+        KnowledgeError::Fetch {
+            url: url.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Refuses URLs the policy forbids before any connection is made.
+    async fn check(&self, url: &Url) -> Result<()> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Self::err(
+                url.as_str(),
+                "only http and https URLs are fetched",
+            ));
+        }
+        match url.host() {
+            None => Err(Self::err(url.as_str(), "URL has no host")),
+            Some(url::Host::Ipv4(ip)) => self.check_ip(url, IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => self.check_ip(url, IpAddr::V6(ip)),
+            Some(url::Host::Domain(d)) => checked_addrs(d, self.config.allow_private)
+                .await
+                .map(|_| ())
+                .map_err(|reason| Self::err(url.as_str(), reason)),
+        }
+    }
+
+    fn check_ip(&self, url: &Url, ip: IpAddr) -> Result<()> {
+        if self.config.allow_private || is_public(ip) {
+            Ok(())
+        } else {
+            Err(Self::err(
+                url.as_str(),
+                format!("refused: {ip} is a private, loopback or link-local address"),
+            ))
+        }
+    }
+
+    /// GET with redirects followed by hand, each hop checked.
+    async fn get(&self, url: &str) -> Result<Page> {
+        let mut current = Url::parse(url).map_err(|e| Self::err(url, e.to_string()))?;
+        for _ in 0..=self.config.max_redirects {
+            self.check(&current).await?;
+            let resp = self
+                .client
+                .get(current.clone())
+                .send()
+                .await
+                .map_err(|e| Self::err(current.as_str(), error_chain(&e)))?;
+            let status = resp.status();
+            if status.is_redirection() {
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| Self::err(current.as_str(), "redirect without Location"))?;
+                current = current
+                    .join(location)
+                    .map_err(|e| Self::err(current.as_str(), e.to_string()))?;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(Self::err(current.as_str(), format!("HTTP {status}")));
+            }
+            if resp
+                .content_length()
+                .is_some_and(|n| n > self.config.max_bytes)
+            {
+                return Err(self.too_large(&current));
+            }
+            let content_type = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let mut resp = resp;
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| Self::err(current.as_str(), error_chain(&e)))?
+            {
+                body.extend_from_slice(&chunk);
+                if body.len() as u64 > self.config.max_bytes {
+                    return Err(self.too_large(&current));
+                }
+            }
+            return Ok(Page {
+                url: current,
+                content_type,
+                body,
+            });
+        }
+        Err(Self::err(
+            url,
+            format!("more than {} redirects", self.config.max_redirects),
+        ))
+    }
+
+    fn too_large(&self, url: &Url) -> KnowledgeError {
+        Self::err(
+            url.as_str(),
+            format!("response larger than {} bytes", self.config.max_bytes),
+        )
+    }
+
+    fn document(page: Page) -> Result<Document> {
+        let ct = page.content_type.as_str();
+        let format = if ct.starts_with("text/markdown") {
+            Format::Markdown
+        } else if ct.starts_with("text/plain") {
+            Format::Text
+        } else if ct.is_empty() || ct.contains("html") {
+            Format::Html
+        } else {
+            return Err(Self::err(
+                page.url.as_str(),
+                format!("unsupported content type {ct}"),
+            ));
+        };
+        let body = crate::source::decode_text(page.body)
+            .map_err(|reason| Self::err(page.url.as_str(), reason))?;
+        let url = page.url.to_string();
+        Ok(Document {
+            location: url.clone(),
+            url: Some(url.clone()),
+            fallback_title: url,
+            format,
+            body,
+        })
+    }
+
+    /// One page.
+    pub async fn page(&self, url: &str) -> Result<Document> {
+        Self::document(self.get(url).await?)
+    }
+
+    /// Every page a sitemap lists (following sitemap indexes up to `max_depth`), on the
+    /// sitemap's own host only, within the page, byte and time budgets. Pages that fail are
+    /// reported in `skipped`.
+    pub async fn sitemap(&self, url: &str) -> Result<Loaded> {
+        let started = Instant::now();
+        let root = Url::parse(url).map_err(|e| Self::err(url, e.to_string()))?;
+        let mut loaded = Loaded::default();
+        let mut total: u64 = 0;
+        let mut pages: Vec<Url> = Vec::new();
+        let mut queue: Vec<(Url, usize)> = vec![(root.clone(), 0)];
+        while let Some((sitemap, depth)) = queue.pop() {
+            let page = match self.get(sitemap.as_str()).await {
+                Ok(p) => p,
+                Err(e) if sitemap != root => {
+                    loaded.skipped.push(skipped(sitemap.as_str(), e));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            total += page.body.len() as u64;
+            let xml = String::from_utf8_lossy(&page.body);
+            let doc = roxmltree::Document::parse(&xml)
+                .map_err(|e| Self::err(sitemap.as_str(), format!("invalid sitemap XML: {e}")))?;
+            let is_index = doc.root_element().tag_name().name() == "sitemapindex";
+            for loc in doc
+                .descendants()
+                .filter(|n| n.tag_name().name() == "loc")
+                .filter_map(|n| n.text())
+            {
+                let Ok(u) = sitemap.join(loc.trim()) else {
+                    loaded.skipped.push(Skipped {
+                        location: loc.to_string(),
+                        reason: "invalid URL".into(),
+                    });
+                    continue;
+                };
+                if u.host() != root.host() {
+                    loaded.skipped.push(Skipped {
+                        location: u.to_string(),
+                        reason: "not on the sitemap's host; not fetched".into(),
+                    });
+                } else if is_index {
+                    if depth < self.config.max_depth {
+                        queue.push((u, depth + 1));
+                    } else {
+                        loaded.skipped.push(Skipped {
+                            location: u.to_string(),
+                            reason: format!("sitemap nested deeper than {}", self.config.max_depth),
+                        });
+                    }
+                } else if !pages.contains(&u) {
+                    pages.push(u);
+                }
+            }
+        }
+        for (i, page_url) in pages.into_iter().enumerate() {
+            let over = if i >= self.config.max_pages {
+                Some(format!(
+                    "more than {} pages in the sitemap",
+                    self.config.max_pages
+                ))
+            } else if total >= self.config.max_total_bytes {
+                Some(format!(
+                    "sitemap exceeded {} bytes in total",
+                    self.config.max_total_bytes
+                ))
+            } else if started.elapsed() >= self.config.total_timeout {
+                Some(format!(
+                    "sitemap crawl exceeded {:?}",
+                    self.config.total_timeout
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = over {
+                loaded.skipped.push(Skipped {
+                    location: page_url.to_string(),
+                    reason,
+                });
+                continue;
+            }
+            match self.get(page_url.as_str()).await {
+                Ok(page) => {
+                    total += page.body.len() as u64;
+                    match Self::document(page) {
+                        Ok(d) => loaded.documents.push(d),
+                        Err(e) => loaded.skipped.push(skipped(page_url.as_str(), e)),
+                    }
+                }
+                Err(e) => loaded.skipped.push(skipped(page_url.as_str(), e)),
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+fn skipped(location: &str, e: KnowledgeError) -> Skipped {
+    let reason = match e {
+        KnowledgeError::Fetch { reason, .. } => reason,
+        other => other.to_string(),
+    };
+    Skipped {
+        location: location.to_string(),
+        reason,
+    }
+}
+
+/// reqwest's top-level message hides the cause ("error sending request"); the chain says
+/// what actually happened.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// reqwest is built without a bundled crypto provider; use ring, which the workspace already
+/// compiles for sqlx. Installing twice is harmless (the first one stays).
+pub(crate) fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An HTTP client whose connections go through the guarded resolver, with redirects off so
+/// the caller checks every hop itself.
+fn guarded_client(config: &FetchConfig) -> Result<reqwest::Client> {
+    ensure_crypto_provider();
+    let builder = reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver {
+            allow_private: config.allow_private,
+        }))
+        .timeout(config.timeout)
+        // A proxy would connect on our behalf and bypass the address checks.
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none());
+    builder.build().map_err(|e| KnowledgeError::Fetch {
+        url: String::new(),
+        reason: format!("cannot build HTTP client: {}", error_chain(&e)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The vector index seen by the rest of the crate: one trait, two backends (Qdrant Edge in
+//! process, the Qdrant server over gRPC). Every call names a guild and the backends scope the
+//! operation to it, so no caller can reach another guild's chunks.
+
+pub mod edge;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::sparse::SparseVec;
+
+pub use edge::EdgeIndex;
+pub use server::ServerIndex;
+
+/// Name of the BM25 sparse vector in both backends.
+pub const SPARSE_VECTOR: &str = "bm25";
+/// Name of the optional dense vector.
+pub const DENSE_VECTOR: &str = "dense";
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// What a stored chunk carries besides its vectors: enough to cite it and to re-embed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkPayload {
+    pub source_id: i64,
+    /// The document inside the source (relative path, page URL, entry id).
+    pub location: String,
+    pub url: Option<String>,
+    pub title: String,
+    pub heading_path: Vec<String>,
+    pub anchor: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct IndexPoint {
+    pub id: u64,
+    pub sparse: SparseVec,
+    pub dense: Option<Vec<f32>>,
+    pub payload: ChunkPayload,
+}
+
+/// A search: sparse, dense, or both fused with reciprocal rank fusion.
+#[derive(Debug, Clone)]
+pub struct IndexQuery {
+    pub sparse: Option<SparseVec>,
+    pub dense: Option<Vec<f32>>,
+    pub limit: usize,
+    /// How many candidates each side contributes before fusion.
+    pub prefetch: usize,
+    /// The RRF constant, set explicitly so both backends fuse the same way.
+    pub rrf_k: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredChunk {
+    pub id: u64,
+    pub score: f32,
+    pub payload: ChunkPayload,
+}
+
+/// Per-guild corpus statistics kept beside the vectors: BM25's `avg_len` is baked into
+/// document vectors, so the value used must be remembered, and the real mean tracked to know
+/// when re-embedding would pay off.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuildMeta {
+    /// The `avg_len` the guild's document vectors were embedded with.
+    pub avg_len: f64,
+    /// Snowball language of the guild's vectors; `None` means the configured default.
+    pub language: Option<String>,
+    /// Per source: (chunks, BM25 tokens).
+    pub sources: BTreeMap<i64, (u64, u64)>,
+}
+
+impl GuildMeta {
+    /// The real mean chunk length of the guild's corpus, if it has any chunks.
+    pub fn mean_len(&self) -> Option<f64> {
+        let (chunks, tokens) = self
+            .sources
+            .values()
+            .fold((0u64, 0u64), |(c, t), (sc, st)| (c + sc, t + st));
+        (chunks > 0).then(|| tokens as f64 / chunks as f64)
+    }
+}
+
+pub trait VectorIndex: Send + Sync {
+    /// Inserts or replaces points in a guild.
+    fn upsert(&self, guild: i64, points: Vec<IndexPoint>) -> BoxFuture<'_, ()>;
+    /// Removes every chunk of one source in a guild.
+    fn delete_source(&self, guild: i64, source_id: i64) -> BoxFuture<'_, ()>;
+    /// Removes everything a guild has in the index (guild purge).
+    fn delete_guild(&self, guild: i64) -> BoxFuture<'_, ()>;
+    /// Number of chunks in a guild, or in one of its sources.
+    fn count(&self, guild: i64, source_id: Option<i64>) -> BoxFuture<'_, usize>;
+    fn search(&self, guild: i64, query: IndexQuery) -> BoxFuture<'_, Vec<ScoredChunk>>;
+    /// Replaces only the sparse vectors of existing points (dense vectors stay).
+    fn update_sparse(&self, guild: i64, vectors: Vec<(u64, SparseVec)>) -> BoxFuture<'_, ()>;
+    /// Every chunk of a guild (for re-embedding after the corpus statistics drift).
+    fn all_chunks(&self, guild: i64) -> BoxFuture<'_, Vec<(u64, ChunkPayload)>>;
+    /// Compacts after writes so deleted points stop counting toward IDF.
+    fn optimize(&self, guild: i64) -> BoxFuture<'_, ()>;
+    fn load_meta(&self, guild: i64) -> BoxFuture<'_, Option<GuildMeta>>;
+    fn store_meta(&self, guild: i64, meta: GuildMeta) -> BoxFuture<'_, ()>;
+}
+
+/// Sorts by score, then id, so results with equal scores (common after RRF) come back in the
+/// same order every time.
+pub(crate) fn stable_order(hits: &mut [ScoredChunk]) {
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+}

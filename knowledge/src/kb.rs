@@ -1,0 +1,600 @@
+//! The knowledge base a guild's admins manage and the agent searches: it ties source rows in
+//! the store to chunks in the vector index and runs ingest (load, chunk, embed, replace) and
+//! search.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use store::{KnowledgeSource, KnowledgeSourceStatus, Store};
+
+use crate::chunk::chunk_document;
+use crate::config::{BackendConfig, KnowledgeConfig};
+use crate::dense::DenseEmbedder;
+use crate::document::{Document, Format};
+use crate::error::{KnowledgeError, Result};
+use crate::fetch::Fetcher;
+use crate::index::{
+    ChunkPayload, EdgeIndex, GuildMeta, IndexPoint, IndexQuery, ServerIndex, VectorIndex,
+};
+use crate::lock::DirLock;
+use crate::progress::{Progress, Stage};
+use crate::source::{Loaded, Skipped, SourceSpec, inline_documents, load_path};
+use crate::sparse::{SparseEncoder, SparseVec};
+
+/// Points are written to the index in batches of this size, so progress moves and a huge
+/// source never builds one giant request.
+const UPSERT_BATCH: usize = 512;
+/// Points written between index optimizations during one ingest.
+const OPTIMIZE_EVERY: usize = 8_192;
+/// Bumped whenever chunking or payload layout changes, so re-adding re-indexes.
+const PIPELINE_VERSION: &str = "knowledge-v1";
+
+/// Which vectors a search uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchMode {
+    Sparse,
+    Dense,
+    Hybrid,
+}
+
+/// One search result: a chunk and what is needed to cite it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub text: String,
+    pub source_id: i64,
+    /// The document inside the source (relative path, page URL, entry id).
+    pub location: String,
+    pub title: String,
+    pub heading_path: Vec<String>,
+    pub anchor: Option<String>,
+    /// Link to cite: the page URL with `#anchor` for web sources, `None` for local files.
+    pub url: Option<String>,
+    pub score: f32,
+}
+
+/// What an `add` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestSummary {
+    pub source_id: i64,
+    pub documents: usize,
+    pub chunks: usize,
+    pub skipped: Vec<Skipped>,
+    /// The content hash matched the last successful ingest; nothing was re-indexed.
+    pub unchanged: bool,
+}
+
+type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub struct KnowledgeBase {
+    config: KnowledgeConfig,
+    store: Store,
+    index: Arc<dyn VectorIndex>,
+    dense: Option<DenseEmbedder>,
+    fetcher: Fetcher,
+    clock: Clock,
+    /// Ingests and removals in one process are serialised: they read-modify-write the guild's
+    /// corpus statistics.
+    writes: tokio::sync::Mutex<()>,
+    /// Query encoders by language (query vectors do not depend on `avg_len`).
+    encoders: Mutex<HashMap<String, Arc<SparseEncoder>>>,
+    languages: Mutex<HashMap<i64, String>>,
+    _lock: DirLock,
+}
+
+impl KnowledgeBase {
+    /// Opens (creating if needed) the knowledge base. Fails clearly if another process holds
+    /// the data directory or the index on disk is unreadable.
+    pub async fn open(config: KnowledgeConfig, store: Store) -> Result<Self> {
+        let lock = DirLock::acquire(&config.data_dir)?;
+        let dense = config.dense.clone().map(DenseEmbedder::new).transpose()?;
+        let dims = dense.as_ref().map(DenseEmbedder::dimensions);
+        let index: Arc<dyn VectorIndex> = match &config.backend {
+            BackendConfig::Edge => Arc::new(EdgeIndex::open(&config.data_dir.join("edge"), dims)?),
+            BackendConfig::Server {
+                url,
+                api_key,
+                collection,
+            } => Arc::new(ServerIndex::connect(url, api_key.as_ref(), collection, dims).await?),
+        };
+        let fetcher = Fetcher::new(config.fetch.clone())?;
+        // Fail now, not at the first ingest, if the BM25 settings are invalid.
+        SparseEncoder::new(&config.bm25, 1.0)?;
+        Ok(Self {
+            config,
+            store,
+            index,
+            dense,
+            fetcher,
+            clock: Arc::new(Utc::now),
+            writes: tokio::sync::Mutex::new(()),
+            encoders: Mutex::new(HashMap::new()),
+            languages: Mutex::new(HashMap::new()),
+            _lock: lock,
+        })
+    }
+
+    /// Replaces the wall clock used for source timestamps (tests).
+    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub fn config(&self) -> &KnowledgeConfig {
+        &self.config
+    }
+
+    /// A guild's sources, oldest first.
+    pub async fn list(&self, guild: i64) -> Result<Vec<KnowledgeSource>> {
+        Ok(self.store.knowledge_sources(guild).await?)
+    }
+
+    /// Adds a source, or re-indexes it if its content changed. Unchanged content is detected
+    /// by hash and costs nothing beyond loading it.
+    pub async fn add(
+        &self,
+        guild: i64,
+        spec: SourceSpec,
+        progress: &dyn Progress,
+    ) -> Result<IngestSummary> {
+        let (kind, location) = spec.identity()?;
+        let _writes = self.writes.lock().await;
+        let row = self
+            .store
+            .upsert_knowledge_source(guild, kind, &location, (self.clock)())
+            .await?;
+        match self.ingest(guild, &row, spec, progress).await {
+            Ok(summary) => Ok(summary),
+            Err(e) => {
+                self.store
+                    .mark_knowledge_source_failed(guild, row.id, &e.to_string(), (self.clock)())
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn ingest(
+        &self,
+        guild: i64,
+        row: &KnowledgeSource,
+        spec: SourceSpec,
+        progress: &dyn Progress,
+    ) -> Result<IngestSummary> {
+        progress.stage(Stage::Loading, None);
+        let loaded = self.load(spec).await?;
+        if loaded.documents.is_empty() && !loaded.skipped.is_empty() {
+            let first = &loaded.skipped[0];
+            return Err(KnowledgeError::InvalidSource(format!(
+                "nothing readable ({} skipped; first: {}: {})",
+                loaded.skipped.len(),
+                first.location,
+                first.reason
+            )));
+        }
+        let hash = self.content_hash(&loaded.documents);
+        let mut summary = IngestSummary {
+            source_id: row.id,
+            documents: loaded.documents.len(),
+            chunks: row.chunk_count.max(0) as usize,
+            skipped: loaded.skipped,
+            unchanged: false,
+        };
+        if row.status == KnowledgeSourceStatus::Indexed
+            && row.content_hash.as_deref() == Some(hash.as_str())
+        {
+            summary.unchanged = true;
+            return Ok(summary);
+        }
+
+        let mut meta = self.index.load_meta(guild).await?.unwrap_or_default();
+        let language = meta
+            .language
+            .clone()
+            .unwrap_or_else(|| self.config.bm25.language.clone());
+        let mut bm25 = self.config.bm25.clone();
+        bm25.language = language.clone();
+        let chunking = self.config.chunking.clone();
+        let documents = loaded.documents;
+        let source_id = row.id;
+        let prepared = tokio::task::spawn_blocking(move || -> Result<Vec<Prepared>> {
+            let counter = SparseEncoder::new(&bm25, 1.0)?;
+            let mut out = Vec::new();
+            for doc in &documents {
+                let (_, chunks) = chunk_document(doc, &chunking);
+                for (i, chunk) in chunks.into_iter().enumerate() {
+                    let embed_text = chunk.embed_text();
+                    let tokens = counter.token_count(&embed_text);
+                    out.push(Prepared {
+                        id: point_id(guild, source_id, &doc.location, i),
+                        embed_text,
+                        tokens,
+                        payload: ChunkPayload {
+                            source_id,
+                            location: doc.location.clone(),
+                            url: doc.url.clone(),
+                            title: chunk.title,
+                            heading_path: chunk.heading_path,
+                            anchor: chunk.anchor,
+                            text: chunk.text,
+                        },
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await??;
+
+        let chunk_count = prepared.len() as u64;
+        let tokens: u64 = prepared.iter().map(|p| p.tokens).sum();
+        meta.sources.remove(&source_id);
+        if meta.sources.is_empty() || meta.avg_len <= 0.0 {
+            // First content in the guild: its real mean becomes the BM25 length norm.
+            meta.avg_len = if chunk_count > 0 {
+                (tokens as f64 / chunk_count as f64).max(1.0)
+            } else {
+                0.0
+            };
+        }
+        meta.language = Some(language.clone());
+
+        progress.stage(Stage::Embedding, Some(chunk_count));
+        let mut bm25 = self.config.bm25.clone();
+        bm25.language = language;
+        let avg_len = meta.avg_len.max(1.0);
+        let (prepared, sparse) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let encoder = SparseEncoder::new(&bm25, avg_len)?;
+            let sparse: Vec<SparseVec> = prepared
+                .iter()
+                .map(|p| encoder.document(&p.embed_text))
+                .collect();
+            Ok((prepared, sparse))
+        })
+        .await??;
+        let dense = match &self.dense {
+            Some(embedder) => {
+                let texts: Vec<String> = prepared.iter().map(|p| p.embed_text.clone()).collect();
+                let mut vectors = Vec::with_capacity(texts.len());
+                for batch in texts.chunks(UPSERT_BATCH) {
+                    vectors.extend(embedder.embed(batch).await?);
+                    progress.advance(batch.len() as u64);
+                }
+                Some(vectors)
+            }
+            None => {
+                progress.advance(chunk_count);
+                None
+            }
+        };
+
+        progress.stage(Stage::Indexing, Some(chunk_count));
+        self.index.delete_source(guild, source_id).await?;
+        let mut dense = dense.map(Vec::into_iter);
+        let mut points: Vec<IndexPoint> = prepared
+            .into_iter()
+            .zip(sparse)
+            .map(|(p, sparse)| IndexPoint {
+                id: p.id,
+                sparse,
+                dense: dense.as_mut().and_then(Iterator::next),
+                payload: p.payload,
+            })
+            .collect();
+        let mut since_optimize = 0;
+        while !points.is_empty() {
+            let rest = points.split_off(points.len().min(UPSERT_BATCH));
+            let batch = std::mem::replace(&mut points, rest);
+            let n = batch.len();
+            self.index.upsert(guild, batch).await?;
+            progress.advance(n as u64);
+            since_optimize += n;
+            // Keeps the index's mutable segment small during big ingests (see EdgeIndex).
+            if since_optimize >= OPTIMIZE_EVERY && !points.is_empty() {
+                self.index.optimize(guild).await?;
+                since_optimize = 0;
+            }
+        }
+        meta.sources.insert(source_id, (chunk_count, tokens));
+        self.rebalance(guild, &mut meta).await?;
+        self.index.optimize(guild).await?;
+        self.index.store_meta(guild, meta).await?;
+        self.store
+            .mark_knowledge_source_indexed(
+                guild,
+                source_id,
+                &hash,
+                chunk_count as i64,
+                (self.clock)(),
+            )
+            .await?;
+        summary.chunks = chunk_count as usize;
+        Ok(summary)
+    }
+
+    /// Re-embeds the guild's sparse vectors when the real mean chunk length has drifted too
+    /// far from the `avg_len` they were built with (e.g. a small first source followed by a
+    /// large one), so length normalisation stays meaningful.
+    async fn rebalance(&self, guild: i64, meta: &mut GuildMeta) -> Result<()> {
+        let Some(mean) = meta.mean_len() else {
+            return Ok(());
+        };
+        let used = meta.avg_len.max(1.0);
+        if ((mean - used) / used).abs() <= self.config.avg_len_drift {
+            return Ok(());
+        }
+        tracing::info!(guild, from = used, to = mean, "re-embedding sparse vectors");
+        meta.avg_len = mean.max(1.0);
+        self.reembed(guild, meta).await
+    }
+
+    async fn reembed(&self, guild: i64, meta: &GuildMeta) -> Result<()> {
+        let chunks = self.index.all_chunks(guild).await?;
+        let mut bm25 = self.config.bm25.clone();
+        if let Some(l) = &meta.language {
+            bm25.language = l.clone();
+        }
+        let avg_len = meta.avg_len.max(1.0);
+        let vectors = tokio::task::spawn_blocking(move || -> Result<Vec<(u64, SparseVec)>> {
+            let encoder = SparseEncoder::new(&bm25, avg_len)?;
+            Ok(chunks
+                .into_iter()
+                .map(|(id, p)| {
+                    let text = crate::chunk::Chunk {
+                        title: p.title,
+                        heading_path: p.heading_path,
+                        anchor: p.anchor,
+                        text: p.text,
+                    }
+                    .embed_text();
+                    (id, encoder.document(&text))
+                })
+                .collect())
+        })
+        .await??;
+        for batch in vectors.chunks(UPSERT_BATCH) {
+            self.index.update_sparse(guild, batch.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    /// Changes the Snowball language of a guild's knowledge and re-embeds what it has.
+    pub async fn set_language(&self, guild: i64, language: &str) -> Result<()> {
+        let mut bm25 = self.config.bm25.clone();
+        bm25.language = language.to_string();
+        SparseEncoder::new(&bm25, 1.0)?;
+        let _writes = self.writes.lock().await;
+        let mut meta = self.index.load_meta(guild).await?.unwrap_or_default();
+        meta.language = Some(language.to_string());
+        self.reembed(guild, &meta).await?;
+        self.index.store_meta(guild, meta).await?;
+        self.languages
+            .lock()
+            .map_err(|_| KnowledgeError::Task("language cache poisoned".into()))?
+            .insert(guild, language.to_string());
+        Ok(())
+    }
+
+    /// Removes a source and its chunks; its text stops being findable at once.
+    pub async fn remove(&self, guild: i64, source_id: i64) -> Result<()> {
+        let _writes = self.writes.lock().await;
+        if self
+            .store
+            .knowledge_source(guild, source_id)
+            .await?
+            .is_none()
+        {
+            return Err(KnowledgeError::UnknownSource { id: source_id });
+        }
+        self.index.delete_source(guild, source_id).await?;
+        let mut meta = self.index.load_meta(guild).await?.unwrap_or_default();
+        meta.sources.remove(&source_id);
+        self.rebalance(guild, &mut meta).await?;
+        // Rebuilding segments drops deleted points from the IDF statistics.
+        self.index.optimize(guild).await?;
+        self.index.store_meta(guild, meta).await?;
+        self.store.remove_knowledge_source(guild, source_id).await?;
+        Ok(())
+    }
+
+    /// Removes every vector of a guild (its source rows go with the guild's store purge).
+    pub async fn purge_guild(&self, guild: i64) -> Result<()> {
+        let _writes = self.writes.lock().await;
+        self.index.delete_guild(guild).await?;
+        self.languages
+            .lock()
+            .map_err(|_| KnowledgeError::Task("language cache poisoned".into()))?
+            .remove(&guild);
+        Ok(())
+    }
+
+    /// Number of chunks a guild has indexed.
+    pub async fn chunk_count(&self, guild: i64) -> Result<usize> {
+        self.index.count(guild, None).await
+    }
+
+    /// The best chunks for a query in one guild, best first: hybrid when dense vectors are
+    /// configured, BM25 otherwise.
+    pub async fn search(&self, guild: i64, query: &str, limit: usize) -> Result<Vec<Hit>> {
+        let mode = if self.dense.is_some() {
+            SearchMode::Hybrid
+        } else {
+            SearchMode::Sparse
+        };
+        self.search_with(guild, query, limit, mode).await
+    }
+
+    pub async fn search_with(
+        &self,
+        guild: i64,
+        query: &str,
+        limit: usize,
+        mode: SearchMode,
+    ) -> Result<Vec<Hit>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sparse = match mode {
+            SearchMode::Sparse | SearchMode::Hybrid => {
+                Some(self.query_encoder(guild).await?.query(query))
+            }
+            SearchMode::Dense => None,
+        };
+        let dense = match (mode, &self.dense) {
+            (SearchMode::Sparse, _) => None,
+            (_, Some(embedder)) => embedder.embed(&[query.to_string()]).await?.pop(),
+            (_, None) => {
+                return Err(KnowledgeError::Embeddings(
+                    "dense and hybrid search need an embeddings endpoint in the configuration"
+                        .into(),
+                ));
+            }
+        };
+        let hits = self
+            .index
+            .search(
+                guild,
+                IndexQuery {
+                    sparse,
+                    dense,
+                    limit,
+                    prefetch: limit.max(50),
+                    rrf_k: self.config.rrf_k,
+                },
+            )
+            .await?;
+        Ok(hits
+            .into_iter()
+            .map(|h| {
+                let url = h.payload.url.as_ref().map(|u| match &h.payload.anchor {
+                    Some(a) => format!("{u}#{a}"),
+                    None => u.clone(),
+                });
+                Hit {
+                    text: h.payload.text,
+                    source_id: h.payload.source_id,
+                    location: h.payload.location,
+                    title: h.payload.title,
+                    heading_path: h.payload.heading_path,
+                    anchor: h.payload.anchor,
+                    url,
+                    score: h.score,
+                }
+            })
+            .collect())
+    }
+
+    async fn query_encoder(&self, guild: i64) -> Result<Arc<SparseEncoder>> {
+        let poisoned = || KnowledgeError::Task("encoder cache poisoned".into());
+        let cached = self
+            .languages
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(&guild)
+            .cloned();
+        let language = match cached {
+            Some(l) => l,
+            None => {
+                let meta = self.index.load_meta(guild).await?;
+                let l = meta
+                    .and_then(|m| m.language)
+                    .unwrap_or_else(|| self.config.bm25.language.clone());
+                self.languages
+                    .lock()
+                    .map_err(|_| poisoned())?
+                    .insert(guild, l.clone());
+                l
+            }
+        };
+        let mut encoders = self.encoders.lock().map_err(|_| poisoned())?;
+        if let Some(e) = encoders.get(&language) {
+            return Ok(Arc::clone(e));
+        }
+        let mut bm25 = self.config.bm25.clone();
+        bm25.language = language.clone();
+        let e = Arc::new(SparseEncoder::new(&bm25, 1.0)?);
+        encoders.insert(language, Arc::clone(&e));
+        Ok(e)
+    }
+
+    async fn load(&self, spec: SourceSpec) -> Result<Loaded> {
+        match spec {
+            SourceSpec::Path(p) => {
+                let limits = self.config.files.clone();
+                tokio::task::spawn_blocking(move || load_path(&p, &limits)).await?
+            }
+            SourceSpec::Inline { name, entries } => Ok(Loaded {
+                documents: inline_documents(&name, &entries),
+                skipped: Vec::new(),
+            }),
+            SourceSpec::Documents { documents, .. } => Ok(Loaded {
+                documents,
+                skipped: Vec::new(),
+            }),
+            SourceSpec::Url(url) => Ok(Loaded {
+                documents: vec![self.fetcher.page(&url).await?],
+                skipped: Vec::new(),
+            }),
+            SourceSpec::Sitemap(url) => self.fetcher.sitemap(&url).await,
+        }
+    }
+
+    /// Covers the documents and every setting baked into the vectors, so a settings change
+    /// re-indexes on the next add.
+    fn content_hash(&self, docs: &[Document]) -> String {
+        let mut h = Sha256::new();
+        h.update(PIPELINE_VERSION);
+        h.update(format!("{:?}{:?}", self.config.bm25, self.config.chunking));
+        if let Some(d) = &self.config.dense {
+            h.update(format!("{}|{}|{}", d.base_url, d.model, d.dimensions));
+        }
+        let mut sorted: Vec<&Document> = docs.iter().collect();
+        sorted.sort_by(|a, b| a.location.cmp(&b.location));
+        for d in sorted {
+            for part in [
+                d.location.as_str(),
+                d.url.as_deref().unwrap_or(""),
+                d.fallback_title.as_str(),
+                format_tag(d.format),
+                d.body.as_str(),
+            ] {
+                h.update((part.len() as u64).to_le_bytes());
+                h.update(part);
+            }
+        }
+        hex(&h.finalize())
+    }
+}
+
+struct Prepared {
+    id: u64,
+    embed_text: String,
+    tokens: u64,
+    payload: ChunkPayload,
+}
+
+fn format_tag(f: Format) -> &'static str {
+    match f {
+        Format::Markdown => "md",
+        Format::Html => "html",
+        Format::Text => "txt",
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Stable ids: the same chunk of the same document gets the same id, in every backend (the
+/// server keeps all guilds in one collection, hence the guild in the hash).
+fn point_id(guild: i64, source_id: i64, location: &str, index: usize) -> u64 {
+    let mut h = Sha256::new();
+    h.update(guild.to_le_bytes());
+    h.update(source_id.to_le_bytes());
+    h.update((index as u64).to_le_bytes());
+    h.update(location);
+    let d = h.finalize();
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(id)
+}

@@ -1,0 +1,796 @@
+//! Behaviour of the knowledge base as an admin and the agent see it: adding, re-adding,
+//! editing and removing sources, guild isolation, bad input, and the eval on a tiny BEIR set.
+
+use std::path::Path;
+
+use knowledge::{
+    KnowledgeBase, KnowledgeConfig, KnowledgeError, KnowledgeSourceStatus, NoProgress, QaEntry,
+    SourceSpec,
+};
+use tempfile::TempDir;
+
+/// Fields drop in order: the knowledge base (which flushes its shards) before its directory.
+struct Env {
+    kb: KnowledgeBase,
+    dir: TempDir,
+}
+
+async fn store_in(dir: &Path) -> store::Store {
+    let url = format!("sqlite://{}", dir.join("test.db").display());
+    store::Store::open(&store::DatabaseSettings::new(url))
+        .await
+        .expect("sqlite store")
+}
+
+fn config_in(dir: &Path) -> KnowledgeConfig {
+    KnowledgeConfig {
+        data_dir: dir.join("knowledge"),
+        ..KnowledgeConfig::default()
+    }
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kb = KnowledgeBase::open(config_in(dir.path()), store_in(dir.path()).await)
+        .await
+        .expect("open knowledge base");
+    Env { dir, kb }
+}
+
+fn write(root: &Path, rel: &str, body: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
+    std::fs::write(p, body).expect("write");
+}
+
+fn docs_folder(root: &Path) -> std::path::PathBuf {
+    let docs = root.join("docs");
+    write(
+        &docs,
+        "billing.md",
+        "# Billing\n\n## Refunds\n\nRefunds are processed within five business days.\n\n## Invoices\n\nInvoices are emailed monthly.\n",
+    );
+    write(
+        &docs,
+        "setup/install.md",
+        "# Installation\n\nDownload the installer and run it. The wizard asks for your licence key.\n",
+    );
+    write(
+        &docs,
+        "faq.html",
+        "<html><head><title>FAQ</title></head><body><h2 id=\"reset\">Password reset</h2><p>Use the forgotten password link on the login page.</p></body></html>",
+    );
+    docs
+}
+
+async fn texts(kb: &KnowledgeBase, guild: i64, q: &str) -> Vec<String> {
+    kb.search(guild, q, 10)
+        .await
+        .expect("search")
+        .into_iter()
+        .map(|h| h.text)
+        .collect()
+}
+
+#[tokio::test]
+async fn folder_is_searchable_with_citations_and_re_adding_unchanged_does_nothing() {
+    let e = env().await;
+    let docs = docs_folder(e.dir.path());
+    let first =
+        e.kb.add(7, SourceSpec::Path(docs.clone()), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(first.documents, 3);
+    assert!(first.chunks >= 4, "{first:?}");
+    assert!(!first.unchanged);
+
+    let hits = e.kb.search(7, "how long do refunds take", 3).await.unwrap();
+    let top = &hits[0];
+    assert!(top.text.contains("five business days"), "{hits:?}");
+    assert_eq!(top.title, "Billing");
+    assert_eq!(top.heading_path, vec!["Refunds"]);
+    assert_eq!(top.anchor.as_deref(), Some("refunds"));
+    assert_eq!(top.location, "billing.md");
+
+    let again =
+        e.kb.add(7, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert!(again.unchanged, "{again:?}");
+    assert_eq!(again.source_id, first.source_id);
+    assert_eq!(e.kb.chunk_count(7).await.unwrap(), first.chunks);
+    let sources = e.kb.list(7).await.unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(sources[0].status, KnowledgeSourceStatus::Indexed);
+    assert_eq!(sources[0].chunk_count as usize, first.chunks);
+}
+
+#[tokio::test]
+async fn editing_a_file_replaces_its_chunks() {
+    let e = env().await;
+    let docs = docs_folder(e.dir.path());
+    let first =
+        e.kb.add(7, SourceSpec::Path(docs.clone()), &NoProgress)
+            .await
+            .unwrap();
+    write(
+        &docs,
+        "billing.md",
+        "# Billing\n\n## Refunds\n\nRefunds now arrive within ten minutes.\n\n## Invoices\n\nInvoices are emailed monthly.\n",
+    );
+    let second =
+        e.kb.add(7, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert!(!second.unchanged);
+    assert_eq!(
+        e.kb.chunk_count(7).await.unwrap(),
+        first.chunks,
+        "no duplicates"
+    );
+    let found = texts(&e.kb, 7, "refunds").await;
+    assert!(found.iter().any(|t| t.contains("ten minutes")), "{found:?}");
+    assert!(
+        !found.iter().any(|t| t.contains("five business days")),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn removing_a_source_makes_its_text_unfindable() {
+    let e = env().await;
+    let docs = docs_folder(e.dir.path());
+    let folder =
+        e.kb.add(7, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    let qa =
+        e.kb.add(
+            7,
+            SourceSpec::Inline {
+                name: "faq".into(),
+                entries: vec![QaEntry {
+                    question: "Do you ship to Mars?".into(),
+                    answer: "Interplanetary shipping starts next year.".into(),
+                }],
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(!texts(&e.kb, 7, "interplanetary shipping").await.is_empty());
+    e.kb.remove(7, qa.source_id).await.unwrap();
+    assert!(texts(&e.kb, 7, "interplanetary shipping").await.is_empty());
+    assert!(
+        !texts(&e.kb, 7, "refunds").await.is_empty(),
+        "other source stays"
+    );
+    let err = e.kb.remove(7, qa.source_id).await.unwrap_err();
+    assert!(matches!(err, KnowledgeError::UnknownSource { .. }), "{err}");
+    assert_eq!(e.kb.list(7).await.unwrap().len(), 1);
+    assert_eq!(e.kb.list(7).await.unwrap()[0].id, folder.source_id);
+}
+
+#[tokio::test]
+async fn one_guild_never_sees_another_guilds_chunks() {
+    let e = env().await;
+    let docs = docs_folder(e.dir.path());
+    let a =
+        e.kb.add(1, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert!(
+        texts(&e.kb, 2, "refunds invoices password")
+            .await
+            .is_empty()
+    );
+    assert_eq!(e.kb.chunk_count(2).await.unwrap(), 0);
+    assert!(e.kb.list(2).await.unwrap().is_empty());
+    let err = e.kb.remove(2, a.source_id).await.unwrap_err();
+    assert!(matches!(err, KnowledgeError::UnknownSource { .. }));
+    assert!(!texts(&e.kb, 1, "refunds").await.is_empty());
+    e.kb.purge_guild(1).await.unwrap();
+    assert!(texts(&e.kb, 1, "refunds").await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_files_are_reported_and_the_rest_of_the_folder_ingests() {
+    let e = env().await;
+    let docs = docs_folder(e.dir.path());
+    std::fs::write(docs.join("image.md"), [0x89, b'P', b'N', b'G', 0, 0, 1]).unwrap();
+    let outside = e.dir.path().join("private.md");
+    std::fs::write(&outside, "# Private\n\nthe vault code is 1234").unwrap();
+    std::os::unix::fs::symlink(&outside, docs.join("vault.md")).unwrap();
+    let s =
+        e.kb.add(7, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(s.documents, 3);
+    let reasons: Vec<String> = s
+        .skipped
+        .iter()
+        .map(|k| format!("{}: {}", k.location, k.reason))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("image.md") && r.contains("binary")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("vault.md") && r.contains("outside")),
+        "{reasons:?}"
+    );
+    assert!(texts(&e.kb, 7, "vault code").await.is_empty());
+    assert!(!texts(&e.kb, 7, "licence key").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_data_dir_gets_a_clear_error() {
+    let e = env().await;
+    let err = match KnowledgeBase::open(config_in(e.dir.path()), store_in(e.dir.path()).await).await
+    {
+        Ok(_) => panic!("second open of a locked data dir succeeded"),
+        Err(err) => err,
+    };
+    assert!(matches!(err, KnowledgeError::Locked { .. }), "{err}");
+    assert!(
+        err.to_string().contains("in use by another process"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_index_gives_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path());
+    {
+        let kb = KnowledgeBase::open(config.clone(), store_in(dir.path()).await)
+            .await
+            .unwrap();
+        let docs = docs_folder(dir.path());
+        kb.add(7, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    }
+    let shard = config.data_dir.join("edge/7/shard");
+    std::fs::write(shard.join("edge_config.json"), "{ not json").unwrap();
+    let _ = std::fs::remove_dir_all(shard.join("segments"));
+    let kb = KnowledgeBase::open(config, store_in(dir.path()).await)
+        .await
+        .unwrap();
+    let err = kb.search(7, "refunds", 5).await.unwrap_err();
+    assert!(matches!(err, KnowledgeError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("edge/7/shard"), "{err}");
+}
+
+#[tokio::test]
+async fn eval_scores_a_tiny_beir_dataset_through_the_ingest_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let beir = dir.path().join("tiny");
+    write(
+        &beir,
+        "corpus.jsonl",
+        concat!(
+            r#"{"_id":"d1","title":"Vitamin D","text":"Vitamin D deficiency is linked to bone loss."}"#,
+            "\n",
+            r#"{"_id":"d2","title":"Sleep","text":"Adults need seven hours of sleep."}"#,
+            "\n",
+            r#"{"_id":"d3","title":"Coffee","text":"Caffeine improves alertness in the short term."}"#,
+            "\n",
+        ),
+    );
+    write(
+        &beir,
+        "queries.jsonl",
+        concat!(
+            r#"{"_id":"q1","text":"vitamin d and bones"}"#,
+            "\n",
+            r#"{"_id":"q2","text":"how much sleep"}"#,
+            "\n",
+            r#"{"_id":"q3","text":"unjudged query"}"#,
+            "\n",
+        ),
+    );
+    write(
+        &beir,
+        "qrels/test.tsv",
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n",
+    );
+    let report = knowledge::eval::retrieval(
+        &beir,
+        knowledge::SearchMode::Sparse,
+        &KnowledgeConfig::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.queries, 2);
+    assert!((report.ndcg_at_10 - 1.0).abs() < 1e-9, "{report}");
+    assert!((report.recall_at_100 - 1.0).abs() < 1e-9);
+    assert!((report.mrr_at_10 - 1.0).abs() < 1e-9);
+    let json = report.to_json();
+    for key in [
+        "ndcg_at_10",
+        "recall_at_100",
+        "mrr_at_10",
+        "queries",
+        "docs_per_s",
+        "p50_ms",
+        "p99_ms",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+}
+
+// ---- Web sources -------------------------------------------------------------------------
+
+mod http {
+    //! A tiny HTTP/1.1 server on 127.0.0.1 for fetch and embeddings tests.
+
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    pub struct Request {
+        pub path: String,
+        pub headers: String,
+        pub body: Vec<u8>,
+    }
+
+    pub struct Response {
+        pub status: u16,
+        pub content_type: &'static str,
+        pub extra_headers: String,
+        pub body: Vec<u8>,
+    }
+
+    impl Response {
+        pub fn ok(content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+            Self {
+                status: 200,
+                content_type,
+                extra_headers: String::new(),
+                body: body.into(),
+            }
+        }
+    }
+
+    pub struct Server {
+        pub addr: SocketAddr,
+        pub hits: Arc<AtomicUsize>,
+    }
+
+    impl Server {
+        pub fn url(&self, path: &str) -> String {
+            format!("http://{}{}", self.addr, path)
+        }
+
+        pub fn hits(&self) -> usize {
+            self.hits.load(Ordering::SeqCst)
+        }
+    }
+
+    pub async fn serve<F>(handler: F) -> Server
+    where
+        F: Fn(Request) -> Response + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let handler = Arc::new(handler);
+        let counter = Arc::clone(&hits);
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let handler = Arc::clone(&handler);
+                let counter = Arc::clone(&counter);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut tmp = [0u8; 4096];
+                    let head_end = loop {
+                        let Ok(n) = sock.read(&mut tmp).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&tmp[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        let Ok(n) = sock.read(&mut tmp).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&tmp[..n]);
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let resp = handler(Request {
+                        path,
+                        headers: head,
+                        body: buf[head_end..].to_vec(),
+                    });
+                    let out = format!(
+                        "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n{}\r\n",
+                        resp.status,
+                        resp.content_type,
+                        resp.body.len(),
+                        resp.extra_headers
+                    );
+                    let _ = sock.write_all(out.as_bytes()).await;
+                    let _ = sock.write_all(&resp.body).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        Server { addr, hits }
+    }
+}
+
+async fn env_with(config: impl FnOnce(&mut KnowledgeConfig)) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = config_in(dir.path());
+    config(&mut c);
+    let kb = KnowledgeBase::open(c, store_in(dir.path()).await)
+        .await
+        .expect("open knowledge base");
+    Env { dir, kb }
+}
+
+fn site(req: http::Request) -> http::Response {
+    match req.path.as_str() {
+        "/sitemap.xml" => http::Response::ok(
+            "application/xml",
+            r#"<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+               <sitemap><loc>/pages.xml</loc></sitemap></sitemapindex>"#,
+        ),
+        "/pages.xml" => http::Response::ok(
+            "application/xml",
+            r#"<urlset><url><loc>/a.html</loc></url><url><loc>/b.html</loc></url>
+               <url><loc>/missing.html</loc></url><url><loc>http://elsewhere.test/x.html</loc></url></urlset>"#,
+        ),
+        "/a.html" => http::Response::ok(
+            "text/html; charset=utf-8",
+            "<html><head><title>Shipping</title></head><body><h2>Delivery times</h2><p>Parcels arrive in three days.</p></body></html>",
+        ),
+        "/b.html" => http::Response::ok(
+            "text/html",
+            "<html><body><h1>Returns</h1><p>Returns are free for thirty days.</p></body></html>",
+        ),
+        "/moved" => http::Response {
+            status: 302,
+            content_type: "text/plain",
+            extra_headers: "location: /a.html\r\n".into(),
+            body: Vec::new(),
+        },
+        "/big.html" => http::Response::ok("text/html", vec![b'a'; 4096]),
+        _ => http::Response {
+            status: 404,
+            content_type: "text/plain",
+            extra_headers: String::new(),
+            body: b"nope".to_vec(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn loopback_urls_are_refused_by_default() {
+    let server = http::serve(site).await;
+    let e = env().await;
+    for url in [
+        server.url("/a.html"),
+        format!("http://localhost:{}/a.html", server.addr.port()),
+    ] {
+        let err =
+            e.kb.add(7, SourceSpec::Url(url.clone()), &NoProgress)
+                .await
+                .unwrap_err();
+        assert!(matches!(err, KnowledgeError::Fetch { .. }), "{err}");
+        assert!(err.to_string().contains("refused"), "{err}");
+    }
+    assert_eq!(server.hits(), 0, "no request may reach a loopback server");
+    let rows = e.kb.list(7).await.unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.status == KnowledgeSourceStatus::Failed && r.last_error.is_some())
+    );
+}
+
+#[tokio::test]
+async fn pages_and_sitemaps_ingest_when_private_addresses_are_allowed() {
+    let server = http::serve(site).await;
+    let e = env_with(|c| {
+        c.fetch.allow_private = true;
+        c.fetch.max_bytes = 2048;
+    })
+    .await;
+    let page =
+        e.kb.add(7, SourceSpec::Url(server.url("/moved")), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(page.chunks, 1);
+    let hits = e.kb.search(7, "parcels delivery", 5).await.unwrap();
+    assert_eq!(
+        hits[0].url.as_deref(),
+        Some(format!("{}#delivery-times", server.url("/a.html")).as_str())
+    );
+    assert_eq!(hits[0].title, "Shipping");
+
+    let s =
+        e.kb.add(
+            7,
+            SourceSpec::Sitemap(server.url("/sitemap.xml")),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.documents, 2, "{s:?}");
+    let reasons: Vec<String> = s
+        .skipped
+        .iter()
+        .map(|k| format!("{} {}", k.location, k.reason))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("missing.html") && r.contains("404")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("elsewhere.test") && r.contains("host")),
+        "{reasons:?}"
+    );
+    assert!(!texts(&e.kb, 7, "returns free thirty days").await.is_empty());
+
+    let err =
+        e.kb.add(7, SourceSpec::Url(server.url("/big.html")), &NoProgress)
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("larger than 2048 bytes"), "{err}");
+}
+
+// ---- Dense and hybrid ----------------------------------------------------------------------
+
+const DIMS: usize = 16;
+
+/// Deterministic "embedding": hashed bag of words, normalised, so texts sharing words are
+/// close, like a real model on easy cases.
+fn fake_embedding(text: &str) -> Vec<f32> {
+    let mut v = [0f32; DIMS];
+    for w in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() > 2)
+    {
+        let h = w
+            .to_lowercase()
+            .bytes()
+            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+        v[(h as usize) % DIMS] += 1.0;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+    v.iter().map(|x| x / norm).collect()
+}
+
+fn embeddings_handler(req: http::Request) -> http::Response {
+    assert_eq!(req.path, "/v1/embeddings");
+    assert!(
+        req.headers
+            .to_lowercase()
+            .contains("authorization: bearer test-key")
+    );
+    let body: serde_json::Value = serde_json::from_slice(&req.body).expect("json body");
+    assert_eq!(body["model"], "fake-embed");
+    let inputs: Vec<String> = match &body["input"] {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
+        other => panic!("unexpected input {other}"),
+    };
+    let data: Vec<serde_json::Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"object": "embedding", "index": i, "embedding": fake_embedding(t)}))
+        .collect();
+    let resp = serde_json::json!({
+        "object": "list", "data": data, "model": "fake-embed",
+        "usage": {"prompt_tokens": 1, "total_tokens": 1}
+    });
+    http::Response::ok("application/json", serde_json::to_vec(&resp).expect("json"))
+}
+
+#[tokio::test]
+async fn hybrid_search_uses_an_openai_compatible_embeddings_endpoint() {
+    let server = http::serve(embeddings_handler).await;
+    let e = env_with(|c| {
+        let mut dense = knowledge::DenseConfig::new(server.url("/v1"), "fake-embed", DIMS);
+        dense.api_key = Some(secrecy::SecretString::from("test-key"));
+        c.dense = Some(dense);
+    })
+    .await;
+    let docs = docs_folder(e.dir.path());
+    e.kb.add(7, SourceSpec::Path(docs), &NoProgress)
+        .await
+        .unwrap();
+    assert!(server.hits() > 0);
+    let hybrid = e.kb.search(7, "refunds processed", 3).await.unwrap();
+    assert!(hybrid[0].text.contains("five business days"), "{hybrid:?}");
+    let dense =
+        e.kb.search_with(
+            7,
+            "forgotten password link",
+            3,
+            knowledge::SearchMode::Dense,
+        )
+        .await
+        .unwrap();
+    assert!(dense[0].text.contains("forgotten password"), "{dense:?}");
+    let sparse =
+        e.kb.search_with(7, "licence key", 3, knowledge::SearchMode::Sparse)
+            .await
+            .unwrap();
+    assert!(sparse[0].text.contains("licence key"), "{sparse:?}");
+}
+
+// ---- VectorIndex conformance -------------------------------------------------------------
+
+mod conformance {
+    use knowledge::index::{ChunkPayload, IndexPoint, IndexQuery, VectorIndex};
+    use knowledge::sparse::{Bm25Settings, SparseEncoder};
+
+    fn point(enc: &SparseEncoder, id: u64, source: i64, text: &str) -> IndexPoint {
+        IndexPoint {
+            id,
+            sparse: enc.document(text),
+            dense: Some(super::fake_embedding(text)),
+            payload: ChunkPayload {
+                source_id: source,
+                location: format!("doc-{id}"),
+                url: None,
+                title: "t".into(),
+                heading_path: vec![],
+                anchor: None,
+                text: text.into(),
+            },
+        }
+    }
+
+    fn query(enc: &SparseEncoder, text: &str, dense: bool) -> IndexQuery {
+        IndexQuery {
+            sparse: Some(enc.query(text)),
+            dense: dense.then(|| super::fake_embedding(text)),
+            limit: 10,
+            prefetch: 50,
+            rrf_k: 60,
+        }
+    }
+
+    /// The behaviour every backend must share. `a` and `b` are fresh guild ids.
+    pub async fn run(index: &dyn VectorIndex, a: i64, b: i64) {
+        let enc = SparseEncoder::new(&Bm25Settings::default(), 10.0).unwrap();
+        let id = |n: u64| (a as u64).wrapping_mul(1000) + n;
+        index
+            .upsert(
+                a,
+                vec![
+                    point(&enc, id(1), 1, "apples and oranges"),
+                    point(&enc, id(2), 1, "bananas are yellow"),
+                    point(&enc, id(3), 2, "apples grow on trees"),
+                ],
+            )
+            .await
+            .unwrap();
+        index
+            .upsert(b, vec![point(&enc, id(4), 9, "apples in guild b")])
+            .await
+            .unwrap();
+        index.optimize(a).await.unwrap();
+
+        assert_eq!(index.count(a, None).await.unwrap(), 3);
+        assert_eq!(index.count(a, Some(1)).await.unwrap(), 2);
+        assert_eq!(index.count(b, None).await.unwrap(), 1);
+
+        let hits = index.search(a, query(&enc, "apples", false)).await.unwrap();
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(!ids.contains(&id(4)), "guild b leaked into guild a");
+        let hybrid = index.search(a, query(&enc, "apples", true)).await.unwrap();
+        assert!(!hybrid.iter().any(|h| h.id == id(4)));
+        assert!(hybrid.windows(2).all(|w| w[0].score >= w[1].score));
+
+        let b_hits = index
+            .search(b, query(&enc, "apples oranges bananas", true))
+            .await
+            .unwrap();
+        assert_eq!(b_hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![id(4)]);
+
+        let mut meta = knowledge::index::GuildMeta {
+            avg_len: 3.0,
+            ..Default::default()
+        };
+        meta.sources.insert(1, (2, 6));
+        index.store_meta(a, meta.clone()).await.unwrap();
+        assert_eq!(index.load_meta(a).await.unwrap(), Some(meta));
+        assert_eq!(index.load_meta(b).await.unwrap(), None);
+        assert_eq!(
+            index.count(a, None).await.unwrap(),
+            3,
+            "statistics are not chunks"
+        );
+
+        index
+            .update_sparse(a, vec![(id(2), enc.document("apples now"))])
+            .await
+            .unwrap();
+        let hits = index.search(a, query(&enc, "apples", false)).await.unwrap();
+        assert_eq!(hits.len(), 3);
+        assert_eq!(index.all_chunks(a).await.unwrap().len(), 3);
+
+        index.delete_source(a, 1).await.unwrap();
+        index.optimize(a).await.unwrap();
+        assert_eq!(index.count(a, None).await.unwrap(), 1);
+        assert_eq!(
+            index.count(b, None).await.unwrap(),
+            1,
+            "other guild untouched"
+        );
+
+        index.delete_guild(a).await.unwrap();
+        assert_eq!(index.count(a, None).await.unwrap(), 0);
+        assert!(
+            index
+                .search(a, query(&enc, "apples", false))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(index.count(b, None).await.unwrap(), 1);
+        index.delete_guild(b).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn edge_backend_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = knowledge::index::EdgeIndex::open(dir.path(), Some(DIMS)).unwrap();
+    conformance::run(&index, 11, 12).await;
+}
+
+/// Runs only when `QDRANT_URL` points at a Qdrant server (gRPC port).
+#[tokio::test]
+async fn server_backend_conforms_when_configured() {
+    let Ok(url) = std::env::var("QDRANT_URL") else {
+        return;
+    };
+    let key = std::env::var("QDRANT_API_KEY")
+        .ok()
+        .map(secrecy::SecretString::from);
+    let collection = format!("knowledge_conformance_{}", std::process::id());
+    let index = knowledge::index::ServerIndex::connect(&url, key.as_ref(), &collection, Some(DIMS))
+        .await
+        .unwrap();
+    let base = i64::from(std::process::id()) * 10;
+    conformance::run(&index, base + 1, base + 2).await;
+}
