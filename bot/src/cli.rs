@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::{app, audit_cli, doctor, telemetry};
+use crate::{app, audit_cli, doctor, knowledge_cli, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +31,11 @@ pub enum Command {
     Migrate,
     /// Check configuration, database, data directory and the Discord token.
     Doctor,
+    /// Manage a guild's knowledge base: the docs the bot answers from.
+    Knowledge {
+        #[command(subcommand)]
+        command: KnowledgeCommand,
+    },
     /// Read a guild's audit log of blocked and escalated messages.
     Audit {
         #[command(subcommand)]
@@ -85,7 +90,65 @@ pub enum ExportFormat {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum KnowledgeCommand {
+    /// Add a file, folder, web page or sitemap (re-adding re-indexes only what changed).
+    Add {
+        #[arg(long)]
+        guild: u64,
+        /// A path, an http(s) URL, or a sitemap URL; with --qa, a name for the entries.
+        source: String,
+        /// Treat the URL as a sitemap.xml and crawl its pages.
+        #[arg(long)]
+        sitemap: bool,
+        /// Q&A entries written by an admin: a JSONL file of {"question", "answer"} lines.
+        #[arg(long, value_name = "FILE")]
+        qa: Option<PathBuf>,
+    },
+    /// The guild's sources with their status and chunk counts.
+    List {
+        #[arg(long)]
+        guild: u64,
+    },
+    /// Remove a source and its chunks.
+    Remove {
+        #[arg(long)]
+        guild: u64,
+        /// The source ID from `knowledge list`.
+        source: i64,
+    },
+    /// Ranked chunks for a query, with source, heading and score.
+    Search {
+        #[arg(long)]
+        guild: u64,
+        query: String,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    Sparse,
+    Dense,
+    Hybrid,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum EvalCommand {
+    /// Load a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/test.tsv) into a temporary index
+    /// through the bot's own ingest and search, and print nDCG@10, Recall@100, MRR@10,
+    /// indexing throughput and query latency.
+    Retrieval {
+        #[arg(long, value_name = "DIR")]
+        beir: PathBuf,
+        #[arg(long, value_enum, default_value_t = ModeArg::Sparse)]
+        mode: ModeArg,
+        /// Print one JSON object as the last line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Classify labelled JSONL lines ({"text", "expect": allow|block|escalate, "category"}) and
     /// print per-category precision/recall, the false-positive rate, a confusion matrix and
     /// throughput.
@@ -174,6 +237,10 @@ async fn dispatch(command: Command, config: Config) -> ExitCode {
             }
         },
         Command::Audit { command } => audit_cli::run(&config, command).await,
+        Command::Knowledge { command } => knowledge_cli::run(&config, command).await,
+        Command::Eval {
+            command: EvalCommand::Retrieval { beir, mode, json },
+        } => knowledge_cli::eval_retrieval(&config, beir, mode, json).await,
         Command::Eval {
             command:
                 EvalCommand::Classifier {

@@ -23,7 +23,59 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub retention: RetentionConfig,
     pub classifier: ClassifierConfig,
+    pub knowledge: KnowledgeSettings,
     pub log: LogConfig,
+}
+
+/// The knowledge base: where vectors live and the optional embeddings endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KnowledgeSettings {
+    /// A Qdrant server's gRPC URL (`QDRANT_URL`); unset means embedded Qdrant Edge in the
+    /// data directory.
+    pub qdrant_url: Option<String>,
+    pub qdrant_api_key: Option<SecretString>,
+    pub qdrant_collection: String,
+    /// Snowball stemming language for new guilds (english, french, german, …).
+    pub language: String,
+    /// Fetch URLs on private, loopback and link-local addresses (intranet docs).
+    pub allow_private_urls: bool,
+    pub embeddings: EmbeddingsSettings,
+}
+
+/// An OpenAI-compatible `/v1/embeddings` endpoint; when `base_url` and `model` are set, search
+/// is hybrid (BM25 + dense, fused with RRF).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingsSettings {
+    pub base_url: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub model: Option<String>,
+    pub dimensions: usize,
+}
+
+impl Default for KnowledgeSettings {
+    fn default() -> Self {
+        Self {
+            qdrant_url: None,
+            qdrant_api_key: None,
+            qdrant_collection: "supportbot".into(),
+            language: "english".into(),
+            allow_private_urls: false,
+            embeddings: EmbeddingsSettings::default(),
+        }
+    }
+}
+
+impl Default for EmbeddingsSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            model: None,
+            dimensions: 1536,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -127,6 +179,7 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             retention: RetentionConfig::default(),
             classifier: ClassifierConfig::default(),
+            knowledge: KnowledgeSettings::default(),
             log: LogConfig::default(),
         }
     }
@@ -200,6 +253,37 @@ impl Config {
             model: stage.model.clone()?,
             timeout_ms: stage.timeout_ms,
         })
+    }
+
+    /// The knowledge base settings in effect: Edge under `<data_dir>/knowledge` unless
+    /// `QDRANT_URL` names a server.
+    pub fn knowledge_config(&self) -> Result<knowledge::KnowledgeConfig, ConfigError> {
+        let k = &self.knowledge;
+        let mut config = knowledge::KnowledgeConfig {
+            data_dir: self.data_dir.join("knowledge"),
+            ..Default::default()
+        };
+        if let Some(url) = &k.qdrant_url {
+            config.backend = knowledge::BackendConfig::Server {
+                url: url.clone(),
+                api_key: k.qdrant_api_key.clone(),
+                collection: k.qdrant_collection.clone(),
+            };
+        }
+        config.bm25.language = k.language.clone();
+        config.fetch.allow_private = k.allow_private_urls;
+        if let (Some(base_url), Some(model)) = (&k.embeddings.base_url, &k.embeddings.model) {
+            config.dense = Some(knowledge::DenseConfig {
+                base_url: base_url.clone(),
+                api_key: k.embeddings.api_key.clone(),
+                model: model.clone(),
+                dimensions: k.embeddings.dimensions,
+                request_dimensions: false,
+                batch_size: 64,
+                timeout: Duration::from_secs(30),
+            });
+        }
+        Ok(config)
     }
 
     /// The figment the binary uses. `file` defaults to `supportbot.toml` in the working
@@ -339,6 +423,54 @@ impl Config {
                 });
             }
         }
+        let embeddings = &self.knowledge.embeddings;
+        if embeddings.base_url.is_some() != embeddings.model.is_some() {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_KNOWLEDGE__EMBEDDINGS__BASE_URL",
+                expected: "both base_url and model set (or neither, for BM25 only)",
+                got: "only one of them".into(),
+            });
+        }
+        if embeddings.dimensions == 0 || embeddings.dimensions > 65_536 {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_KNOWLEDGE__EMBEDDINGS__DIMENSIONS",
+                expected: "the embedding model's vector size, from 1 to 65536",
+                got: embeddings.dimensions.to_string(),
+            });
+        }
+        if let Some(url) = &self.knowledge.qdrant_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "QDRANT_URL",
+                expected: "the Qdrant server's gRPC URL, e.g. http://127.0.0.1:6334",
+                got: url.clone(),
+            });
+        }
+        let embeddings = &self.knowledge.embeddings;
+        if embeddings.base_url.is_some() != embeddings.model.is_some() {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_KNOWLEDGE__EMBEDDINGS__BASE_URL",
+                expected: "both base_url and model set (or neither, for BM25 only)",
+                got: "only one of them".into(),
+            });
+        }
+        if embeddings.dimensions == 0 || embeddings.dimensions > 65_536 {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_KNOWLEDGE__EMBEDDINGS__DIMENSIONS",
+                expected: "the embedding model's vector size, from 1 to 65536",
+                got: embeddings.dimensions.to_string(),
+            });
+        }
+        if let Some(url) = &self.knowledge.qdrant_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "QDRANT_URL",
+                expected: "the Qdrant server's gRPC URL, e.g. http://127.0.0.1:6334",
+                got: url.clone(),
+            });
+        }
         let stage = &self.classifier.second_stage;
         if stage.base_url.is_some() != stage.model.is_some() {
             return Err(ConfigError::Invalid {
@@ -386,6 +518,8 @@ fn env_name(key: &str) -> String {
     match key {
         "discord.token" => "DISCORD_TOKEN".into(),
         "database.url" => "DATABASE_URL".into(),
+        "knowledge.qdrant_url" => "QDRANT_URL".into(),
+        "knowledge.qdrant_api_key" => "QDRANT_API_KEY".into(),
         _ => format!("SUPPORTBOT_{}", key.replace('.', "__").to_uppercase()),
     }
 }

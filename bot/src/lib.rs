@@ -9,6 +9,7 @@ pub mod config;
 pub mod discord;
 pub mod doctor;
 pub mod guild_settings;
+pub mod knowledge_cli;
 pub mod pipeline;
 pub mod retention;
 pub mod telemetry;
