@@ -80,14 +80,19 @@ pub struct KnowledgeBase {
     /// Query encoders by language (query vectors do not depend on `avg_len`).
     encoders: Mutex<HashMap<String, Arc<SparseEncoder>>>,
     languages: Mutex<HashMap<i64, String>>,
-    _lock: DirLock,
+    _lock: Option<DirLock>,
 }
 
 impl KnowledgeBase {
     /// Opens (creating if needed) the knowledge base. Fails clearly if another process holds
     /// the data directory or the index on disk is unreadable.
     pub async fn open(config: KnowledgeConfig, store: Store) -> Result<Self> {
-        let lock = DirLock::acquire(&config.data_dir)?;
+        // Only Edge keeps vectors in the data directory; server deployments may run several
+        // processes (Discord shards) on one machine.
+        let lock = match config.backend {
+            BackendConfig::Edge => Some(DirLock::acquire(&config.data_dir)?),
+            BackendConfig::Server { .. } => None,
+        };
         let dense = config.dense.clone().map(DenseEmbedder::new).transpose()?;
         let dims = dense.as_ref().map(DenseEmbedder::dimensions);
         let index: Arc<dyn VectorIndex> = match &config.backend {

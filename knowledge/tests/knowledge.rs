@@ -794,3 +794,69 @@ async fn server_backend_conforms_when_configured() {
     let base = i64::from(std::process::id()) * 10;
     conformance::run(&index, base + 1, base + 2).await;
 }
+
+// ---- Progress and language ---------------------------------------------------------------
+
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<(knowledge::Stage, Option<u64>, u64)>>);
+
+impl knowledge::Progress for Recorder {
+    fn stage(&self, stage: knowledge::Stage, total: Option<u64>) {
+        self.0.lock().unwrap().push((stage, total, 0));
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(last) = self.0.lock().unwrap().last_mut() {
+            last.2 += n;
+        }
+    }
+}
+
+#[tokio::test]
+async fn progress_reports_each_stage_with_totals() {
+    use knowledge::Stage;
+    let e = env().await;
+    let docs = docs_folder(e.dir.path());
+    let rec = Recorder::default();
+    let s = e.kb.add(7, SourceSpec::Path(docs), &rec).await.unwrap();
+    let n = s.chunks as u64;
+    let stages = rec.0.lock().unwrap().clone();
+    assert_eq!(
+        stages,
+        vec![
+            (Stage::Loading, None, 0),
+            (Stage::Embedding, Some(n), n),
+            (Stage::Indexing, Some(n), n)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_guilds_language_changes_stemming_for_its_existing_knowledge() {
+    let e = env().await;
+    let entry = QaEntry {
+        question: "Wohnen".into(),
+        answer: "Die Häuser im Dorf sind alt.".into(),
+    };
+    e.kb.add(
+        7,
+        SourceSpec::Inline {
+            name: "de".into(),
+            entries: vec![entry],
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(
+        texts(&e.kb, 7, "Haus").await.is_empty(),
+        "English stemming keeps häuser"
+    );
+    e.kb.set_language(7, "german").await.unwrap();
+    assert!(
+        !texts(&e.kb, 7, "Haus").await.is_empty(),
+        "German stemming finds Häuser"
+    );
+    let err = e.kb.set_language(7, "klingon").await.unwrap_err();
+    assert!(err.to_string().contains("klingon"), "{err}");
+}
