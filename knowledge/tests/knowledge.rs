@@ -778,12 +778,14 @@ async fn edge_backend_conforms() {
     conformance::run(&index, 11, 12).await;
 }
 
-/// Runs only when `QDRANT_URL` points at a Qdrant server (gRPC port).
+/// The same suite against a Qdrant server. No server runs on CI machines, so it is ignored
+/// there rather than passing vacuously; run it with
+/// `QDRANT_URL=http://127.0.0.1:6334 cargo test -p knowledge -- --ignored`.
 #[tokio::test]
-async fn server_backend_conforms_when_configured() {
-    let Ok(url) = std::env::var("QDRANT_URL") else {
-        return;
-    };
+#[ignore = "needs a Qdrant server: set QDRANT_URL and run with --ignored"]
+async fn server_backend_conforms() {
+    let url = std::env::var("QDRANT_URL")
+        .expect("this test needs a Qdrant server: set QDRANT_URL (gRPC, e.g. http://127.0.0.1:6334)");
     let key = std::env::var("QDRANT_API_KEY")
         .ok()
         .map(secrecy::SecretString::from);
