@@ -784,8 +784,9 @@ async fn edge_backend_conforms() {
 #[tokio::test]
 #[ignore = "needs a Qdrant server: set QDRANT_URL and run with --ignored"]
 async fn server_backend_conforms() {
-    let url = std::env::var("QDRANT_URL")
-        .expect("this test needs a Qdrant server: set QDRANT_URL (gRPC, e.g. http://127.0.0.1:6334)");
+    let url = std::env::var("QDRANT_URL").expect(
+        "this test needs a Qdrant server: set QDRANT_URL (gRPC, e.g. http://127.0.0.1:6334)",
+    );
     let key = std::env::var("QDRANT_API_KEY")
         .ok()
         .map(secrecy::SecretString::from);

@@ -542,3 +542,71 @@ mod retention {
         assert_eq!(again.audit_excerpts_cleared, 1);
     }
 }
+
+mod knowledge_sources {
+    use super::t;
+    use chrono::SubsecRound;
+    use store::{KnowledgeSourceStatus, Store};
+
+    macro_rules! both {
+        ($($name:ident),* $(,)?) => {
+            mod sqlite { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Sqlite).await; super::$name(db.store().await).await; } )* }
+            mod postgres { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Postgres).await; super::$name(db.store().await).await; } )* }
+        };
+    }
+    both!(sources_are_idempotent_tracked_and_scoped_by_guild);
+
+    async fn sources_are_idempotent_tracked_and_scoped_by_guild(store: Store) {
+        let a = store
+            .upsert_knowledge_source(1, "path", "/docs", t(0))
+            .await
+            .unwrap();
+        let again = store
+            .upsert_knowledge_source(1, "path", "/docs", t(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            a.id, again.id,
+            "re-adding the same location is the same source"
+        );
+        assert_eq!(a.status, KnowledgeSourceStatus::Pending);
+        let other = store
+            .upsert_knowledge_source(2, "path", "/docs", t(0))
+            .await
+            .unwrap();
+        assert_ne!(other.id, a.id);
+
+        store
+            .mark_knowledge_source_indexed(1, a.id, "abc123", 42, t(10))
+            .await
+            .unwrap();
+        let s = store.knowledge_source(1, a.id).await.unwrap().unwrap();
+        assert_eq!(s.status, KnowledgeSourceStatus::Indexed);
+        assert_eq!(
+            (s.content_hash.as_deref(), s.chunk_count),
+            (Some("abc123"), 42)
+        );
+        assert_eq!(s.indexed_at, Some(t(10).trunc_subsecs(6)));
+
+        store
+            .mark_knowledge_source_failed(1, a.id, "page returned 404", t(20))
+            .await
+            .unwrap();
+        let s = store.knowledge_source(1, a.id).await.unwrap().unwrap();
+        assert_eq!(s.status, KnowledgeSourceStatus::Failed);
+        assert_eq!(s.last_error.as_deref(), Some("page returned 404"));
+
+        assert!(
+            store.knowledge_source(2, a.id).await.unwrap().is_none(),
+            "other guild cannot read it"
+        );
+        assert!(
+            !store.remove_knowledge_source(2, a.id).await.unwrap(),
+            "or remove it"
+        );
+        assert_eq!(store.knowledge_sources(1).await.unwrap().len(), 1);
+        assert!(store.remove_knowledge_source(1, a.id).await.unwrap());
+        assert!(store.knowledge_sources(1).await.unwrap().is_empty());
+        assert_eq!(store.knowledge_sources(2).await.unwrap().len(), 1);
+    }
+}
