@@ -296,6 +296,116 @@ mod tests {
         ));
     }
 
+    /// A one-shot OpenAI-compatible chat-completions server on 127.0.0.1: records the request
+    /// and answers with `content` as the assistant's message.
+    async fn fake_openai(content: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let body = serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "judge-model",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+            })
+            .to_string();
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&request).into_owned()
+        });
+        (base, server)
+    }
+
+    #[tokio::test]
+    async fn the_real_client_asks_an_openai_compatible_server_and_its_verdict_is_used() {
+        let (base_url, server) =
+            fake_openai("```json\n{\"category\": \"prompt_injection\", \"confidence\": 0.93}\n```")
+                .await;
+        let judge = OpenAiSecondStage::new(OpenAiSecondStageConfig {
+            base_url,
+            api_key: SecretString::from("sk-test-key"),
+            model: "judge-model".to_owned(),
+            timeout_ms: 5_000,
+        });
+        let v = Classifier::new()
+            .classify_with_second_stage(
+                &ClassifierInput::text(AMBIGUOUS),
+                &Policy::default(),
+                &tracker(),
+                0,
+                Some(&judge),
+            )
+            .await;
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /v1/chat/completions"),
+            "{request}"
+        );
+        assert!(request.contains("Bearer sk-test-key"));
+        assert!(request.contains("\"model\":\"judge-model\""));
+        assert!(
+            request.contains("grandma"),
+            "the message is sent as data to judge"
+        );
+        assert!(
+            matches!(
+                v.action,
+                Action::Block {
+                    category: Category::PromptInjection,
+                    ..
+                }
+            ),
+            "{v:?}"
+        );
+        let outcome = v.model.expect("the model's verdict is recorded");
+        assert_eq!(outcome.model, "judge-model");
+        assert_eq!(
+            outcome.result.unwrap().category,
+            Some(Category::PromptInjection)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_garbled_answer_keeps_the_rule_verdict() {
+        let (base_url, server) = fake_openai("I think it is fine, probably").await;
+        let judge = OpenAiSecondStage::new(OpenAiSecondStageConfig {
+            base_url,
+            api_key: SecretString::from("sk-test-key"),
+            model: "judge-model".to_owned(),
+            timeout_ms: 5_000,
+        });
+        assert_eq!(
+            judge.judge("hello").await.unwrap_err(),
+            SecondStageError::BadResponse
+        );
+        server.await.unwrap();
+    }
+
     #[test]
     fn judge_answers_are_parsed_leniently_but_strictly_typed() {
         let v = parse_answer("```json\n{\"category\":\"spam\",\"confidence\":0.9}\n```")
