@@ -166,6 +166,9 @@ pub enum EvalCommand {
         /// Rules only, without the learned model.
         #[arg(long)]
         no_model: bool,
+        /// Also time the rule stage on typical ~200-character messages (one core).
+        #[arg(long)]
+        bench: bool,
     },
 }
 
@@ -248,6 +251,7 @@ async fn dispatch(command: Command, config: Config) -> ExitCode {
                     json,
                     kfold,
                     no_model,
+                    bench,
                 },
         } => {
             use agent::classifier::eval::{self, ModelMode};
@@ -259,8 +263,17 @@ async fn dispatch(command: Command, config: Config) -> ExitCode {
             match eval::run(&labels, mode) {
                 Ok(report) => {
                     println!("{report}");
+                    let mut summary = report.to_json();
+                    if bench {
+                        let (rate, p99) = eval::bench_typical(200_000);
+                        println!(
+                            "typical 200-character messages: {rate:.0} messages/s on one core, p99 {p99:.1} µs"
+                        );
+                        summary["bench_typical"] =
+                            serde_json::json!({"messages_per_s": rate, "p99_us": p99});
+                    }
                     if json {
-                        println!("{}", report.to_json());
+                        println!("{summary}");
                     }
                     ExitCode::SUCCESS
                 }
