@@ -447,30 +447,6 @@ impl Config {
                 got: url.clone(),
             });
         }
-        let embeddings = &self.knowledge.embeddings;
-        if embeddings.base_url.is_some() != embeddings.model.is_some() {
-            return Err(ConfigError::Invalid {
-                setting: "SUPPORTBOT_KNOWLEDGE__EMBEDDINGS__BASE_URL",
-                expected: "both base_url and model set (or neither, for BM25 only)",
-                got: "only one of them".into(),
-            });
-        }
-        if embeddings.dimensions == 0 || embeddings.dimensions > 65_536 {
-            return Err(ConfigError::Invalid {
-                setting: "SUPPORTBOT_KNOWLEDGE__EMBEDDINGS__DIMENSIONS",
-                expected: "the embedding model's vector size, from 1 to 65536",
-                got: embeddings.dimensions.to_string(),
-            });
-        }
-        if let Some(url) = &self.knowledge.qdrant_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(ConfigError::Invalid {
-                setting: "QDRANT_URL",
-                expected: "the Qdrant server's gRPC URL, e.g. http://127.0.0.1:6334",
-                got: url.clone(),
-            });
-        }
         let stage = &self.classifier.second_stage;
         if stage.base_url.is_some() != stage.model.is_some() {
             return Err(ConfigError::Invalid {

@@ -270,13 +270,7 @@ mod audit {
     use super::t;
     use store::{AuditFilter, NewAuditEntry, Store};
 
-    macro_rules! both {
-        ($($name:ident),* $(,)?) => {
-            mod sqlite { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Sqlite).await; super::$name(db.store().await).await; } )* }
-            mod postgres { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Postgres).await; super::$name(db.store().await).await; } )* }
-        };
-    }
-    both!(
+    conformance!(
         audit_entries_filter_page_and_expire,
         guild_settings_round_trip
     );
@@ -450,13 +444,7 @@ mod retention {
     use super::t;
     use store::{AuditFilter, MessageRole, NewAuditEntry, NewMessage, RetentionCutoffs, Store};
 
-    macro_rules! both {
-        ($($name:ident),* $(,)?) => {
-            mod sqlite { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Sqlite).await; super::$name(db.store().await).await; } )* }
-            mod postgres { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Postgres).await; super::$name(db.store().await).await; } )* }
-        };
-    }
-    both!(old_content_is_zeroed_and_old_audit_removed);
+    conformance!(old_content_is_zeroed_and_old_audit_removed);
 
     async fn old_content_is_zeroed_and_old_audit_removed(store: Store) {
         let c = store
@@ -548,13 +536,7 @@ mod knowledge_sources {
     use chrono::SubsecRound;
     use store::{KnowledgeSourceStatus, Store};
 
-    macro_rules! both {
-        ($($name:ident),* $(,)?) => {
-            mod sqlite { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Sqlite).await; super::$name(db.store().await).await; } )* }
-            mod postgres { $( #[tokio::test] async fn $name() { let db = tests::TestDb::new(tests::Kind::Postgres).await; super::$name(db.store().await).await; } )* }
-        };
-    }
-    both!(sources_are_idempotent_tracked_and_scoped_by_guild);
+    conformance!(sources_are_idempotent_tracked_and_scoped_by_guild);
 
     async fn sources_are_idempotent_tracked_and_scoped_by_guild(store: Store) {
         let a = store
