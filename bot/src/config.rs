@@ -586,6 +586,35 @@ mod tests {
     }
 
     #[test]
+    fn optional_services_need_their_whole_setting() {
+        let err = from_toml("[knowledge.embeddings]\nbase_url = \"http://127.0.0.1:1/v1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SUPPORTBOT_KNOWLEDGE__EMBEDDINGS__BASE_URL"),
+            "{err}"
+        );
+        let err = from_toml("[knowledge]\nqdrant_url = \"127.0.0.1:6334\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("QDRANT_URL"), "{err}");
+        let err = from_toml("[classifier.second_stage]\nmodel = \"m\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SECOND_STAGE"), "{err}");
+
+        let config = from_toml("[knowledge]\nqdrant_url = \"http://127.0.0.1:6334\"").unwrap();
+        assert!(matches!(
+            config.knowledge_config().unwrap().backend,
+            knowledge::BackendConfig::Server { .. }
+        ));
+        assert!(matches!(
+            from_toml("").unwrap().knowledge_config().unwrap().backend,
+            knowledge::BackendConfig::Edge
+        ));
+    }
+
+    #[test]
     fn a_mistyped_or_unknown_setting_names_the_key() {
         let err = from_toml("[pipeline]\nmax_in_flight = \"lots\"")
             .unwrap_err()
