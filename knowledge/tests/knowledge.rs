@@ -22,20 +22,84 @@ async fn store_in(dir: &Path) -> store::Store {
         .expect("sqlite store")
 }
 
-fn config_in(dir: &Path) -> KnowledgeConfig {
+/// Where a test keeps its vectors. The behaviour tests run on both: on Edge always, on a
+/// Qdrant server when `QDRANT_URL` is set (those are `#[ignore]`d so CI, which has no server,
+/// reports them as not run instead of passing them vacuously).
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Edge,
+    Server,
+}
+
+fn qdrant_url() -> String {
+    std::env::var("QDRANT_URL").expect(
+        "this test needs a Qdrant server: set QDRANT_URL (gRPC, e.g. http://127.0.0.1:6334)",
+    )
+}
+
+fn config_in(dir: &Path, backend: Backend) -> KnowledgeConfig {
+    let backend = match backend {
+        Backend::Edge => knowledge::BackendConfig::Edge,
+        // A fresh collection per test: tests reuse guild ids and run in parallel.
+        Backend::Server => knowledge::BackendConfig::Server {
+            url: qdrant_url(),
+            api_key: std::env::var("QDRANT_API_KEY")
+                .ok()
+                .map(secrecy::SecretString::from),
+            collection: format!(
+                "kbtest_{}",
+                dir.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("x")
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            ),
+        },
+    };
     KnowledgeConfig {
         data_dir: dir.join("knowledge"),
+        backend,
         ..KnowledgeConfig::default()
     }
 }
 
-async fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kb = KnowledgeBase::open(config_in(dir.path()), store_in(dir.path()).await)
-        .await
-        .expect("open knowledge base");
-    Env { dir, kb }
+async fn env(backend: Backend) -> Env {
+    env_with(backend, |_| {}).await
 }
+
+/// Generates one test per backend from `async fn name(backend: Backend)`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod edge {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Backend::Edge).await;
+                }
+            )*
+        }
+        mod server {
+            $(
+                #[tokio::test]
+                #[ignore = "needs a Qdrant server: set QDRANT_URL and run with --ignored"]
+                async fn $name() {
+                    super::$name(super::Backend::Server).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    folder_is_searchable_with_citations_and_re_adding_unchanged_does_nothing,
+    editing_a_file_replaces_its_chunks,
+    removing_a_source_makes_its_text_unfindable,
+    one_guild_never_sees_another_guilds_chunks,
+    bad_files_are_reported_and_the_rest_of_the_folder_ingests,
+    pages_and_sitemaps_ingest_when_private_addresses_are_allowed,
+    hybrid_search_uses_an_openai_compatible_embeddings_endpoint,
+    a_guilds_language_changes_stemming_for_its_existing_knowledge,
+    one_guilds_corpus_does_not_skew_another_guilds_ranking,
+);
 
 fn write(root: &Path, rel: &str, body: &str) {
     let p = root.join(rel);
@@ -72,9 +136,10 @@ async fn texts(kb: &KnowledgeBase, guild: i64, q: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn folder_is_searchable_with_citations_and_re_adding_unchanged_does_nothing() {
-    let e = env().await;
+async fn folder_is_searchable_with_citations_and_re_adding_unchanged_does_nothing(
+    backend: Backend,
+) {
+    let e = env(backend).await;
     let docs = docs_folder(e.dir.path());
     let first =
         e.kb.add(7, SourceSpec::Path(docs.clone()), &NoProgress)
@@ -105,9 +170,8 @@ async fn folder_is_searchable_with_citations_and_re_adding_unchanged_does_nothin
     assert_eq!(sources[0].chunk_count as usize, first.chunks);
 }
 
-#[tokio::test]
-async fn editing_a_file_replaces_its_chunks() {
-    let e = env().await;
+async fn editing_a_file_replaces_its_chunks(backend: Backend) {
+    let e = env(backend).await;
     let docs = docs_folder(e.dir.path());
     let first =
         e.kb.add(7, SourceSpec::Path(docs.clone()), &NoProgress)
@@ -136,9 +200,8 @@ async fn editing_a_file_replaces_its_chunks() {
     );
 }
 
-#[tokio::test]
-async fn removing_a_source_makes_its_text_unfindable() {
-    let e = env().await;
+async fn removing_a_source_makes_its_text_unfindable(backend: Backend) {
+    let e = env(backend).await;
     let docs = docs_folder(e.dir.path());
     let folder =
         e.kb.add(7, SourceSpec::Path(docs), &NoProgress)
@@ -171,9 +234,8 @@ async fn removing_a_source_makes_its_text_unfindable() {
     assert_eq!(e.kb.list(7).await.unwrap()[0].id, folder.source_id);
 }
 
-#[tokio::test]
-async fn one_guild_never_sees_another_guilds_chunks() {
-    let e = env().await;
+async fn one_guild_never_sees_another_guilds_chunks(backend: Backend) {
+    let e = env(backend).await;
     let docs = docs_folder(e.dir.path());
     let a =
         e.kb.add(1, SourceSpec::Path(docs), &NoProgress)
@@ -193,9 +255,8 @@ async fn one_guild_never_sees_another_guilds_chunks() {
     assert!(texts(&e.kb, 1, "refunds").await.is_empty());
 }
 
-#[tokio::test]
-async fn bad_files_are_reported_and_the_rest_of_the_folder_ingests() {
-    let e = env().await;
+async fn bad_files_are_reported_and_the_rest_of_the_folder_ingests(backend: Backend) {
+    let e = env(backend).await;
     let docs = docs_folder(e.dir.path());
     std::fs::write(docs.join("image.md"), [0x89, b'P', b'N', b'G', 0, 0, 1]).unwrap();
     let outside = e.dir.path().join("private.md");
@@ -227,10 +288,61 @@ async fn bad_files_are_reported_and_the_rest_of_the_folder_ingests() {
     assert!(!texts(&e.kb, 7, "licence key").await.is_empty());
 }
 
+/// BM25's IDF is per guild: a guild whose corpus is full of one word must not make that word
+/// worth less in another guild. Guild 2 has two answers that differ only in one word each;
+/// guild 1 repeats one of those words in every entry. Guild 2's ranking for a query with both
+/// words must treat them as equally rare.
+async fn one_guilds_corpus_does_not_skew_another_guilds_ranking(backend: Backend) {
+    let e = env(backend).await;
+    let qa = |q: &str, a: &str| QaEntry {
+        question: q.into(),
+        answer: a.into(),
+    };
+    let flood = (0..60)
+        .map(|i| qa(&format!("Zebra note {i}"), "Zebra stripes fade in winter."))
+        .collect();
+    e.kb.add(
+        1,
+        SourceSpec::Inline {
+            name: "zebras".into(),
+            entries: flood,
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    e.kb.add(
+        2,
+        SourceSpec::Inline {
+            name: "orchard".into(),
+            entries: vec![
+                qa("Orchard", "Apples ripen near the barn."),
+                qa("Orchard", "Zebra ripen near the barn."),
+                qa("Stable", "Horses sleep standing up."),
+            ],
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let hits = e.kb.search(2, "apples zebra", 10).await.unwrap();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    let (a, b) = (hits[0].score, hits[1].score);
+    assert!(a > 0.0, "{hits:?}");
+    assert!(
+        ((a - b) / a).abs() < 1e-3,
+        "IDF leaked across guilds: scores {a} vs {b}"
+    );
+}
+
 #[tokio::test]
 async fn a_second_process_on_the_same_data_dir_gets_a_clear_error() {
-    let e = env().await;
-    let err = match KnowledgeBase::open(config_in(e.dir.path()), store_in(e.dir.path()).await).await
+    let e = env(Backend::Edge).await;
+    let err = match KnowledgeBase::open(
+        config_in(e.dir.path(), Backend::Edge),
+        store_in(e.dir.path()).await,
+    )
+    .await
     {
         Ok(_) => panic!("second open of a locked data dir succeeded"),
         Err(err) => err,
@@ -245,7 +357,7 @@ async fn a_second_process_on_the_same_data_dir_gets_a_clear_error() {
 #[tokio::test]
 async fn a_corrupt_index_gives_a_clear_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path());
+    let config = config_in(dir.path(), Backend::Edge);
     {
         let kb = KnowledgeBase::open(config.clone(), store_in(dir.path()).await)
             .await
@@ -446,9 +558,9 @@ mod http {
     }
 }
 
-async fn env_with(config: impl FnOnce(&mut KnowledgeConfig)) -> Env {
+async fn env_with(backend: Backend, config: impl FnOnce(&mut KnowledgeConfig)) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut c = config_in(dir.path());
+    let mut c = config_in(dir.path(), backend);
     config(&mut c);
     let kb = KnowledgeBase::open(c, store_in(dir.path()).await)
         .await
@@ -495,7 +607,7 @@ fn site(req: http::Request) -> http::Response {
 #[tokio::test]
 async fn loopback_urls_are_refused_by_default() {
     let server = http::serve(site).await;
-    let e = env().await;
+    let e = env(Backend::Edge).await;
     for url in [
         server.url("/a.html"),
         format!("http://localhost:{}/a.html", server.addr.port()),
@@ -515,10 +627,9 @@ async fn loopback_urls_are_refused_by_default() {
     );
 }
 
-#[tokio::test]
-async fn pages_and_sitemaps_ingest_when_private_addresses_are_allowed() {
+async fn pages_and_sitemaps_ingest_when_private_addresses_are_allowed(backend: Backend) {
     let server = http::serve(site).await;
-    let e = env_with(|c| {
+    let e = env_with(backend, |c| {
         c.fetch.allow_private = true;
         c.fetch.max_bytes = 2048;
     })
@@ -621,10 +732,9 @@ fn embeddings_handler(req: http::Request) -> http::Response {
     http::Response::ok("application/json", serde_json::to_vec(&resp).expect("json"))
 }
 
-#[tokio::test]
-async fn hybrid_search_uses_an_openai_compatible_embeddings_endpoint() {
+async fn hybrid_search_uses_an_openai_compatible_embeddings_endpoint(backend: Backend) {
     let server = http::serve(embeddings_handler).await;
-    let e = env_with(|c| {
+    let e = env_with(backend, |c| {
         let mut dense = knowledge::DenseConfig::new(server.url("/v1"), "fake-embed", DIMS);
         dense.api_key = Some(secrecy::SecretString::from("test-key"));
         c.dense = Some(dense);
@@ -818,7 +928,7 @@ impl knowledge::Progress for Recorder {
 #[tokio::test]
 async fn progress_reports_each_stage_with_totals() {
     use knowledge::Stage;
-    let e = env().await;
+    let e = env(Backend::Edge).await;
     let docs = docs_folder(e.dir.path());
     let rec = Recorder::default();
     let s = e.kb.add(7, SourceSpec::Path(docs), &rec).await.unwrap();
@@ -834,9 +944,8 @@ async fn progress_reports_each_stage_with_totals() {
     );
 }
 
-#[tokio::test]
-async fn a_guilds_language_changes_stemming_for_its_existing_knowledge() {
-    let e = env().await;
+async fn a_guilds_language_changes_stemming_for_its_existing_knowledge(backend: Backend) {
+    let e = env(backend).await;
     let entry = QaEntry {
         question: "Wohnen".into(),
         answer: "Die Häuser im Dorf sind alt.".into(),

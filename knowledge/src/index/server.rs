@@ -1,17 +1,26 @@
 //! Qdrant server backend over gRPC: one collection for all guilds, `guild_id` a keyword
-//! payload indexed as the tenant, and every request filtered by it. The server computes IDF
-//! over the whole collection, so guilds share those statistics here (Edge keeps them apart).
+//! payload indexed as the tenant, and every request filtered by it.
+//!
+//! IDF is per guild here too. The server's IDF modifier would count document frequencies over
+//! the whole collection, so one large guild would skew every other guild's ranking. Instead
+//! each chunk carries its BM25 term ids in an indexed `terms` payload; a search counts, inside
+//! the guild, how many chunks hold each query term and weights the query vector with the same
+//! IDF formula Qdrant uses (`ln(1 + (N - df + 0.5) / (df + 0.5))`). The stored vectors have no
+//! modifier. Counts are exact and ignore deleted points, so removals take effect at once.
 
 use std::collections::HashMap;
 
 use qdrant_client::Qdrant;
+use qdrant_client::qdrant::with_payload_selector::SelectorOptions;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, KeywordIndexParamsBuilder,
-    Modifier, NamedVectors, PointId, PointStruct, PointVectors, PrefetchQueryBuilder, Query,
+    DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, IntegerIndexParamsBuilder,
+    KeywordIndexParamsBuilder, Modifier, NamedVectors, PayloadExcludeSelector, PointId,
+    PointStruct, PointVectors, PointsSelector, PointsUpdateOperation, PrefetchQueryBuilder, Query,
     QueryPointsBuilder, RrfBuilder, ScrollPointsBuilder, SparseVectorParamsBuilder,
-    SparseVectorsConfigBuilder, UpdatePointVectorsBuilder, UpsertPointsBuilder, Vector,
-    VectorInput, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
+    SparseVectorsConfigBuilder, UpdateBatchPointsBuilder, UpsertPointsBuilder, Vector, VectorInput,
+    VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions, points_update_operation,
+    vectors_config,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -26,6 +35,8 @@ use crate::sparse::SparseVec;
 /// Payload key marking the per-guild statistics point, which has no vectors and is never a
 /// search result.
 const META_KIND: &str = "knowledge_meta";
+/// Payload key holding a chunk's BM25 term ids (for per-guild document frequencies).
+const TERMS: &str = "terms";
 
 pub struct ServerIndex {
     client: Qdrant,
@@ -66,19 +77,28 @@ fn num_id(id: Option<PointId>) -> u64 {
     }
 }
 
+/// Search and scroll results carry the chunk, not its term list.
+fn without_terms() -> SelectorOptions {
+    SelectorOptions::Exclude(PayloadExcludeSelector {
+        fields: vec![TERMS.to_string()],
+    })
+}
+
 fn payload_of(map: HashMap<String, qdrant_client::qdrant::Value>) -> Result<ChunkPayload> {
     qdrant_client::Payload::from(map).deserialize().map_err(err)
 }
 
 impl ServerIndex {
-    /// Connects and creates the collection (and its payload indexes) if it does not exist.
+    /// Connects and creates the collection (and its payload indexes) if it does not exist. An
+    /// existing collection must have the layout this backend writes; if not, the error says
+    /// what differs rather than mixing incompatible vectors.
     pub async fn connect(
         url: &str,
         api_key: Option<&SecretString>,
         collection: &str,
         dense_dim: Option<usize>,
     ) -> Result<Self> {
-        let mut builder = Qdrant::from_url(url);
+        let mut builder = Qdrant::from_url(url).skip_compatibility_check();
         if let Some(key) = api_key {
             builder = builder.api_key(key.expose_secret().to_string());
         }
@@ -87,60 +107,160 @@ impl ServerIndex {
             client,
             collection: collection.to_string(),
         };
-        if !index
+        if index
             .client
             .collection_exists(collection)
             .await
             .map_err(err)?
         {
-            let mut sparse = SparseVectorsConfigBuilder::default();
-            sparse.add_named_vector_params(
-                SPARSE_VECTOR,
-                SparseVectorParamsBuilder::default().modifier(Modifier::Idf as i32),
+            index.check_layout(dense_dim).await?;
+            return Ok(index);
+        }
+        let mut sparse = SparseVectorsConfigBuilder::default();
+        // No IDF modifier: IDF is applied per guild by weighting the query (see the module docs).
+        sparse.add_named_vector_params(
+            SPARSE_VECTOR,
+            SparseVectorParamsBuilder::default().modifier(Modifier::None as i32),
+        );
+        let mut create = CreateCollectionBuilder::new(collection).sparse_vectors_config(sparse);
+        if let Some(dim) = dense_dim {
+            let mut dense = VectorsConfigBuilder::default();
+            dense.add_named_vector_params(
+                DENSE_VECTOR,
+                VectorParamsBuilder::new(dim as u64, Distance::Cosine),
             );
-            let mut create = CreateCollectionBuilder::new(collection).sparse_vectors_config(sparse);
-            if let Some(dim) = dense_dim {
-                let mut dense = VectorsConfigBuilder::default();
-                dense.add_named_vector_params(
-                    DENSE_VECTOR,
-                    VectorParamsBuilder::new(dim as u64, Distance::Cosine),
-                );
-                create = create.vectors_config(dense);
+            create = create.vectors_config(dense);
+        }
+        match index.client.create_collection(create).await {
+            Ok(_) => {}
+            // Another process (a second Discord shard) created it first.
+            Err(e) if e.to_string().contains("already exists") => {
+                index.check_layout(dense_dim).await?;
             }
-            index.client.create_collection(create).await.map_err(err)?;
+            Err(e) => return Err(err(e)),
+        }
+        let indexes = [
+            CreateFieldIndexCollectionBuilder::new(collection, "guild_id", FieldType::Keyword)
+                .field_index_params(KeywordIndexParamsBuilder::default().is_tenant(true)),
+            CreateFieldIndexCollectionBuilder::new(collection, "source_id", FieldType::Integer),
+            CreateFieldIndexCollectionBuilder::new(collection, TERMS, FieldType::Integer)
+                .field_index_params(IntegerIndexParamsBuilder::new(true, false)),
+        ];
+        for request in indexes {
             index
                 .client
-                .create_field_index(
-                    CreateFieldIndexCollectionBuilder::new(
-                        collection,
-                        "guild_id",
-                        FieldType::Keyword,
-                    )
-                    .field_index_params(KeywordIndexParamsBuilder::default().is_tenant(true))
-                    .wait(true),
-                )
-                .await
-                .map_err(err)?;
-            index
-                .client
-                .create_field_index(
-                    CreateFieldIndexCollectionBuilder::new(
-                        collection,
-                        "source_id",
-                        FieldType::Integer,
-                    )
-                    .wait(true),
-                )
+                .create_field_index(request.wait(true))
                 .await
                 .map_err(err)?;
         }
         Ok(index)
     }
 
-    fn payload(guild: i64, p: &ChunkPayload) -> Result<qdrant_client::Payload> {
+    /// Refuses a collection made for other settings: a dense size that differs from the
+    /// configured embeddings, or a sparse vector with the server's IDF modifier (which would
+    /// apply IDF twice).
+    async fn check_layout(&self, dense_dim: Option<usize>) -> Result<()> {
+        let info = self
+            .client
+            .collection_info(&self.collection)
+            .await
+            .map_err(err)?
+            .result
+            .ok_or_else(|| err("collection info missing"))?;
+        let params = info
+            .config
+            .and_then(|c| c.params)
+            .ok_or_else(|| err("collection parameters missing"))?;
+        let modifier = params
+            .sparse_vectors_config
+            .as_ref()
+            .and_then(|c| c.map.get(SPARSE_VECTOR))
+            .map(|p| p.modifier.unwrap_or(Modifier::None as i32));
+        match modifier {
+            None => {
+                return Err(self.layout_error(format!("it has no `{SPARSE_VECTOR}` sparse vector")));
+            }
+            Some(m) if m != Modifier::None as i32 => {
+                return Err(self.layout_error(format!(
+                    "its `{SPARSE_VECTOR}` vector has a modifier (IDF is applied per guild by supportbot)"
+                )));
+            }
+            Some(_) => {}
+        }
+        let existing_dim = match params.vectors_config.and_then(|v| v.config) {
+            Some(vectors_config::Config::ParamsMap(m)) => m.map.get(DENSE_VECTOR).map(|p| p.size),
+            _ => None,
+        };
+        if let Some(want) = dense_dim {
+            match existing_dim {
+                Some(have) if have == want as u64 => {}
+                Some(have) => {
+                    return Err(self.layout_error(format!(
+                        "its dense vectors have {have} dimensions but the embeddings model gives {want}"
+                    )));
+                }
+                None => {
+                    return Err(self.layout_error(
+                        "it has no dense vector but embeddings are configured".into(),
+                    ));
+                }
+            }
+        }
+        if !info.payload_schema.contains_key(TERMS) {
+            return Err(self.layout_error(format!("its `{TERMS}` payload is not indexed")));
+        }
+        Ok(())
+    }
+
+    fn layout_error(&self, what: String) -> KnowledgeError {
+        KnowledgeError::Index(format!(
+            "qdrant server: collection `{}` was made for other settings: {what}; point \
+             knowledge.qdrant_collection at a new collection and re-add the sources",
+            self.collection
+        ))
+    }
+
+    /// The guild's IDF for each query term, applied to the query weights. Terms no chunk of
+    /// the guild contains are dropped: they cannot match.
+    async fn idf_weighted(&self, guild: i64, query: SparseVec) -> Result<SparseVec> {
+        let total = self.count_filtered(chunks_filter(guild, None)).await? as f32;
+        let counts = futures::future::try_join_all(query.indices.iter().map(|&term| {
+            let mut filter = chunks_filter(guild, None);
+            filter.must.push(Condition::matches(TERMS, i64::from(term)));
+            self.count_filtered(filter)
+        }))
+        .await?;
+        let mut out = SparseVec::default();
+        for ((term, weight), df) in query.indices.into_iter().zip(query.values).zip(counts) {
+            if df == 0 {
+                continue;
+            }
+            let df = df as f32;
+            out.indices.push(term);
+            out.values
+                .push(weight * ((total - df + 0.5) / (df + 0.5) + 1.0).ln());
+        }
+        Ok(out)
+    }
+
+    async fn count_filtered(&self, filter: Filter) -> Result<usize> {
+        let r = self
+            .client
+            .count(
+                CountPointsBuilder::new(&self.collection)
+                    .filter(filter)
+                    .exact(true),
+            )
+            .await
+            .map_err(err)?;
+        Ok(r.result.map_or(0, |c| c.count as usize))
+    }
+
+    fn payload(guild: i64, p: &ChunkPayload, terms: &[u32]) -> Result<qdrant_client::Payload> {
         let mut value = serde_json::to_value(p).map_err(err)?;
         if let Some(map) = value.as_object_mut() {
             map.insert("guild_id".into(), guild_key(guild).into());
+            map.insert(TERMS.into(), terms.into());
         }
         qdrant_client::Payload::try_from(value).map_err(err)
     }
@@ -151,6 +271,7 @@ impl VectorIndex for ServerIndex {
         Box::pin(async move {
             let mut structs = Vec::with_capacity(points.len());
             for p in points {
+                let payload = Self::payload(guild, &p.payload, &p.sparse.indices)?;
                 let mut vectors = NamedVectors::default().add_vector(
                     SPARSE_VECTOR,
                     Vector::new_sparse(p.sparse.indices, p.sparse.values),
@@ -158,11 +279,7 @@ impl VectorIndex for ServerIndex {
                 if let Some(d) = p.dense {
                     vectors = vectors.add_vector(DENSE_VECTOR, Vector::new_dense(d));
                 }
-                structs.push(PointStruct::new(
-                    p.id,
-                    vectors,
-                    Self::payload(guild, &p.payload)?,
-                ));
+                structs.push(PointStruct::new(p.id, vectors, payload));
             }
             self.client
                 .upsert_points(UpsertPointsBuilder::new(&self.collection, structs).wait(true))
@@ -204,24 +321,17 @@ impl VectorIndex for ServerIndex {
     }
 
     fn count(&self, guild: i64, source_id: Option<i64>) -> BoxFuture<'_, usize> {
-        Box::pin(async move {
-            let r = self
-                .client
-                .count(
-                    CountPointsBuilder::new(&self.collection)
-                        .filter(chunks_filter(guild, source_id))
-                        .exact(true),
-                )
-                .await
-                .map_err(err)?;
-            Ok(r.result.map_or(0, |c| c.count as usize))
-        })
+        Box::pin(self.count_filtered(chunks_filter(guild, source_id)))
     }
 
     fn search(&self, guild: i64, query: IndexQuery) -> BoxFuture<'_, Vec<ScoredChunk>> {
         Box::pin(async move {
             let filter = chunks_filter(guild, None);
-            let sparse = query.sparse.filter(|s| !s.is_empty()).map(|s| {
+            let sparse = match query.sparse.filter(|s| !s.is_empty()) {
+                Some(s) => Some(self.idf_weighted(guild, s).await?),
+                None => None,
+            };
+            let sparse = sparse.filter(|s| !s.is_empty()).map(|s| {
                 (
                     Query::new_nearest(VectorInput::new_sparse(s.indices, s.values)),
                     SPARSE_VECTOR,
@@ -233,7 +343,7 @@ impl VectorIndex for ServerIndex {
             let mut request = QueryPointsBuilder::new(&self.collection)
                 .filter(filter.clone())
                 .limit(query.limit as u64)
-                .with_payload(true);
+                .with_payload(without_terms());
             request = match (sparse, dense) {
                 (None, None) => return Ok(Vec::new()),
                 (Some((q, using)), None) | (None, Some((q, using))) => {
@@ -275,20 +385,44 @@ impl VectorIndex for ServerIndex {
 
     fn update_sparse(&self, _guild: i64, vectors: Vec<(u64, SparseVec)>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let points: Vec<PointVectors> = vectors
-                .into_iter()
-                .map(|(id, v)| PointVectors {
+            // Ids come from `all_chunks` for this guild, and are hashes that include the guild.
+            // The vector and the term list change together, in one request.
+            let mut operations = Vec::with_capacity(vectors.len() + 1);
+            let mut points = Vec::with_capacity(vectors.len());
+            for (id, v) in vectors {
+                let terms = qdrant_client::qdrant::Value::from(
+                    v.indices.iter().map(|&t| i64::from(t)).collect::<Vec<_>>(),
+                );
+                operations.push(PointsUpdateOperation {
+                    operation: Some(points_update_operation::Operation::SetPayload(
+                        points_update_operation::SetPayload {
+                            payload: HashMap::from([(TERMS.to_string(), terms)]),
+                            points_selector: Some(PointsSelector::from(vec![PointId::from(id)])),
+                            ..Default::default()
+                        },
+                    )),
+                });
+                points.push(PointVectors {
                     id: Some(id.into()),
                     vectors: Some(
                         NamedVectors::default()
                             .add_vector(SPARSE_VECTOR, Vector::new_sparse(v.indices, v.values))
                             .into(),
                     ),
-                })
-                .collect();
-            // Ids come from `all_chunks` for this guild, and are hashes that include the guild.
+                });
+            }
+            operations.push(PointsUpdateOperation {
+                operation: Some(points_update_operation::Operation::UpdateVectors(
+                    points_update_operation::UpdateVectors {
+                        points,
+                        ..Default::default()
+                    },
+                )),
+            });
             self.client
-                .update_vectors(UpdatePointVectorsBuilder::new(&self.collection, points).wait(true))
+                .update_points_batch(
+                    UpdateBatchPointsBuilder::new(&self.collection, operations).wait(true),
+                )
                 .await
                 .map_err(err)?;
             Ok(())
@@ -303,7 +437,7 @@ impl VectorIndex for ServerIndex {
                 let mut req = ScrollPointsBuilder::new(&self.collection)
                     .filter(chunks_filter(guild, None))
                     .limit(1000)
-                    .with_payload(true);
+                    .with_payload(without_terms());
                 if let Some(o) = offset.take() {
                     req = req.offset(o);
                 }
