@@ -356,6 +356,34 @@ fn parse_text(body: &str) -> (Option<String>, Vec<Section>) {
     out.finish()
 }
 
+/// A PDF's pages become its sections: "Page N" is the heading, `page=N` the anchor (PDF
+/// viewers open `file.pdf#page=N` at that page). Paragraphs are blank-line separated, as
+/// the text extractor lays them out.
+fn parse_pdf(body: &str) -> (Option<String>, Vec<Section>) {
+    let mut sections = Vec::new();
+    for (i, page) in body.split(crate::pdf::PAGE_BREAK).enumerate() {
+        let mut out = Outline::new();
+        for para in page.split("\n\n") {
+            out.text(para);
+            out.flush();
+        }
+        let (_, mut page_sections) = out.finish();
+        let blocks: Vec<Block> = page_sections
+            .iter_mut()
+            .flat_map(|s| std::mem::take(&mut s.blocks))
+            .collect();
+        if blocks.is_empty() {
+            continue;
+        }
+        sections.push(Section {
+            heading_path: vec![format!("Page {}", i + 1)],
+            anchor: Some(format!("page={}", i + 1)),
+            blocks,
+        });
+    }
+    (None, sections)
+}
+
 /// Splits a document into chunks. Returns the document title (from the body, else the
 /// fallback) and the chunks in reading order.
 pub fn chunk_document(doc: &Document, settings: &ChunkSettings) -> (String, Vec<Chunk>) {
@@ -363,6 +391,7 @@ pub fn chunk_document(doc: &Document, settings: &ChunkSettings) -> (String, Vec<
         Format::Markdown => parse_markdown(&doc.body),
         Format::Html => parse_html(&doc.body),
         Format::Text => parse_text(&doc.body),
+        Format::Pdf => parse_pdf(&doc.body),
     };
     let title = title.unwrap_or_else(|| doc.fallback_title.clone());
     let mut chunks = Vec::new();

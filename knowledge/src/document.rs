@@ -7,6 +7,8 @@ pub enum Format {
     Markdown,
     Html,
     Text,
+    /// Page texts joined by form feeds (see [`crate::pdf`]).
+    Pdf,
 }
 
 #[derive(Debug, Clone, PartialEq)]

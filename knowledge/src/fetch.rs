@@ -250,6 +250,11 @@ impl Fetcher {
         )
     }
 
+    /// Decoding a PDF takes real CPU time, so documents are parsed off the async threads.
+    async fn parse(page: Page) -> Result<Document> {
+        tokio::task::spawn_blocking(move || Self::document(page)).await?
+    }
+
     fn document(page: Page) -> Result<Document> {
         let ct = page.content_type.as_str();
         let format = if ct.starts_with("text/markdown") {
@@ -258,14 +263,19 @@ impl Fetcher {
             Format::Text
         } else if ct.is_empty() || ct.contains("html") {
             Format::Html
+        } else if ct.starts_with("application/pdf") {
+            Format::Pdf
         } else {
             return Err(Self::err(
                 page.url.as_str(),
                 format!("unsupported content type {ct}"),
             ));
         };
-        let body = crate::source::decode_text(page.body)
-            .map_err(|reason| Self::err(page.url.as_str(), reason))?;
+        let body = match format {
+            Format::Pdf => crate::pdf::pdf_text(&page.body),
+            _ => crate::source::decode_text(page.body),
+        }
+        .map_err(|reason| Self::err(page.url.as_str(), reason))?;
         let url = page.url.to_string();
         Ok(Document {
             location: url.clone(),
@@ -278,7 +288,7 @@ impl Fetcher {
 
     /// One page.
     pub async fn page(&self, url: &str) -> Result<Document> {
-        Self::document(self.get(url).await?)
+        Self::parse(self.get(url).await?).await
     }
 
     /// Every page a sitemap lists (following sitemap indexes up to `max_depth`), on the
@@ -365,7 +375,7 @@ impl Fetcher {
             match self.get(page_url.as_str()).await {
                 Ok(page) => {
                     total += page.body.len() as u64;
-                    match Self::document(page) {
+                    match Self::parse(page).await {
                         Ok(d) => loaded.documents.push(d),
                         Err(e) => loaded.skipped.push(skipped(page_url.as_str(), e)),
                     }

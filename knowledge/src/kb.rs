@@ -583,6 +583,7 @@ fn format_tag(f: Format) -> &'static str {
         Format::Markdown => "md",
         Format::Html => "html",
         Format::Text => "txt",
+        Format::Pdf => "pdf",
     }
 }
 

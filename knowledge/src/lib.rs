@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod index;
 mod kb;
 mod lock;
+pub mod pdf;
 pub mod progress;
 pub mod source;
 pub mod sparse;

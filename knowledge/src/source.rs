@@ -15,7 +15,7 @@ pub struct QaEntry {
 /// A source to add to a guild's knowledge base.
 #[derive(Debug, Clone)]
 pub enum SourceSpec {
-    /// A local file or folder (Markdown, HTML, plain text), walked recursively.
+    /// A local file or folder (Markdown, HTML, PDF, plain text), walked recursively.
     Path(PathBuf),
     /// One web page.
     Url(String),
@@ -104,6 +104,7 @@ fn format_of(path: &Path) -> Option<Format> {
     match ext.as_deref() {
         Some("md" | "markdown" | "mdx") => Some(Format::Markdown),
         Some("html" | "htm" | "xhtml") => Some(Format::Html),
+        Some("pdf") => Some(Format::Pdf),
         Some("txt" | "text" | "rst" | "adoc") | None => Some(Format::Text),
         Some(_) => None,
     }
@@ -211,7 +212,7 @@ fn load_file(path: &Path, location: String, limits: &FileLimits, loaded: &mut Lo
             .map(|e| e.to_string_lossy().into_owned())
             .unwrap_or_default();
         loaded.skipped.push(skip(format!(
-            "unsupported file type .{ext} (Markdown, HTML and plain text are indexed)"
+            "unsupported file type .{ext} (Markdown, HTML, PDF and plain text are indexed)"
         )));
         return;
     };
@@ -236,7 +237,11 @@ fn load_file(path: &Path, location: String, limits: &FileLimits, loaded: &mut Lo
             return;
         }
     };
-    match decode_text(bytes) {
+    let body = match format {
+        Format::Pdf => crate::pdf::pdf_text(&bytes),
+        _ => decode_text(bytes),
+    };
+    match body {
         Ok(body) => {
             let fallback_title = path
                 .file_stem()

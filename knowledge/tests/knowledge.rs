@@ -335,6 +335,117 @@ async fn one_guilds_corpus_does_not_skew_another_guilds_ranking(backend: Backend
     );
 }
 
+/// A small, valid PDF: one page per entry, one text line per string, in Helvetica. Written
+/// out by hand (objects, then a cross-reference table with their byte offsets) so the tests
+/// do not depend on the library under test to make their input.
+fn pdf(pages: &[&[&str]]) -> Vec<u8> {
+    let n = pages.len();
+    // Objects: 1 catalog, 2 page tree, 3 font, then a page and its content stream per page.
+    let mut objects: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        format!(
+            "<< /Type /Pages /Count {n} /Kids [{}] >>",
+            (0..n)
+                .map(|i| format!("{} 0 R", 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+    ];
+    for (i, lines) in pages.iter().enumerate() {
+        let mut content = String::from("BT /F1 12 Tf 14 TL 72 720 Td\n");
+        for line in lines.iter() {
+            content.push_str(&format!("({line}) Tj T*\n"));
+        }
+        content.push_str("ET");
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
+             /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            5 + 2 * i
+        ));
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ));
+    }
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+#[tokio::test]
+async fn pdf_manuals_are_searchable_and_cited_by_page() {
+    let e = env(Backend::Edge).await;
+    let docs = e.dir.path().join("manuals");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("router.pdf"),
+        pdf(&[
+            &["Router Manual", "Plug the router into a wall socket."],
+            &[
+                "Factory reset",
+                "Hold the reset button for ten seconds",
+                "until the lights blink amber.",
+            ],
+        ]),
+    )
+    .unwrap();
+    std::fs::write(docs.join("truncated.pdf"), &pdf(&[&["Cut short"]])[..60]).unwrap();
+    std::fs::write(docs.join("fake.pdf"), "just some text pretending").unwrap();
+    std::fs::write(docs.join("scanned.pdf"), pdf(&[&[]])).unwrap();
+    write(
+        &docs,
+        "notes.md",
+        "# Notes\n\nThe guest network is off by default.\n",
+    );
+
+    let summary =
+        e.kb.add(7, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(summary.documents, 2, "{summary:?}");
+    let reason = |loc: &str| {
+        summary
+            .skipped
+            .iter()
+            .find(|s| s.location == loc)
+            .map(|s| s.reason.clone())
+            .unwrap_or_else(|| panic!("{loc} not reported: {summary:?}"))
+    };
+    assert!(reason("truncated.pdf").contains("PDF"), "{summary:?}");
+    assert!(reason("fake.pdf").contains("not a PDF"), "{summary:?}");
+    assert!(
+        reason("scanned.pdf").contains("no text layer"),
+        "{summary:?}"
+    );
+
+    let hits = e.kb.search(7, "how do I factory reset", 3).await.unwrap();
+    let top = &hits[0];
+    assert!(top.text.contains("ten seconds"), "{hits:?}");
+    assert_eq!(top.location, "router.pdf");
+    assert_eq!(top.heading_path, vec!["Page 2"]);
+    assert_eq!(top.anchor.as_deref(), Some("page=2"));
+    assert!(!texts(&e.kb, 7, "guest network").await.is_empty());
+}
+
 #[tokio::test]
 async fn a_second_process_on_the_same_data_dir_gets_a_clear_error() {
     let e = env(Backend::Edge).await;
@@ -595,6 +706,13 @@ fn site(req: http::Request) -> http::Response {
             body: Vec::new(),
         },
         "/big.html" => http::Response::ok("text/html", vec![b'a'; 4096]),
+        "/manual.pdf" => http::Response::ok(
+            "application/pdf",
+            pdf(&[
+                &["Warranty"],
+                &["Warranty claims need the original receipt."],
+            ]),
+        ),
         _ => http::Response {
             status: 404,
             content_type: "text/plain",
@@ -673,6 +791,16 @@ async fn pages_and_sitemaps_ingest_when_private_addresses_are_allowed(backend: B
         "{reasons:?}"
     );
     assert!(!texts(&e.kb, 7, "returns free thirty days").await.is_empty());
+
+    e.kb.add(7, SourceSpec::Url(server.url("/manual.pdf")), &NoProgress)
+        .await
+        .unwrap();
+    let hits = e.kb.search(7, "warranty receipt", 5).await.unwrap();
+    assert_eq!(
+        hits[0].url.as_deref(),
+        Some(format!("{}#page=2", server.url("/manual.pdf")).as_str()),
+        "{hits:?}"
+    );
 
     let err =
         e.kb.add(7, SourceSpec::Url(server.url("/big.html")), &NoProgress)
