@@ -122,9 +122,11 @@ fn print_summary(s: &IngestSummary) {
         );
     } else {
         println!(
-            "source {}: {} documents, {} chunks indexed, {} skipped",
+            "source {}: {} documents ({} new or changed, {} removed), {} chunks indexed, {} skipped",
             s.source_id,
             s.documents,
+            s.changed_documents,
+            s.removed_documents,
             s.chunks,
             s.skipped.len()
         );

@@ -63,6 +63,11 @@ pub struct IngestSummary {
     pub skipped: Vec<Skipped>,
     /// The content hash matched the last successful ingest; nothing was re-indexed.
     pub unchanged: bool,
+    /// Documents whose chunks were (re-)embedded: new or changed since the last ingest.
+    /// Unchanged documents of a changed source keep their vectors.
+    pub changed_documents: usize,
+    /// Documents that were in the source last time and are gone now (their chunks too).
+    pub removed_documents: usize,
 }
 
 type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -185,6 +190,8 @@ impl KnowledgeBase {
             chunks: row.chunk_count.max(0) as usize,
             skipped: loaded.skipped,
             unchanged: false,
+            changed_documents: 0,
+            removed_documents: 0,
         };
         if row.status == KnowledgeSourceStatus::Indexed
             && row.content_hash.as_deref() == Some(hash.as_str())
@@ -198,15 +205,40 @@ impl KnowledgeBase {
             .language
             .clone()
             .unwrap_or_else(|| self.config.bm25.language.clone());
+        let previous_avg_len = meta.avg_len;
+        // What the index holds for this source now, per document: its hash and chunk ids.
+        let mut indexed: HashMap<String, (String, Vec<u64>)> = HashMap::new();
+        for (id, p) in self.index.all_chunks(guild, Some(row.id)).await? {
+            let entry = indexed
+                .entry(p.location)
+                .or_insert_with(|| (p.doc_hash.clone(), Vec::new()));
+            if entry.0 != p.doc_hash {
+                // Mixed hashes (an interrupted ingest): treat the document as changed.
+                entry.0.clear();
+            }
+            entry.1.push(id);
+        }
+        let doc_hashes: Vec<String> = loaded
+            .documents
+            .iter()
+            .map(|d| self.content_hash(std::slice::from_ref(d)))
+            .collect();
+        let new_hashes: HashMap<String, String> = loaded
+            .documents
+            .iter()
+            .map(|d| d.location.clone())
+            .zip(doc_hashes.iter().cloned())
+            .collect();
         let mut bm25 = self.config.bm25.clone();
         bm25.language = language.clone();
         let chunking = self.config.chunking.clone();
         let documents = loaded.documents;
         let source_id = row.id;
+        let hashes = doc_hashes.clone();
         let prepared = tokio::task::spawn_blocking(move || -> Result<Vec<Prepared>> {
             let counter = SparseEncoder::new(&bm25, 1.0)?;
             let mut out = Vec::new();
-            for doc in &documents {
+            for (doc, doc_hash) in documents.iter().zip(hashes) {
                 let (_, chunks) = chunk_document(doc, &chunking);
                 for (i, chunk) in chunks.into_iter().enumerate() {
                     let embed_text = chunk.embed_text();
@@ -223,6 +255,7 @@ impl KnowledgeBase {
                             heading_path: chunk.heading_path,
                             anchor: chunk.anchor,
                             text: chunk.text,
+                            doc_hash: doc_hash.clone(),
                         },
                     });
                 }
@@ -234,8 +267,10 @@ impl KnowledgeBase {
         let chunk_count = prepared.len() as u64;
         let tokens: u64 = prepared.iter().map(|p| p.tokens).sum();
         meta.sources.remove(&source_id);
-        if meta.sources.is_empty() || meta.avg_len <= 0.0 {
-            // First content in the guild: its real mean becomes the BM25 length norm.
+        if (meta.sources.is_empty() && indexed.is_empty()) || meta.avg_len <= 0.0 {
+            // First content in the guild: its real mean becomes the BM25 length norm. (A
+            // source re-added over its own chunks keeps the norm they were built with;
+            // `rebalance` re-embeds if the corpus has drifted too far from it.)
             meta.avg_len = if chunk_count > 0 {
                 (tokens as f64 / chunk_count as f64).max(1.0)
             } else {
@@ -244,7 +279,38 @@ impl KnowledgeBase {
         }
         meta.language = Some(language.clone());
 
-        progress.stage(Stage::Embedding, Some(chunk_count));
+        // Only new and changed documents are embedded and written. That needs the vectors
+        // already stored to have been built with the same `avg_len`; when it moved (the
+        // source is the guild's only one and its size changed) everything is rebuilt.
+        let keep_unchanged = meta.avg_len == previous_avg_len;
+        let mut stale: Vec<u64> = Vec::new();
+        for (location, (hash, ids)) in &indexed {
+            match new_hashes.get(location) {
+                Some(new) if keep_unchanged && new == hash => {}
+                Some(_) => stale.extend(ids),
+                None => {
+                    stale.extend(ids);
+                    summary.removed_documents += 1;
+                }
+            }
+        }
+        let is_changed = |location: &str, hash: &str| match indexed.get(location) {
+            Some((old, _)) => !keep_unchanged || old != hash,
+            None => true,
+        };
+        let changed: std::collections::HashSet<String> = new_hashes
+            .iter()
+            .filter(|(l, h)| is_changed(l, h))
+            .map(|(l, _)| l.clone())
+            .collect();
+        let prepared: Vec<Prepared> = prepared
+            .into_iter()
+            .filter(|p| changed.contains(&p.payload.location))
+            .collect();
+        summary.changed_documents = changed.len();
+        let to_embed = prepared.len() as u64;
+
+        progress.stage(Stage::Embedding, Some(to_embed));
         let mut bm25 = self.config.bm25.clone();
         bm25.language = language;
         let avg_len = meta.avg_len.max(1.0);
@@ -268,13 +334,15 @@ impl KnowledgeBase {
                 Some(vectors)
             }
             None => {
-                progress.advance(chunk_count);
+                progress.advance(to_embed);
                 None
             }
         };
 
-        progress.stage(Stage::Indexing, Some(chunk_count));
-        self.index.delete_source(guild, source_id).await?;
+        progress.stage(Stage::Indexing, Some(to_embed));
+        for batch in stale.chunks(UPSERT_BATCH * 4) {
+            self.index.delete_points(guild, batch.to_vec()).await?;
+        }
         let mut dense = dense.map(Vec::into_iter);
         let mut points: Vec<IndexPoint> = prepared
             .into_iter()
@@ -334,7 +402,7 @@ impl KnowledgeBase {
     }
 
     async fn reembed(&self, guild: i64, meta: &GuildMeta) -> Result<()> {
-        let chunks = self.index.all_chunks(guild).await?;
+        let chunks = self.index.all_chunks(guild, None).await?;
         let mut bm25 = self.config.bm25.clone();
         if let Some(l) = &meta.language {
             bm25.language = l.clone();

@@ -99,6 +99,7 @@ on_both_backends!(
     hybrid_search_uses_an_openai_compatible_embeddings_endpoint,
     a_guilds_language_changes_stemming_for_its_existing_knowledge,
     one_guilds_corpus_does_not_skew_another_guilds_ranking,
+    re_adding_a_folder_re_embeds_only_changed_files,
 );
 
 fn write(root: &Path, rel: &str, body: &str) {
@@ -444,6 +445,82 @@ async fn pdf_manuals_are_searchable_and_cited_by_page() {
     assert_eq!(top.heading_path, vec!["Page 2"]);
     assert_eq!(top.anchor.as_deref(), Some("page=2"));
     assert!(!texts(&e.kb, 7, "guest network").await.is_empty());
+}
+
+/// Re-adding a folder after editing one file embeds only that file again (dense embeddings
+/// cost money), and a file deleted from the folder takes its chunks with it.
+async fn re_adding_a_folder_re_embeds_only_changed_files(backend: Backend) {
+    let embedded = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = std::sync::Arc::clone(&embedded);
+    let server = http::serve(move |req: http::Request| {
+        let body: serde_json::Value = serde_json::from_slice(&req.body).expect("json body");
+        let inputs = body["input"].as_array().cloned().unwrap_or_default();
+        log.lock()
+            .unwrap()
+            .extend(inputs.iter().filter_map(|x| x.as_str().map(String::from)));
+        embeddings_handler(req)
+    })
+    .await;
+    let e = env_with(backend, |c| {
+        let mut dense = knowledge::DenseConfig::new(server.url("/v1"), "fake-embed", DIMS);
+        dense.api_key = Some(secrecy::SecretString::from("test-key"));
+        c.dense = Some(dense);
+    })
+    .await;
+    let docs = docs_folder(e.dir.path());
+    let first =
+        e.kb.add(7, SourceSpec::Path(docs.clone()), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(first.changed_documents, 3);
+    let embedded_first = embedded.lock().unwrap().len();
+    assert_eq!(embedded_first, first.chunks);
+
+    write(
+        &docs,
+        "setup/install.md",
+        "# Installation\n\nDownload the installer. The wizard asks for your activation code.\n",
+    );
+    std::fs::remove_file(docs.join("faq.html")).unwrap();
+    let second =
+        e.kb.add(7, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(second.changed_documents, 1, "{second:?}");
+    assert_eq!(second.removed_documents, 1, "{second:?}");
+    let again: Vec<String> = embedded.lock().unwrap()[embedded_first..].to_vec();
+    assert_eq!(
+        again.len(),
+        1,
+        "only the edited file is embedded again: {again:?}"
+    );
+    assert!(again[0].contains("activation code"), "{again:?}");
+
+    // Searches are hybrid here, so the dense side returns every chunk: check the texts.
+    let all = texts(
+        &e.kb,
+        7,
+        "activation code licence key forgotten password refunds",
+    )
+    .await;
+    assert!(all.iter().any(|t| t.contains("activation code")), "{all:?}");
+    assert!(
+        !all.iter().any(|t| t.contains("licence key")),
+        "old text of the edited file is gone: {all:?}"
+    );
+    assert!(
+        !all.iter().any(|t| t.contains("forgotten password")),
+        "deleted file is gone: {all:?}"
+    );
+    assert!(
+        all.iter().any(|t| t.contains("five business days")),
+        "the untouched file is still found: {all:?}"
+    );
+    assert_eq!(e.kb.chunk_count(7).await.unwrap(), second.chunks);
+    assert_eq!(
+        e.kb.list(7).await.unwrap()[0].chunk_count as usize,
+        second.chunks
+    );
 }
 
 #[tokio::test]
@@ -911,6 +988,7 @@ mod conformance {
                 heading_path: vec![],
                 anchor: None,
                 text: text.into(),
+                doc_hash: String::new(),
             },
         }
     }
@@ -984,11 +1062,24 @@ mod conformance {
             .unwrap();
         let hits = index.search(a, query(&enc, "apples", false)).await.unwrap();
         assert_eq!(hits.len(), 3);
-        assert_eq!(index.all_chunks(a).await.unwrap().len(), 3);
+        assert_eq!(index.all_chunks(a, None).await.unwrap().len(), 3);
+        let of_source_2: Vec<u64> = index
+            .all_chunks(a, Some(2))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(of_source_2, vec![id(3)]);
+
+        // Guild b's point id in guild a's delete must not touch guild b.
+        index.delete_points(a, vec![id(3), id(4)]).await.unwrap();
+        assert_eq!(index.count(a, Some(2)).await.unwrap(), 0);
+        assert_eq!(index.count(b, None).await.unwrap(), 1);
 
         index.delete_source(a, 1).await.unwrap();
         index.optimize(a).await.unwrap();
-        assert_eq!(index.count(a, None).await.unwrap(), 1);
+        assert_eq!(index.count(a, None).await.unwrap(), 0);
         assert_eq!(
             index.count(b, None).await.unwrap(),
             1,

@@ -267,6 +267,21 @@ impl VectorIndex for EdgeIndex {
         })
     }
 
+    fn delete_points(&self, guild: i64, ids: Vec<u64>) -> BoxFuture<'_, ()> {
+        self.run(move |inner| {
+            let Some(shard) = inner.shard(guild, false)? else {
+                return Ok(());
+            };
+            shard
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::DeletePoints {
+                        ids: ids.into_iter().map(PointId::NumId).collect(),
+                    },
+                ))
+                .map_err(index_err)
+        })
+    }
+
     fn delete_guild(&self, guild: i64) -> BoxFuture<'_, ()> {
         self.run(move |inner| {
             let shard = inner
@@ -404,7 +419,11 @@ impl VectorIndex for EdgeIndex {
         })
     }
 
-    fn all_chunks(&self, guild: i64) -> BoxFuture<'_, Vec<(u64, ChunkPayload)>> {
+    fn all_chunks(
+        &self,
+        guild: i64,
+        source_id: Option<i64>,
+    ) -> BoxFuture<'_, Vec<(u64, ChunkPayload)>> {
         self.run(move |inner| {
             let Some(shard) = inner.shard(guild, false)? else {
                 return Ok(Vec::new());
@@ -416,7 +435,7 @@ impl VectorIndex for EdgeIndex {
                     .scroll(ScrollRequest {
                         offset,
                         limit: Some(1000),
-                        filter: Some(guild_filter(guild, None)),
+                        filter: Some(guild_filter(guild, source_id)),
                         with_payload: Some(WithPayloadInterface::Bool(true)),
                         with_vector: WithVector::Bool(false),
                         order_by: None,

@@ -35,6 +35,10 @@ pub struct ChunkPayload {
     pub heading_path: Vec<String>,
     pub anchor: Option<String>,
     pub text: String,
+    /// Hash of the document this chunk came from (its text and every setting baked into the
+    /// vectors), so re-adding a folder re-indexes only the files that changed.
+    #[serde(default)]
+    pub doc_hash: String,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +97,8 @@ pub trait VectorIndex: Send + Sync {
     fn upsert(&self, guild: i64, points: Vec<IndexPoint>) -> BoxFuture<'_, ()>;
     /// Removes every chunk of one source in a guild.
     fn delete_source(&self, guild: i64, source_id: i64) -> BoxFuture<'_, ()>;
+    /// Removes chunks of a guild by id.
+    fn delete_points(&self, guild: i64, ids: Vec<u64>) -> BoxFuture<'_, ()>;
     /// Removes everything a guild has in the index (guild purge).
     fn delete_guild(&self, guild: i64) -> BoxFuture<'_, ()>;
     /// Number of chunks in a guild, or in one of its sources.
@@ -100,8 +106,13 @@ pub trait VectorIndex: Send + Sync {
     fn search(&self, guild: i64, query: IndexQuery) -> BoxFuture<'_, Vec<ScoredChunk>>;
     /// Replaces only the sparse vectors of existing points (dense vectors stay).
     fn update_sparse(&self, guild: i64, vectors: Vec<(u64, SparseVec)>) -> BoxFuture<'_, ()>;
-    /// Every chunk of a guild (for re-embedding after the corpus statistics drift).
-    fn all_chunks(&self, guild: i64) -> BoxFuture<'_, Vec<(u64, ChunkPayload)>>;
+    /// Every chunk of a guild, or of one of its sources (for re-embedding after the corpus
+    /// statistics drift, and for finding which documents of a source changed).
+    fn all_chunks(
+        &self,
+        guild: i64,
+        source_id: Option<i64>,
+    ) -> BoxFuture<'_, Vec<(u64, ChunkPayload)>>;
     /// Compacts after writes so deleted points stop counting toward IDF.
     fn optimize(&self, guild: i64) -> BoxFuture<'_, ()>;
     fn load_meta(&self, guild: i64) -> BoxFuture<'_, Option<GuildMeta>>;

@@ -303,6 +303,26 @@ impl VectorIndex for ServerIndex {
         })
     }
 
+    fn delete_points(&self, guild: i64, ids: Vec<u64>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(());
+            }
+            // Filtered by guild as well as by id: a stray id can never reach another tenant.
+            let mut filter = chunks_filter(guild, None);
+            filter.must.push(Condition::has_id(ids));
+            self.client
+                .delete_points(
+                    DeletePointsBuilder::new(&self.collection)
+                        .points(filter)
+                        .wait(true),
+                )
+                .await
+                .map_err(err)?;
+            Ok(())
+        })
+    }
+
     fn delete_guild(&self, guild: i64) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.client
@@ -429,13 +449,17 @@ impl VectorIndex for ServerIndex {
         })
     }
 
-    fn all_chunks(&self, guild: i64) -> BoxFuture<'_, Vec<(u64, ChunkPayload)>> {
+    fn all_chunks(
+        &self,
+        guild: i64,
+        source_id: Option<i64>,
+    ) -> BoxFuture<'_, Vec<(u64, ChunkPayload)>> {
         Box::pin(async move {
             let mut out = Vec::new();
             let mut offset: Option<PointId> = None;
             loop {
                 let mut req = ScrollPointsBuilder::new(&self.collection)
-                    .filter(chunks_filter(guild, None))
+                    .filter(chunks_filter(guild, source_id))
                     .limit(1000)
                     .with_payload(without_terms());
                 if let Some(o) = offset.take() {
