@@ -40,6 +40,8 @@ pub struct KnowledgeSettings {
     pub language: String,
     /// Fetch URLs on private, loopback and link-local addresses (intranet docs).
     pub allow_private_urls: bool,
+    /// Skip sitemap pages a site's robots.txt disallows for `supportbot`.
+    pub respect_robots_txt: bool,
     pub embeddings: EmbeddingsSettings,
 }
 
@@ -62,6 +64,7 @@ impl Default for KnowledgeSettings {
             qdrant_collection: "supportbot".into(),
             language: "english".into(),
             allow_private_urls: false,
+            respect_robots_txt: true,
             embeddings: EmbeddingsSettings::default(),
         }
     }
@@ -272,6 +275,7 @@ impl Config {
         }
         config.bm25.language = k.language.clone();
         config.fetch.allow_private = k.allow_private_urls;
+        config.fetch.respect_robots_txt = k.respect_robots_txt;
         if let (Some(base_url), Some(model)) = (&k.embeddings.base_url, &k.embeddings.model) {
             config.dense = Some(knowledge::DenseConfig {
                 base_url: base_url.clone(),

@@ -32,6 +32,8 @@ pub struct FetchConfig {
     pub timeout: Duration,
     /// For a whole sitemap crawl.
     pub total_timeout: Duration,
+    /// Skip sitemap pages the site's `robots.txt` disallows for `supportbot` (RFC 9309).
+    pub respect_robots_txt: bool,
 }
 
 impl Default for FetchConfig {
@@ -45,6 +47,7 @@ impl Default for FetchConfig {
             max_redirects: 5,
             timeout: Duration::from_secs(20),
             total_timeout: Duration::from_secs(600),
+            respect_robots_txt: true,
         }
     }
 }
@@ -181,8 +184,16 @@ impl Fetcher {
         }
     }
 
-    /// GET with redirects followed by hand, each hop checked.
+    /// GET with redirects followed by hand, each hop checked; a status other than success is
+    /// an error.
     async fn get(&self, url: &str) -> Result<Page> {
+        match self.fetch(url).await? {
+            Fetched::Page(page) => Ok(page),
+            Fetched::Status(status, at) => Err(Self::err(at.as_str(), format!("HTTP {status}"))),
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Fetched> {
         let mut current = Url::parse(url).map_err(|e| Self::err(url, e.to_string()))?;
         for _ in 0..=self.config.max_redirects {
             self.check(&current).await?;
@@ -205,7 +216,7 @@ impl Fetcher {
                 continue;
             }
             if !status.is_success() {
-                return Err(Self::err(current.as_str(), format!("HTTP {status}")));
+                return Ok(Fetched::Status(status, current));
             }
             if resp
                 .content_length()
@@ -231,11 +242,11 @@ impl Fetcher {
                     return Err(self.too_large(&current));
                 }
             }
-            return Ok(Page {
+            return Ok(Fetched::Page(Page {
                 url: current,
                 content_type,
                 body,
-            });
+            }));
         }
         Err(Self::err(
             url,
@@ -311,7 +322,8 @@ impl Fetcher {
                 Err(e) => return Err(e),
             };
             total += page.body.len() as u64;
-            let xml = String::from_utf8_lossy(&page.body);
+            let body = self.gunzip(&sitemap, page.body)?;
+            let xml = String::from_utf8_lossy(&body);
             let doc = roxmltree::Document::parse(&xml)
                 .map_err(|e| Self::err(sitemap.as_str(), format!("invalid sitemap XML: {e}")))?;
             let is_index = doc.root_element().tag_name().name() == "sitemapindex";
@@ -346,8 +358,15 @@ impl Fetcher {
                 }
             }
         }
+        let robots = if self.config.respect_robots_txt {
+            self.robots(&root).await
+        } else {
+            Robots::AllowAll
+        };
         for (i, page_url) in pages.into_iter().enumerate() {
-            let over = if i >= self.config.max_pages {
+            let over = if let Some(reason) = robots.refuses(&page_url) {
+                Some(reason)
+            } else if i >= self.config.max_pages {
                 Some(format!(
                     "more than {} pages in the sitemap",
                     self.config.max_pages
@@ -384,6 +403,75 @@ impl Fetcher {
             }
         }
         Ok(loaded)
+    }
+}
+
+/// The crawler's name in `User-Agent` and in `robots.txt` groups.
+const ROBOTS_AGENT: &str = "supportbot";
+
+enum Fetched {
+    Page(Page),
+    /// A final status other than success, and the URL that answered it.
+    Status(reqwest::StatusCode, Url),
+}
+
+/// What a site's `robots.txt` lets the crawler fetch.
+enum Robots {
+    AllowAll,
+    Rules(Box<texting_robots::Robot>),
+    /// The file could not be fetched for a reason other than "not there" (a 5xx or a network
+    /// error): RFC 9309 says to assume everything is disallowed.
+    DisallowAll(String),
+}
+
+impl Robots {
+    fn refuses(&self, url: &Url) -> Option<String> {
+        match self {
+            Robots::AllowAll => None,
+            Robots::Rules(r) if r.allowed(url.as_str()) => None,
+            Robots::Rules(_) => Some("disallowed by the site's robots.txt; not fetched".into()),
+            Robots::DisallowAll(why) => {
+                Some(format!("robots.txt unavailable ({why}); not fetched"))
+            }
+        }
+    }
+}
+
+impl Fetcher {
+    async fn robots(&self, site: &Url) -> Robots {
+        let Ok(url) = site.join("/robots.txt") else {
+            return Robots::AllowAll;
+        };
+        match self.fetch(url.as_str()).await {
+            Ok(Fetched::Page(page)) => {
+                match texting_robots::Robot::new(ROBOTS_AGENT, &page.body) {
+                    Ok(r) => Robots::Rules(Box::new(r)),
+                    // An unparseable file states no rules.
+                    Err(_) => Robots::AllowAll,
+                }
+            }
+            Ok(Fetched::Status(status, _)) if status.is_client_error() => Robots::AllowAll,
+            Ok(Fetched::Status(status, _)) => Robots::DisallowAll(format!("HTTP {status}")),
+            Err(e) => Robots::DisallowAll(skipped(url.as_str(), e).reason),
+        }
+    }
+
+    /// Sitemaps may be gzip-compressed (`sitemap.xml.gz`); the inflated size is capped like
+    /// any response, so a small bomb cannot expand without bound.
+    fn gunzip(&self, url: &Url, body: Vec<u8>) -> Result<Vec<u8>> {
+        use std::io::Read;
+        if !body.starts_with(&[0x1f, 0x8b]) {
+            return Ok(body);
+        }
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .take(self.config.max_bytes + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Self::err(url.as_str(), format!("invalid gzip data: {e}")))?;
+        if out.len() as u64 > self.config.max_bytes {
+            return Err(self.too_large(url));
+        }
+        Ok(out)
     }
 }
 
@@ -426,6 +514,11 @@ fn guarded_client(config: &FetchConfig) -> Result<reqwest::Client> {
             allow_private: config.allow_private,
         }))
         .timeout(config.timeout)
+        .user_agent(concat!(
+            "supportbot/",
+            env!("CARGO_PKG_VERSION"),
+            " (knowledge base crawler)"
+        ))
         // A proxy would connect on our behalf and bypass the address checks.
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none());

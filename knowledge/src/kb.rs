@@ -175,12 +175,22 @@ impl KnowledgeBase {
         progress.stage(Stage::Loading, None);
         let loaded = self.load(spec).await?;
         if loaded.documents.is_empty() && !loaded.skipped.is_empty() {
-            let first = &loaded.skipped[0];
+            // Name the most common reason: it is the one to fix.
+            let mut by_reason: Vec<(&str, usize, &str)> = Vec::new();
+            for k in &loaded.skipped {
+                match by_reason.iter_mut().find(|(r, _, _)| *r == k.reason) {
+                    Some(entry) => entry.1 += 1,
+                    None => by_reason.push((&k.reason, 1, &k.location)),
+                }
+            }
+            let (reason, count, example) = by_reason
+                .iter()
+                .max_by_key(|(_, n, _)| *n)
+                .copied()
+                .unwrap_or(("", 0, ""));
             return Err(KnowledgeError::InvalidSource(format!(
-                "nothing readable ({} skipped; first: {}: {})",
+                "nothing readable ({} skipped; {count} of them: {reason}, e.g. {example})",
                 loaded.skipped.len(),
-                first.location,
-                first.reason
             )));
         }
         let hash = self.content_hash(&loaded.documents);

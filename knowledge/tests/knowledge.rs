@@ -137,6 +137,16 @@ async fn texts(kb: &KnowledgeBase, guild: i64, q: &str) -> Vec<String> {
         .collect()
 }
 
+/// Like `texts`, but BM25 only, so a chunk is returned only if it shares words with the query.
+async fn hit_texts(kb: &KnowledgeBase, guild: i64, q: &str) -> Vec<String> {
+    kb.search_with(guild, q, 10, knowledge::SearchMode::Sparse)
+        .await
+        .expect("search")
+        .into_iter()
+        .map(|h| h.text)
+        .collect()
+}
+
 async fn folder_is_searchable_with_citations_and_re_adding_unchanged_does_nothing(
     backend: Backend,
 ) {
@@ -523,6 +533,49 @@ async fn re_adding_a_folder_re_embeds_only_changed_files(backend: Backend) {
     );
 }
 
+/// RFC 9309: when robots.txt cannot be fetched because of a server error, assume the whole
+/// site is off limits.
+#[tokio::test]
+async fn a_sitemap_whose_robots_txt_fails_is_not_crawled() {
+    let server = http::serve(|req: http::Request| match req.path.as_str() {
+        "/robots.txt" => http::Response {
+            status: 503,
+            content_type: "text/plain",
+            extra_headers: String::new(),
+            body: b"down".to_vec(),
+        },
+        _ => site(req),
+    })
+    .await;
+    let e = env_with(Backend::Edge, |c| c.fetch.allow_private = true).await;
+    let err =
+        e.kb.add(
+            7,
+            SourceSpec::Sitemap(server.url("/pages.xml")),
+            &NoProgress,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("robots.txt unavailable"), "{err}");
+    assert!(hit_texts(&e.kb, 7, "parcels").await.is_empty());
+
+    // An admin who owns the site can switch the check off.
+    let e = env_with(Backend::Edge, |c| {
+        c.fetch.allow_private = true;
+        c.fetch.respect_robots_txt = false;
+    })
+    .await;
+    let s =
+        e.kb.add(
+            7,
+            SourceSpec::Sitemap(server.url("/pages.xml")),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.documents, 3, "{s:?}");
+}
+
 #[tokio::test]
 async fn a_second_process_on_the_same_data_dir_gets_a_clear_error() {
     let e = env(Backend::Edge).await;
@@ -766,7 +819,28 @@ fn site(req: http::Request) -> http::Response {
         "/pages.xml" => http::Response::ok(
             "application/xml",
             r#"<urlset><url><loc>/a.html</loc></url><url><loc>/b.html</loc></url>
-               <url><loc>/missing.html</loc></url><url><loc>http://elsewhere.test/x.html</loc></url></urlset>"#,
+               <url><loc>/missing.html</loc></url><url><loc>http://elsewhere.test/x.html</loc></url>
+               <url><loc>/private/secret.html</loc></url></urlset>"#,
+        ),
+        "/robots.txt" => http::Response::ok(
+            "text/plain",
+            // Our own group wins over the catch-all one.
+            "User-agent: *\nDisallow: /\n\nUser-agent: supportbot\nDisallow: /private/\n",
+        ),
+        "/private/secret.html" => http::Response::ok(
+            "text/html",
+            "<html><body><p>Internal salary bands.</p></body></html>",
+        ),
+        "/more.xml.gz" => http::Response::ok("application/gzip", {
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(br#"<urlset><url><loc>/c.html</loc></url></urlset>"#)
+                .expect("gzip");
+            gz.finish().expect("gzip")
+        }),
+        "/c.html" => http::Response::ok(
+            "text/html",
+            "<html><body><h1>Gift cards</h1><p>Gift cards never expire.</p></body></html>",
         ),
         "/a.html" => http::Response::ok(
             "text/html; charset=utf-8",
@@ -868,6 +942,24 @@ async fn pages_and_sitemaps_ingest_when_private_addresses_are_allowed(backend: B
         "{reasons:?}"
     );
     assert!(!texts(&e.kb, 7, "returns free thirty days").await.is_empty());
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("/private/secret.html") && r.contains("robots.txt")),
+        "{reasons:?}"
+    );
+    assert!(hit_texts(&e.kb, 7, "salary bands").await.is_empty());
+
+    let gz =
+        e.kb.add(
+            7,
+            SourceSpec::Sitemap(server.url("/more.xml.gz")),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(gz.documents, 1, "{gz:?}");
+    assert!(hit_texts(&e.kb, 7, "gift cards expire").await[0].contains("never expire"));
 
     e.kb.add(7, SourceSpec::Url(server.url("/manual.pdf")), &NoProgress)
         .await
