@@ -231,7 +231,41 @@ pub async fn retrieval(
     let store = store::Store::open(&store::DatabaseSettings::new(db)).await?;
     let mut config = base.clone();
     config.data_dir = tmp.path().join("knowledge");
+    // On a Qdrant server the eval gets a collection of its own, dropped afterwards, so it
+    // never writes into the collection the bot serves from.
+    let server = match &mut config.backend {
+        crate::BackendConfig::Server {
+            url,
+            api_key,
+            collection,
+        } => {
+            *collection = format!("{collection}_eval_{}", std::process::id());
+            Some((url.clone(), api_key.clone(), collection.clone()))
+        }
+        crate::BackendConfig::Edge => None,
+    };
     let kb = KnowledgeBase::open(config, store).await?;
+    let dataset = beir_dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let report = score(&kb, dataset, corpus, &queries, &qrels, mode, progress).await;
+    drop(kb);
+    if let Some((url, key, collection)) = server {
+        crate::index::ServerIndex::drop_collection(&url, key.as_ref(), &collection).await?;
+    }
+    report
+}
+
+async fn score(
+    kb: &KnowledgeBase,
+    dataset: String,
+    corpus: Vec<Document>,
+    queries: &HashMap<String, String>,
+    qrels: &HashMap<String, HashMap<String, i32>>,
+    mode: SearchMode,
+    progress: &dyn Progress,
+) -> Result<EvalReport> {
 
     let documents = corpus.len();
     let started = Instant::now();
@@ -272,10 +306,7 @@ pub async fn retrieval(
     latencies.sort_by(f64::total_cmp);
     let n = qids.len().max(1) as f64;
     Ok(EvalReport {
-        dataset: beir_dir
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        dataset,
         mode,
         ndcg_at_10: ndcg / n,
         recall_at_100: recall / n,

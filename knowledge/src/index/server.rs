@@ -156,6 +156,23 @@ impl ServerIndex {
         Ok(index)
     }
 
+    /// Deletes a whole collection (the eval's temporary one). Gone already is fine.
+    pub async fn drop_collection(
+        url: &str,
+        api_key: Option<&SecretString>,
+        collection: &str,
+    ) -> Result<()> {
+        let mut builder = Qdrant::from_url(url).skip_compatibility_check();
+        if let Some(key) = api_key {
+            builder = builder.api_key(key.expose_secret().to_string());
+        }
+        let client = builder.build().map_err(err)?;
+        if client.collection_exists(collection).await.map_err(err)? {
+            client.delete_collection(collection).await.map_err(err)?;
+        }
+        Ok(())
+    }
+
     /// Refuses a collection made for other settings: a dense size that differs from the
     /// configured embeddings, or a sparse vector with the server's IDF modifier (which would
     /// apply IDF twice).
