@@ -266,7 +266,6 @@ async fn score(
     mode: SearchMode,
     progress: &dyn Progress,
 ) -> Result<EvalReport> {
-
     let documents = corpus.len();
     let started = Instant::now();
     let summary = kb

@@ -576,6 +576,52 @@ async fn a_sitemap_whose_robots_txt_fails_is_not_crawled() {
     assert_eq!(s.documents, 3, "{s:?}");
 }
 
+/// Switching embeddings on (or to a model of another size) keeps a guild's knowledge
+/// searchable, and re-adding its sources embeds them with the new model.
+#[tokio::test]
+async fn changing_the_embeddings_model_keeps_knowledge_searchable() {
+    let server = http::serve(embeddings_handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let docs = docs_folder(dir.path());
+    let with_dense = |dims: Option<usize>| {
+        let mut c = config_in(dir.path(), Backend::Edge);
+        c.dense = dims.map(|d| {
+            let mut dense = knowledge::DenseConfig::new(server.url("/v1"), "fake-embed", d);
+            dense.api_key = Some(secrecy::SecretString::from("test-key"));
+            dense
+        });
+        c
+    };
+    {
+        let kb = KnowledgeBase::open(with_dense(None), store_in(dir.path()).await)
+            .await
+            .unwrap();
+        kb.add(7, SourceSpec::Path(docs.clone()), &NoProgress)
+            .await
+            .unwrap();
+    }
+    let kb = KnowledgeBase::open(with_dense(Some(DIMS)), store_in(dir.path()).await)
+        .await
+        .unwrap();
+    let hits = kb.search(7, "how long do refunds take", 3).await.unwrap();
+    assert!(hits[0].text.contains("five business days"), "{hits:?}");
+    let again = kb
+        .add(7, SourceSpec::Path(docs), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(again.changed_documents, 3, "{again:?}");
+    assert!(server.hits() > 0, "embedded with the new model");
+    let dense = kb
+        .search_with(7, "refunds", 3, knowledge::SearchMode::Dense)
+        .await
+        .unwrap();
+    assert_eq!(
+        dense.len(),
+        3,
+        "every chunk has a dense vector now: {dense:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_second_process_on_the_same_data_dir_gets_a_clear_error() {
     let e = env(Backend::Edge).await;
@@ -1217,6 +1263,31 @@ async fn server_backend_conforms() {
         .unwrap();
     let base = i64::from(std::process::id()) * 10;
     conformance::run(&index, base + 1, base + 2).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Qdrant server: set QDRANT_URL and run with --ignored"]
+async fn a_server_collection_made_for_other_settings_is_refused_clearly() {
+    use knowledge::index::ServerIndex;
+    let url = qdrant_url();
+    let collection = format!("layout_{}", std::process::id());
+    ServerIndex::connect(&url, None, &collection, Some(DIMS))
+        .await
+        .unwrap();
+    let err = match ServerIndex::connect(&url, None, &collection, Some(DIMS * 2)).await {
+        Ok(_) => panic!(
+            "a collection with {DIMS}-dimensional vectors accepted {}",
+            DIMS * 2
+        ),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&format!("{DIMS} dimensions")) && err.contains("new collection"),
+        "{err}"
+    );
+    ServerIndex::drop_collection(&url, None, &collection)
+        .await
+        .unwrap();
 }
 
 // ---- Progress and language ---------------------------------------------------------------

@@ -13,8 +13,8 @@ use qdrant_edge::{
     JsonPath, Match, Modifier, NamedQuery, Payload, PayloadFieldSchema, PayloadSchemaType, PointId,
     PointInsertOperations, PointOperations, PointStructPersisted, PointVectorsPersisted, Prefetch,
     QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, SparseVector, UpdateOperation,
-    UpdateVectorsOp, VectorInternal, VectorOperations, VectorPersisted, VectorStructPersisted,
-    WithPayloadInterface, WithVector,
+    UpdateVectorsOp, VectorInternal, VectorOperations, VectorPersisted, VectorStructInternal,
+    VectorStructPersisted, WithPayloadInterface, WithVector,
 };
 
 use super::{
@@ -26,6 +26,8 @@ use crate::sparse::SparseVec;
 
 const META_FILE: &str = "meta.json";
 const SHARD_DIR: &str = "shard";
+/// Where a shard sits while it is rebuilt with another vector layout.
+const OLD_SHARD_DIR: &str = "shard.old";
 
 pub struct EdgeIndex {
     inner: Arc<Inner>,
@@ -88,6 +90,11 @@ impl Inner {
             return Ok(Some(Arc::clone(s)));
         }
         let path = self.guild_dir(guild).join(SHARD_DIR);
+        let old = self.guild_dir(guild).join(OLD_SHARD_DIR);
+        if old.exists() {
+            // A re-layout was interrupted: the old shard is complete, the new one may not be.
+            self.restore_old_shard(&path, &old)?;
+        }
         let exists = path.join("edge_config.json").exists() || path.join("segments").exists();
         if !exists && !create {
             return Ok(None);
@@ -111,23 +118,108 @@ impl Inner {
         })
         .map_err(|panic| corrupt(panic_message(&panic)))?
         .map_err(|e| corrupt(e.to_string()))?;
-        let shard = Arc::new(opened);
-        if !exists {
-            for field in ["guild_id", "source_id"] {
-                shard
-                    .update(UpdateOperation::FieldIndexOperation(
-                        FieldIndexOperations::CreateIndex(CreateIndex {
-                            field_name: json_path(field),
-                            field_schema: Some(PayloadFieldSchema::FieldType(
-                                PayloadSchemaType::Integer,
-                            )),
-                        }),
-                    ))
-                    .map_err(index_err)?;
+        let opened = if !exists {
+            create_indexes(&opened)?;
+            opened
+        } else {
+            let have = opened.config().vectors.get(DENSE_VECTOR).map(|p| p.size);
+            if have == self.dense_dim {
+                opened
+            } else {
+                self.relayout(guild, opened, have)?
             }
-        }
+        };
+        let shard = Arc::new(opened);
         shards.insert(guild, Arc::clone(&shard));
         Ok(Some(shard))
+    }
+
+    /// Rebuilds a guild's shard whose dense vectors do not match the configured embeddings
+    /// (they were switched on, off, or to a model of another size). Chunks and their BM25
+    /// vectors carry over, so search keeps working; dense vectors of another size cannot, and
+    /// come back as sources are re-added (their content hash covers the embeddings model).
+    fn relayout(&self, guild: i64, old: EdgeShard, have: Option<usize>) -> Result<EdgeShard> {
+        tracing::warn!(
+            guild,
+            from = ?have,
+            to = ?self.dense_dim,
+            "dense vector size changed; rebuilding the guild's index (re-add its sources to embed them)"
+        );
+        let mut records = Vec::new();
+        let mut offset = None;
+        loop {
+            let (page, next) = old
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(1000),
+                    filter: None,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Selector(vec![SPARSE_VECTOR.into()]),
+                    order_by: None,
+                })
+                .map_err(index_err)?;
+            records.extend(page);
+            match next {
+                Some(n) => offset = Some(n),
+                None => break,
+            }
+        }
+        drop(old);
+        let path = self.guild_dir(guild).join(SHARD_DIR);
+        let old_path = self.guild_dir(guild).join(OLD_SHARD_DIR);
+        std::fs::rename(&path, &old_path).map_err(|source| KnowledgeError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::create_dir_all(&path).map_err(|source| KnowledgeError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+        let shard = EdgeShard::new(&path, self.config()).map_err(index_err)?;
+        create_indexes(&shard)?;
+        let mut points = Vec::with_capacity(records.len());
+        for r in records {
+            let sparse_vector = match r.vector {
+                Some(VectorStructInternal::Named(mut named)) => named.remove(SPARSE_VECTOR),
+                _ => None,
+            };
+            let mut vectors = HashMap::new();
+            if let Some(VectorInternal::Sparse(v)) = sparse_vector {
+                vectors.insert(SPARSE_VECTOR.into(), VectorPersisted::Sparse(v));
+            }
+            points.push(PointStructPersisted {
+                id: r.id,
+                vector: VectorStructPersisted::Named(vectors),
+                payload: r.payload,
+            });
+        }
+        while !points.is_empty() {
+            let rest = points.split_off(points.len().min(1000));
+            let batch = std::mem::replace(&mut points, rest);
+            shard
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(batch)),
+                ))
+                .map_err(index_err)?;
+        }
+        shard.optimize().map_err(index_err)?;
+        shard.flush();
+        std::fs::remove_dir_all(&old_path).map_err(|source| KnowledgeError::DataDir {
+            path: old_path,
+            source,
+        })?;
+        Ok(shard)
+    }
+
+    fn restore_old_shard(&self, path: &Path, old: &Path) -> Result<()> {
+        let data_dir = |source| KnowledgeError::DataDir {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.exists() {
+            std::fs::remove_dir_all(path).map_err(data_dir)?;
+        }
+        std::fs::rename(old, path).map_err(data_dir)
     }
 
     fn config(&self) -> EdgeConfig {
@@ -155,6 +247,21 @@ impl Inner {
         }
         builder.build()
     }
+}
+
+/// Payload indexes every new shard gets.
+fn create_indexes(shard: &EdgeShard) -> Result<()> {
+    for field in ["guild_id", "source_id"] {
+        shard
+            .update(UpdateOperation::FieldIndexOperation(
+                FieldIndexOperations::CreateIndex(CreateIndex {
+                    field_name: json_path(field),
+                    field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Integer)),
+                }),
+            ))
+            .map_err(index_err)?;
+    }
+    Ok(())
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
