@@ -10,9 +10,38 @@ use knowledge::{
 use tempfile::TempDir;
 
 /// Fields drop in order: the knowledge base (which flushes its shards) before its directory.
+/// A test's server collection is dropped with it.
 struct Env {
     kb: KnowledgeBase,
     dir: TempDir,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let knowledge::BackendConfig::Server {
+            url,
+            api_key,
+            collection,
+        } = self.kb.config().backend.clone()
+        else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on; use a thread.
+        let cleanup = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(knowledge::index::ServerIndex::drop_collection(
+                    &url,
+                    api_key.as_ref(),
+                    &collection,
+                ))
+        });
+        if let Ok(Err(e)) = cleanup.join() {
+            eprintln!("could not drop test collection: {e}");
+        }
+    }
 }
 
 async fn store_in(dir: &Path) -> store::Store {
@@ -1263,6 +1292,9 @@ async fn server_backend_conforms() {
         .unwrap();
     let base = i64::from(std::process::id()) * 10;
     conformance::run(&index, base + 1, base + 2).await;
+    knowledge::index::ServerIndex::drop_collection(&url, key.as_ref(), &collection)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
