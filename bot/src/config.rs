@@ -320,7 +320,13 @@ impl Config {
                 Env::raw()
                     .only(&["DATABASE_URL"])
                     .map(|_| "database.url".into()),
-            ))
+            )
+            .merge(Env::raw().only(&["QDRANT_URL", "QDRANT_API_KEY"]).map(
+                |key| match key.as_str() {
+                    "QDRANT_URL" | "qdrant_url" => "knowledge.qdrant_url".into(),
+                    _ => "knowledge.qdrant_api_key".into(),
+                },
+            )))
     }
 
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {

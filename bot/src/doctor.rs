@@ -60,6 +60,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
     let mut checks = vec![ok("configuration loaded")];
     checks.push(check_data_dir(&config.data_dir));
     checks.extend(check_database(config).await);
+    checks.push(check_knowledge(config).await);
     checks.push(check_token(config).await);
     checks
 }
@@ -122,6 +123,40 @@ async fn check_database(config: &Config) -> Vec<Check> {
     }
     store.close().await;
     checks
+}
+
+async fn check_knowledge(config: &Config) -> Check {
+    let knowledge = match config.knowledge_config() {
+        Ok(k) => k,
+        Err(e) => {
+            return problem(
+                Level::Fail,
+                format!("knowledge settings are invalid: {e}"),
+                "fix the [knowledge] settings (see the README's configuration table)",
+            );
+        }
+    };
+    let server = matches!(knowledge.backend, knowledge::BackendConfig::Server { .. });
+    match knowledge::KnowledgeBase::probe(&knowledge).await {
+        Ok(found) => ok(format!("knowledge index: {found}")),
+        Err(knowledge::KnowledgeError::Locked { .. }) => problem(
+            Level::Warn,
+            "knowledge data directory is in use by another process",
+            "a running supportbot holds it (fine if it is yours); `supportbot run` cannot \
+             start beside it on the same data directory",
+        ),
+        Err(e) if server => problem(
+            Level::Fail,
+            format!("knowledge index unavailable: {e}"),
+            "check QDRANT_URL (the gRPC port, usually 6334), QDRANT_API_KEY and that the \
+             Qdrant server is running",
+        ),
+        Err(e) => problem(
+            Level::Fail,
+            format!("knowledge index unavailable: {e}"),
+            "check SUPPORTBOT_DATA_DIR and its permissions",
+        ),
+    }
 }
 
 async fn check_token(config: &Config) -> Check {

@@ -169,3 +169,34 @@ fn doctor_explains_what_to_fix() {
     assert!(text.contains("[FAIL] database unreachable"), "{text}");
     assert!(text.contains("fix: check DATABASE_URL"), "{text}");
 }
+
+#[test]
+fn doctor_checks_the_knowledge_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = stdout(&supportbot(dir.path(), &["doctor"], &[]));
+    assert!(
+        text.contains("[ok  ] knowledge index: Qdrant Edge"),
+        "{text}"
+    );
+
+    // Nothing listens on port 1: the server backend is reported with its fix.
+    let out = supportbot(
+        dir.path(),
+        &["doctor"],
+        &[
+            ("QDRANT_URL", "http://127.0.0.1:1"),
+            ("QDRANT_API_KEY", "sekrit-qdrant-key"),
+        ],
+    );
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("[FAIL] knowledge index unavailable"),
+        "{text}"
+    );
+    assert!(text.contains("fix: check QDRANT_URL"), "{text}");
+    assert!(
+        !text.contains("sekrit") && !stderr(&out).contains("sekrit"),
+        "the API key is never printed:\n{text}"
+    );
+}

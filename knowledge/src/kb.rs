@@ -125,6 +125,33 @@ impl KnowledgeBase {
         })
     }
 
+    /// Checks that a knowledge base could open with this configuration, without creating or
+    /// changing anything (for `supportbot doctor`). Says which index it found.
+    pub async fn probe(config: &KnowledgeConfig) -> Result<String> {
+        SparseEncoder::new(&config.bm25, 1.0)?;
+        let dims = config.dense.as_ref().map(|d| d.dimensions);
+        match &config.backend {
+            BackendConfig::Edge => {
+                if config.data_dir.exists() {
+                    // Held while a knowledge base is open; released when the probe returns.
+                    DirLock::acquire(&config.data_dir)?;
+                }
+                Ok(format!(
+                    "Qdrant Edge under {}",
+                    config.data_dir.join("edge").display()
+                ))
+            }
+            BackendConfig::Server {
+                url,
+                api_key,
+                collection,
+            } => {
+                let found = ServerIndex::probe(url, api_key.as_ref(), collection, dims).await?;
+                Ok(format!("Qdrant server at {url}: {found}"))
+            }
+        }
+    }
+
     /// Replaces the wall clock used for source timestamps (tests).
     pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);

@@ -1255,6 +1255,11 @@ mod conformance {
 
         index.delete_guild(a).await.unwrap();
         assert_eq!(index.count(a, None).await.unwrap(), 0);
+        assert_eq!(
+            index.load_meta(a).await.unwrap(),
+            None,
+            "a purge takes the statistics too"
+        );
         assert!(
             index
                 .search(a, query(&enc, "apples", false))

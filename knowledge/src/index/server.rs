@@ -32,8 +32,9 @@ use super::{
 use crate::error::{KnowledgeError, Result};
 use crate::sparse::SparseVec;
 
-/// Payload key marking the per-guild statistics point, which has no vectors and is never a
-/// search result.
+/// Names the per-guild statistics point. It has no vectors and its tenant key is
+/// `<guild>:meta`, so filters on a guild's chunks never see it (no unindexed `must_not`, which
+/// would make the server read every chunk's payload).
 const META_KIND: &str = "knowledge_meta";
 /// Payload key holding a chunk's BM25 term ids (for per-guild document frequencies).
 const TERMS: &str = "terms";
@@ -51,16 +52,16 @@ fn guild_key(guild: i64) -> String {
     guild.to_string()
 }
 
+fn meta_key(guild: i64) -> String {
+    format!("{guild}:meta")
+}
+
 fn chunks_filter(guild: i64, source_id: Option<i64>) -> Filter {
     let mut must = vec![Condition::matches("guild_id", guild_key(guild))];
     if let Some(s) = source_id {
         must.push(Condition::matches("source_id", s));
     }
-    Filter {
-        must,
-        must_not: vec![Condition::matches("kind", META_KIND.to_string())],
-        ..Filter::default()
-    }
+    Filter::must(must)
 }
 
 fn meta_id(guild: i64) -> u64 {
@@ -154,6 +155,37 @@ impl ServerIndex {
                 .map_err(err)?;
         }
         Ok(index)
+    }
+
+    /// Checks, without creating or changing anything, that the server answers and that the
+    /// collection, if it exists, has the layout this backend writes. Says what it found.
+    pub async fn probe(
+        url: &str,
+        api_key: Option<&SecretString>,
+        collection: &str,
+        dense_dim: Option<usize>,
+    ) -> Result<String> {
+        let mut builder = Qdrant::from_url(url).skip_compatibility_check();
+        if let Some(key) = api_key {
+            builder = builder.api_key(key.expose_secret().to_string());
+        }
+        let index = Self {
+            client: builder.build().map_err(err)?,
+            collection: collection.to_string(),
+        };
+        if index
+            .client
+            .collection_exists(collection)
+            .await
+            .map_err(err)?
+        {
+            index.check_layout(dense_dim).await?;
+            Ok(format!("collection `{collection}` is ready"))
+        } else {
+            Ok(format!(
+                "collection `{collection}` does not exist yet; it is created at first use"
+            ))
+        }
     }
 
     /// Deletes a whole collection (the eval's temporary one). Gone already is fine.
@@ -347,7 +379,7 @@ impl VectorIndex for ServerIndex {
                     DeletePointsBuilder::new(&self.collection)
                         .points(Filter::must([Condition::matches(
                             "guild_id",
-                            guild_key(guild),
+                            vec![guild_key(guild), meta_key(guild)],
                         )]))
                         .wait(true),
                 )
@@ -514,7 +546,7 @@ impl VectorIndex for ServerIndex {
             };
             let map = serde_json::Map::from(qdrant_client::Payload::from(point.payload));
             let owner = map.get("guild_id").and_then(|v| v.as_str());
-            if owner != Some(guild_key(guild).as_str()) {
+            if owner != Some(meta_key(guild).as_str()) {
                 return Ok(None);
             }
             let meta = map
@@ -529,7 +561,7 @@ impl VectorIndex for ServerIndex {
         Box::pin(async move {
             let json = serde_json::to_string(&meta).map_err(err)?;
             let payload = qdrant_client::Payload::try_from(serde_json::json!({
-                "guild_id": guild_key(guild),
+                "guild_id": meta_key(guild),
                 "kind": META_KIND,
                 "meta": json,
             }))
