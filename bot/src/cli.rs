@@ -95,9 +95,10 @@ pub enum KnowledgeCommand {
     Add {
         #[arg(long)]
         guild: u64,
-        /// A path, an http(s) URL, or a sitemap URL; with --qa, a name for the entries.
+        /// A path (Markdown, HTML, PDF or text files), an http(s) URL, or a sitemap URL
+        /// (`.xml` or `.xml.gz`); with --qa, a name for the entries.
         source: String,
-        /// Treat the URL as a sitemap.xml and crawl its pages.
+        /// Treat the URL as a sitemap and crawl its pages (implied by `.xml` and `.xml.gz`).
         #[arg(long)]
         sitemap: bool,
         /// Q&A entries written by an admin: a JSONL file of {"question", "answer"} lines.

@@ -105,7 +105,8 @@ fn spec(source: &str, sitemap: bool, qa: Option<PathBuf>) -> Result<SourceSpec, 
         });
     }
     let is_web = source.starts_with("http://") || source.starts_with("https://");
-    Ok(if is_web && (sitemap || source.ends_with(".xml")) {
+    let looks_like_sitemap = source.ends_with(".xml") || source.ends_with(".xml.gz");
+    Ok(if is_web && (sitemap || looks_like_sitemap) {
         SourceSpec::Sitemap(source.to_string())
     } else if is_web {
         SourceSpec::Url(source.to_string())
