@@ -1,5 +1,6 @@
-//! Scale benchmark for the Edge backend: one guild with N synthetic chunks (default 100k),
-//! ingest rate through the real ingest path, then search latency.
+//! Scale benchmark: one guild with N synthetic chunks (default 100k), ingest rate through the
+//! real ingest path, then search latency. On Qdrant Edge, or on a Qdrant server when
+//! `QDRANT_URL` is set (in a temporary collection, dropped at the end).
 //! `cargo run --release -p knowledge --example bench -- [chunks] [queries]`
 
 use std::time::Instant;
@@ -73,10 +74,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tmp = tempfile::tempdir()?;
     let url = format!("sqlite://{}", tmp.path().join("bench.db").display());
     let store = store::Store::open(&store::DatabaseSettings::new(url)).await?;
-    let config = KnowledgeConfig {
+    let mut config = KnowledgeConfig {
         data_dir: tmp.path().join("knowledge"),
         ..KnowledgeConfig::default()
     };
+    let server = std::env::var("QDRANT_URL").ok().map(|url| {
+        let collection = format!("bench_{}", std::process::id());
+        config.backend = knowledge::BackendConfig::Server {
+            url: url.clone(),
+            api_key: None,
+            collection: collection.clone(),
+        };
+        (url, collection)
+    });
     let kb = KnowledgeBase::open(config, store).await?;
 
     let started = Instant::now();
@@ -117,5 +127,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(0.99),
         pct(1.0)
     );
+    if let Some((url, collection)) = server {
+        knowledge::index::ServerIndex::drop_collection(&url, None, &collection).await?;
+    }
     Ok(())
 }
