@@ -129,6 +129,7 @@ on_both_backends!(
     a_guilds_language_changes_stemming_for_its_existing_knowledge,
     one_guilds_corpus_does_not_skew_another_guilds_ranking,
     re_adding_a_folder_re_embeds_only_changed_files,
+    idf_follows_the_corpus_after_each_write,
 );
 
 fn write(root: &Path, rel: &str, body: &str) {
@@ -484,6 +485,59 @@ async fn pdf_manuals_are_searchable_and_cited_by_page() {
     assert_eq!(top.heading_path, vec!["Page 2"]);
     assert_eq!(top.anchor.as_deref(), Some("page=2"));
     assert!(!texts(&e.kb, 7, "guest network").await.is_empty());
+}
+
+/// IDF follows the guild's corpus as it changes: a word that becomes common weighs less in
+/// the very next search (caches must not keep the old statistics).
+async fn idf_follows_the_corpus_after_each_write(backend: Backend) {
+    let e = env(backend).await;
+    let qa = |q: &str, a: &str| QaEntry {
+        question: q.into(),
+        answer: a.into(),
+    };
+    e.kb.add(
+        7,
+        SourceSpec::Inline {
+            name: "base".into(),
+            entries: vec![
+                qa("Animals", "The zebra sleeps."),
+                qa("Plants", "Ferns like shade."),
+                qa("Rocks", "Granite is hard."),
+            ],
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let score = |hits: Vec<knowledge::Hit>| {
+        hits.into_iter()
+            .find(|h| h.text.contains("zebra sleeps"))
+            .map(|h| h.score)
+            .expect("the zebra answer is found")
+    };
+    let rare = score(e.kb.search(7, "zebra", 10).await.unwrap());
+    let flood = (0..20)
+        .map(|i| qa(&format!("Herd {i}"), "A zebra grazes."))
+        .collect();
+    let added =
+        e.kb.add(
+            7,
+            SourceSpec::Inline {
+                name: "herd".into(),
+                entries: flood,
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    let common = score(e.kb.search(7, "zebra", 30).await.unwrap());
+    assert!(common < rare * 0.8, "zebra got common: {rare} -> {common}");
+    e.kb.remove(7, added.source_id).await.unwrap();
+    let rare_again = score(e.kb.search(7, "zebra", 10).await.unwrap());
+    assert!(
+        (rare_again - rare).abs() < rare * 0.05,
+        "after the removal zebra is rare again: {rare} -> {rare_again}"
+    );
 }
 
 /// Re-adding a folder after editing one file embeds only that file again (dense embeddings

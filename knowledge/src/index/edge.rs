@@ -123,10 +123,14 @@ impl Inner {
             opened
         } else {
             let have = opened.config().vectors.get(DENSE_VECTOR).map(|p| p.size);
-            if have == self.dense_dim {
-                opened
-            } else {
+            if have != self.dense_dim {
                 self.relayout(guild, opened, have)?
+            } else if opened.config().optimizers != self.config().optimizers {
+                // A shard made by an earlier version: same vectors, older optimizer settings.
+                drop(opened);
+                EdgeShard::load(&path, Some(self.config())).map_err(|e| corrupt(e.to_string()))?
+            } else {
+                opened
             }
         };
         let shard = Arc::new(opened);
@@ -228,9 +232,16 @@ impl Inner {
         // indexing threshold lets the periodic `optimize()` during ingest turn it into an
         // immutable indexed segment early, and more target segments keep those optimizations
         // from re-merging everything each time (100k chunks: ~365/s -> ~2,500/s upserted).
+        //
+        // Deleted points keep counting toward IDF until their segment is vacuumed, and the
+        // default vacuum waits for 1,000 deletions and 20 % of a segment. A guild that removes
+        // a source would rank with the removed text's statistics indefinitely. So any deletion
+        // makes `optimize()` (run after every removal and re-ingest) rewrite that segment.
         let optimizers = EdgeOptimizersConfig {
             indexing_threshold: Some(1_000),
             default_segment_number: Some(8),
+            deleted_threshold: Some(0.0),
+            vacuum_min_vector_number: Some(1),
             ..EdgeOptimizersConfig::default()
         };
         let mut builder = EdgeConfig::builder().optimizers(optimizers).sparse_vector(

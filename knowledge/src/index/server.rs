@@ -42,6 +42,63 @@ const TERMS: &str = "terms";
 pub struct ServerIndex {
     client: Qdrant,
     collection: String,
+    df: DfCache,
+}
+
+/// How long counted document frequencies are reused. Writes through this process drop a
+/// guild's entry at once; writes by another process (a second Discord shard) are seen within
+/// this time. IDF moves slowly with corpus size, so a short lag does not change rankings.
+const DF_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Terms remembered per guild before its entry starts over.
+const DF_MAX_TERMS: usize = 100_000;
+
+/// Per guild: chunk count and the document frequency of terms seen in queries.
+#[derive(Default)]
+struct DfCache(std::sync::Mutex<HashMap<i64, GuildDf>>);
+
+struct GuildDf {
+    counted_at: std::time::Instant,
+    total: usize,
+    df: HashMap<u32, usize>,
+}
+
+impl DfCache {
+    /// The cached total and the frequencies known for `terms` (`None` where unknown), or
+    /// `None` when the guild has no fresh entry.
+    fn get(&self, guild: i64, terms: &[u32]) -> Option<(usize, Vec<Option<usize>>)> {
+        let map = self.0.lock().ok()?;
+        let entry = map.get(&guild)?;
+        if entry.counted_at.elapsed() > DF_TTL {
+            return None;
+        }
+        Some((
+            entry.total,
+            terms.iter().map(|t| entry.df.get(t).copied()).collect(),
+        ))
+    }
+
+    fn put(&self, guild: i64, total: usize, fresh: bool, counted: &[(u32, usize)]) {
+        let Ok(mut map) = self.0.lock() else {
+            return;
+        };
+        let entry = map.entry(guild).or_insert_with(|| GuildDf {
+            counted_at: std::time::Instant::now(),
+            total,
+            df: HashMap::new(),
+        });
+        if fresh || entry.df.len() + counted.len() > DF_MAX_TERMS {
+            entry.counted_at = std::time::Instant::now();
+            entry.total = total;
+            entry.df.clear();
+        }
+        entry.df.extend(counted.iter().copied());
+    }
+
+    fn forget(&self, guild: i64) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(&guild);
+        }
+    }
 }
 
 fn err(e: impl std::fmt::Display) -> KnowledgeError {
@@ -107,6 +164,7 @@ impl ServerIndex {
         let index = Self {
             client,
             collection: collection.to_string(),
+            df: DfCache::default(),
         };
         if index
             .client
@@ -172,6 +230,7 @@ impl ServerIndex {
         let index = Self {
             client: builder.build().map_err(err)?,
             collection: collection.to_string(),
+            df: DfCache::default(),
         };
         if index
             .client
@@ -270,17 +329,38 @@ impl ServerIndex {
     }
 
     /// The guild's IDF for each query term, applied to the query weights. Terms no chunk of
-    /// the guild contains are dropped: they cannot match.
+    /// the guild contains are dropped: they cannot match. Frequencies are counted on the
+    /// server (exactly, concurrently) and reused for a short while (see [`DF_TTL`]).
     async fn idf_weighted(&self, guild: i64, query: SparseVec) -> Result<SparseVec> {
-        let total = self.count_filtered(chunks_filter(guild, None)).await? as f32;
-        let counts = futures::future::try_join_all(query.indices.iter().map(|&term| {
+        let (total, known, fresh) = match self.df.get(guild, &query.indices) {
+            Some((total, known)) => (total, known, false),
+            None => {
+                let total = self.count_filtered(chunks_filter(guild, None)).await?;
+                (total, vec![None; query.indices.len()], true)
+            }
+        };
+        let missing: Vec<u32> = query
+            .indices
+            .iter()
+            .zip(&known)
+            .filter(|(_, k)| k.is_none())
+            .map(|(&t, _)| t)
+            .collect();
+        let counts = futures::future::try_join_all(missing.iter().map(|&term| {
             let mut filter = chunks_filter(guild, None);
             filter.must.push(Condition::matches(TERMS, i64::from(term)));
             self.count_filtered(filter)
         }))
         .await?;
+        let counted: Vec<(u32, usize)> = missing.into_iter().zip(counts).collect();
+        if fresh || !counted.is_empty() {
+            self.df.put(guild, total, fresh, &counted);
+        }
+        let lookup: HashMap<u32, usize> = counted.into_iter().collect();
+        let total = total as f32;
         let mut out = SparseVec::default();
-        for ((term, weight), df) in query.indices.into_iter().zip(query.values).zip(counts) {
+        for ((term, weight), k) in query.indices.into_iter().zip(query.values).zip(known) {
+            let df = k.or_else(|| lookup.get(&term).copied()).unwrap_or(0);
             if df == 0 {
                 continue;
             }
@@ -334,6 +414,8 @@ impl VectorIndex for ServerIndex {
                 .upsert_points(UpsertPointsBuilder::new(&self.collection, structs).wait(true))
                 .await
                 .map_err(err)?;
+            // After the write, so a search racing it cannot re-cache old counts.
+            self.df.forget(guild);
             Ok(())
         })
     }
@@ -348,6 +430,8 @@ impl VectorIndex for ServerIndex {
                 )
                 .await
                 .map_err(err)?;
+            // After the write, so a search racing it cannot re-cache old counts.
+            self.df.forget(guild);
             Ok(())
         })
     }
@@ -368,6 +452,8 @@ impl VectorIndex for ServerIndex {
                 )
                 .await
                 .map_err(err)?;
+            // After the write, so a search racing it cannot re-cache old counts.
+            self.df.forget(guild);
             Ok(())
         })
     }
@@ -385,6 +471,8 @@ impl VectorIndex for ServerIndex {
                 )
                 .await
                 .map_err(err)?;
+            // After the write, so a search racing it cannot re-cache old counts.
+            self.df.forget(guild);
             Ok(())
         })
     }
@@ -452,7 +540,7 @@ impl VectorIndex for ServerIndex {
         })
     }
 
-    fn update_sparse(&self, _guild: i64, vectors: Vec<(u64, SparseVec)>) -> BoxFuture<'_, ()> {
+    fn update_sparse(&self, guild: i64, vectors: Vec<(u64, SparseVec)>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             // Ids come from `all_chunks` for this guild, and are hashes that include the guild.
             // The vector and the term list change together, in one request.
@@ -494,6 +582,8 @@ impl VectorIndex for ServerIndex {
                 )
                 .await
                 .map_err(err)?;
+            // After the write, so a search racing it cannot re-cache old counts.
+            self.df.forget(guild);
             Ok(())
         })
     }
