@@ -1356,6 +1356,25 @@ async fn server_backend_conforms() {
         .unwrap();
 }
 
+/// Discord shards start at once, and each may find the collection missing.
+#[tokio::test]
+#[ignore = "needs a Qdrant server: set QDRANT_URL and run with --ignored"]
+async fn several_processes_can_create_the_server_collection_at_once() {
+    use knowledge::index::ServerIndex;
+    let url = qdrant_url();
+    let collection = format!("race_{}", std::process::id());
+    let connect = || ServerIndex::connect(&url, None, &collection, Some(DIMS));
+    let (a, b, c, d) = tokio::join!(connect(), connect(), connect(), connect());
+    for (i, r) in [a, b, c, d].into_iter().enumerate() {
+        if let Err(e) = r {
+            panic!("connection {i} failed: {e}");
+        }
+    }
+    ServerIndex::drop_collection(&url, None, &collection)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 #[ignore = "needs a Qdrant server: set QDRANT_URL and run with --ignored"]
 async fn a_server_collection_made_for_other_settings_is_refused_clearly() {

@@ -190,14 +190,13 @@ impl ServerIndex {
             );
             create = create.vectors_config(dense);
         }
-        match index.client.create_collection(create).await {
-            Ok(_) => {}
-            // Another process (a second Discord shard) created it first.
-            Err(e) if e.to_string().contains("already exists") => {
-                index.check_layout(dense_dim).await?;
-            }
+        // Another process (a second Discord shard) may create it first; then its layout is
+        // checked once the indexes below exist (creating an existing index changes nothing).
+        let raced = match index.client.create_collection(create).await {
+            Ok(_) => false,
+            Err(e) if e.to_string().contains("already exists") => true,
             Err(e) => return Err(err(e)),
-        }
+        };
         let indexes = [
             CreateFieldIndexCollectionBuilder::new(collection, "guild_id", FieldType::Keyword)
                 .field_index_params(KeywordIndexParamsBuilder::default().is_tenant(true)),
@@ -211,6 +210,9 @@ impl ServerIndex {
                 .create_field_index(request.wait(true))
                 .await
                 .map_err(err)?;
+        }
+        if raced {
+            index.check_layout(dense_dim).await?;
         }
         Ok(index)
     }
