@@ -220,7 +220,8 @@ impl KnowledgeBase {
                 loaded.skipped.len(),
             )));
         }
-        let hash = self.content_hash(&loaded.documents);
+        let doc_hashes = self.document_hashes(&loaded.documents);
+        let hash = source_hash(&loaded.documents, &doc_hashes);
         let mut summary = IngestSummary {
             source_id: row.id,
             documents: loaded.documents.len(),
@@ -255,11 +256,6 @@ impl KnowledgeBase {
             }
             entry.1.push(id);
         }
-        let doc_hashes: Vec<String> = loaded
-            .documents
-            .iter()
-            .map(|d| self.content_hash(std::slice::from_ref(d)))
-            .collect();
         let new_hashes: HashMap<String, String> = loaded
             .documents
             .iter()
@@ -271,11 +267,10 @@ impl KnowledgeBase {
         let chunking = self.config.chunking.clone();
         let documents = loaded.documents;
         let source_id = row.id;
-        let hashes = doc_hashes.clone();
         let prepared = tokio::task::spawn_blocking(move || -> Result<Vec<Prepared>> {
             let counter = SparseEncoder::new(&bm25, 1.0)?;
             let mut out = Vec::new();
-            for (doc, doc_hash) in documents.iter().zip(hashes) {
+            for (doc, doc_hash) in documents.iter().zip(doc_hashes) {
                 let (_, chunks) = chunk_document(doc, &chunking);
                 for (i, chunk) in chunks.into_iter().enumerate() {
                     let embed_text = chunk.embed_text();
@@ -649,31 +644,50 @@ impl KnowledgeBase {
         }
     }
 
-    /// Covers the documents and every setting baked into the vectors, so a settings change
-    /// re-indexes on the next add.
-    fn content_hash(&self, docs: &[Document]) -> String {
-        let mut h = Sha256::new();
-        h.update(PIPELINE_VERSION);
-        h.update(format!("{:?}{:?}", self.config.bm25, self.config.chunking));
+    /// One hash per document, covering its text and every setting baked into its vectors, so
+    /// a settings change re-indexes on the next add. The settings are hashed once.
+    fn document_hashes(&self, docs: &[Document]) -> Vec<String> {
+        let mut settings = Sha256::new();
+        settings.update(PIPELINE_VERSION);
+        settings.update(format!("{:?}{:?}", self.config.bm25, self.config.chunking));
         if let Some(d) = &self.config.dense {
-            h.update(format!("{}|{}|{}", d.base_url, d.model, d.dimensions));
+            settings.update(format!("{}|{}|{}", d.base_url, d.model, d.dimensions));
         }
-        let mut sorted: Vec<&Document> = docs.iter().collect();
-        sorted.sort_by(|a, b| a.location.cmp(&b.location));
-        for d in sorted {
-            for part in [
-                d.location.as_str(),
-                d.url.as_deref().unwrap_or(""),
-                d.fallback_title.as_str(),
-                format_tag(d.format),
-                d.body.as_str(),
-            ] {
-                h.update((part.len() as u64).to_le_bytes());
-                h.update(part);
-            }
-        }
-        hex(&h.finalize())
+        docs.iter()
+            .map(|d| {
+                let mut h = settings.clone();
+                for part in [
+                    d.location.as_str(),
+                    d.url.as_deref().unwrap_or(""),
+                    d.fallback_title.as_str(),
+                    format_tag(d.format),
+                    d.body.as_str(),
+                ] {
+                    h.update((part.len() as u64).to_le_bytes());
+                    h.update(part);
+                }
+                hex(&h.finalize())
+            })
+            .collect()
     }
+}
+
+/// A source's hash: its documents' hashes in location order, so any document changed, added
+/// or removed changes it.
+fn source_hash(docs: &[Document], doc_hashes: &[String]) -> String {
+    let mut pairs: Vec<(&str, &str)> = docs
+        .iter()
+        .map(|d| d.location.as_str())
+        .zip(doc_hashes.iter().map(String::as_str))
+        .collect();
+    pairs.sort_unstable();
+    let mut h = Sha256::new();
+    for (location, doc_hash) in pairs {
+        h.update((location.len() as u64).to_le_bytes());
+        h.update(location);
+        h.update(doc_hash);
+    }
+    hex(&h.finalize())
 }
 
 struct Prepared {

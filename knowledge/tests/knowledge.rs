@@ -167,6 +167,15 @@ async fn texts(kb: &KnowledgeBase, guild: i64, q: &str) -> Vec<String> {
         .collect()
 }
 
+/// Each skipped item as "location: reason".
+fn reasons(summary: &knowledge::IngestSummary) -> Vec<String> {
+    summary
+        .skipped
+        .iter()
+        .map(|k| format!("{}: {}", k.location, k.reason))
+        .collect()
+}
+
 /// Like `texts`, but BM25 only, so a chunk is returned only if it shares words with the query.
 async fn hit_texts(kb: &KnowledgeBase, guild: i64, q: &str) -> Vec<String> {
     kb.search_with(guild, q, 10, knowledge::SearchMode::Sparse)
@@ -308,11 +317,7 @@ async fn bad_files_are_reported_and_the_rest_of_the_folder_ingests(backend: Back
             .await
             .unwrap();
     assert_eq!(s.documents, 3);
-    let reasons: Vec<String> = s
-        .skipped
-        .iter()
-        .map(|k| format!("{}: {}", k.location, k.reason))
-        .collect();
+    let reasons = reasons(&s);
     assert!(
         reasons
             .iter()
@@ -1053,11 +1058,7 @@ async fn pages_and_sitemaps_ingest_when_private_addresses_are_allowed(backend: B
         .await
         .unwrap();
     assert_eq!(s.documents, 2, "{s:?}");
-    let reasons: Vec<String> = s
-        .skipped
-        .iter()
-        .map(|k| format!("{} {}", k.location, k.reason))
-        .collect();
+    let reasons = reasons(&s);
     assert!(
         reasons
             .iter()

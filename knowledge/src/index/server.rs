@@ -156,22 +156,8 @@ impl ServerIndex {
         collection: &str,
         dense_dim: Option<usize>,
     ) -> Result<Self> {
-        let mut builder = Qdrant::from_url(url).skip_compatibility_check();
-        if let Some(key) = api_key {
-            builder = builder.api_key(key.expose_secret().to_string());
-        }
-        let client = builder.build().map_err(err)?;
-        let index = Self {
-            client,
-            collection: collection.to_string(),
-            df: DfCache::default(),
-        };
-        if index
-            .client
-            .collection_exists(collection)
-            .await
-            .map_err(err)?
-        {
+        let index = Self::client(url, api_key, collection)?;
+        if index.exists().await? {
             index.check_layout(dense_dim).await?;
             return Ok(index);
         }
@@ -225,21 +211,8 @@ impl ServerIndex {
         collection: &str,
         dense_dim: Option<usize>,
     ) -> Result<String> {
-        let mut builder = Qdrant::from_url(url).skip_compatibility_check();
-        if let Some(key) = api_key {
-            builder = builder.api_key(key.expose_secret().to_string());
-        }
-        let index = Self {
-            client: builder.build().map_err(err)?,
-            collection: collection.to_string(),
-            df: DfCache::default(),
-        };
-        if index
-            .client
-            .collection_exists(collection)
-            .await
-            .map_err(err)?
-        {
+        let index = Self::client(url, api_key, collection)?;
+        if index.exists().await? {
             index.check_layout(dense_dim).await?;
             Ok(format!("collection `{collection}` is ready"))
         } else {
@@ -255,15 +228,35 @@ impl ServerIndex {
         api_key: Option<&SecretString>,
         collection: &str,
     ) -> Result<()> {
+        let index = Self::client(url, api_key, collection)?;
+        if index.exists().await? {
+            index
+                .client
+                .delete_collection(collection)
+                .await
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// A client for `collection`; nothing is sent until the first request.
+    fn client(url: &str, api_key: Option<&SecretString>, collection: &str) -> Result<Self> {
         let mut builder = Qdrant::from_url(url).skip_compatibility_check();
         if let Some(key) = api_key {
             builder = builder.api_key(key.expose_secret().to_string());
         }
-        let client = builder.build().map_err(err)?;
-        if client.collection_exists(collection).await.map_err(err)? {
-            client.delete_collection(collection).await.map_err(err)?;
-        }
-        Ok(())
+        Ok(Self {
+            client: builder.build().map_err(err)?,
+            collection: collection.to_string(),
+            df: DfCache::default(),
+        })
+    }
+
+    async fn exists(&self) -> Result<bool> {
+        self.client
+            .collection_exists(&self.collection)
+            .await
+            .map_err(err)
     }
 
     /// Refuses a collection made for other settings: a dense size that differs from the
