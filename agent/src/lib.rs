@@ -2,6 +2,7 @@
 
 pub mod classifier;
 pub mod decision;
+pub mod llm;
 pub mod tls;
 
 pub use decision::{Acknowledger, Citation, Decision};

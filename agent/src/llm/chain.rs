@@ -1,0 +1,475 @@
+//! The chain: providers in order, each retried under the `RetryPolicy`, skipped while cooling
+//! down, and asked in the request shape that last worked there.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_openai::Chat;
+use async_openai::Client;
+use futures_util::StreamExt;
+use serde_json::Value;
+use tracing::{debug, info, warn};
+
+use super::retry::CoolDown;
+use super::transport::{self, AttemptError, Endpoint};
+use super::wire::{self, Answer, Shape, TokenField};
+use super::{
+    ChainError, ChatMessage, Completion, Dialect, Failure, FailureKind, ProbeReport,
+    ProviderConfig, RetryPolicy, StructuredRequest, TextRequest, Usage,
+};
+
+/// Enough for "OK" and no more.
+const PROBE_MAX_TOKENS: u32 = 5;
+
+/// OpenAI-compatible providers tried in order: the primary, then fallbacks.
+pub struct ProviderChain {
+    providers: Vec<Provider>,
+    retry: RetryPolicy,
+    rng: Mutex<fastrand::Rng>,
+}
+
+struct Provider {
+    config: ProviderConfig,
+    client: Client<Endpoint>,
+    state: Mutex<ProviderState>,
+}
+
+struct ProviderState {
+    cool_down: CoolDown,
+    /// The structured-output dialect that last worked here.
+    dialect: Option<Dialect>,
+    tokens: TokenField,
+}
+
+impl Provider {
+    fn state(&self) -> MutexGuard<'_, ProviderState> {
+        // Plain bookkeeping: a panic elsewhere cannot leave it half-written.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn first_shape(&self, structured: bool) -> Shape {
+        let state = self.state();
+        Shape {
+            dialect: structured.then(|| state.dialect.unwrap_or(Dialect::JsonSchema)),
+            tokens: state.tokens,
+        }
+    }
+
+    fn worked(&self, shape: Shape) {
+        let mut state = self.state();
+        state.cool_down.succeeded();
+        state.tokens = shape.tokens;
+        if shape.dialect.is_some() {
+            state.dialect = shape.dialect;
+        }
+    }
+
+    fn max_tokens(&self, requested: Option<u32>) -> u32 {
+        requested.unwrap_or(self.config.max_tokens)
+    }
+}
+
+/// What a call asks for.
+enum Job<'a> {
+    Structured(&'a StructuredRequest),
+    Text(&'a TextRequest),
+    Stream {
+        request: &'a TextRequest,
+        on_delta: &'a mut (dyn FnMut(&str) + Send),
+        /// Text already went to the caller: a retry would show it twice.
+        shown: bool,
+    },
+    Probe,
+}
+
+impl Job<'_> {
+    fn shown(&self) -> bool {
+        matches!(self, Job::Stream { shown: true, .. })
+    }
+}
+
+impl ProviderChain {
+    pub fn new(providers: Vec<ProviderConfig>, retry: RetryPolicy) -> Self {
+        let providers = providers
+            .into_iter()
+            .map(|config| Provider {
+                client: transport::client(&config.base_url, &config.api_key),
+                config,
+                state: Mutex::new(ProviderState {
+                    cool_down: CoolDown::default(),
+                    dialect: None,
+                    tokens: TokenField::MaxTokens,
+                }),
+            })
+            .collect();
+        ProviderChain {
+            providers,
+            retry,
+            rng: Mutex::new(fastrand::Rng::new()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.providers.is_empty()
+    }
+
+    /// (name, model) of each provider, in order.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        self.providers
+            .iter()
+            .map(|p| (p.config.name.clone(), p.config.model.clone()))
+            .collect()
+    }
+
+    /// One JSON object shaped by the request's schema.
+    pub async fn structured(&self, request: &StructuredRequest) -> Result<Completion, ChainError> {
+        self.run(&mut Job::Structured(request)).await
+    }
+
+    pub async fn text(&self, request: &TextRequest) -> Result<Completion, ChainError> {
+        self.run(&mut Job::Text(request)).await
+    }
+
+    /// Streams the answer's text to `on_delta` as it arrives. Failures before the first delta
+    /// are retried and fall back like any other; once text was shown, a failure ends the call.
+    pub async fn stream_text(
+        &self,
+        request: &TextRequest,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Completion, ChainError> {
+        let mut job = Job::Stream {
+            request,
+            on_delta,
+            shown: false,
+        };
+        self.run(&mut job).await
+    }
+
+    /// Asks every provider for a few tokens, once, whatever its cool-down: for `doctor`.
+    pub async fn probe(&self) -> Vec<ProbeReport> {
+        let mut reports = Vec::with_capacity(self.providers.len());
+        for provider in &self.providers {
+            let mut shape = provider.first_shape(false);
+            let started = Instant::now();
+            let outcome = loop {
+                match self.attempt(provider, &mut Job::Probe, shape).await {
+                    Ok(_) => break Ok(()),
+                    Err(error) => match shape.after_refusal(&error) {
+                        Some(next) => shape = next,
+                        None => break Err(error.kind()),
+                    },
+                }
+            };
+            reports.push(ProbeReport {
+                provider: provider.config.name.clone(),
+                model: provider.config.model.clone(),
+                outcome,
+                latency: started.elapsed(),
+            });
+        }
+        reports
+    }
+
+    async fn run(&self, job: &mut Job<'_>) -> Result<Completion, ChainError> {
+        let mut failures = Vec::new();
+        let mut attempts = 0u32;
+        let structured = matches!(job, Job::Structured(_));
+        for provider in &self.providers {
+            let name = &provider.config.name;
+            let model = &provider.config.model;
+            if provider.state().cool_down.is_cooling(Instant::now()) {
+                debug!(provider = %name, model = %model, "LLM provider skipped: cooling down");
+                failures.push(Failure {
+                    provider: name.clone(),
+                    kind: FailureKind::CoolingDown,
+                });
+                continue;
+            }
+            let mut shape = provider.first_shape(structured);
+            let mut failed = 0u32;
+            let mut malformed = 0u32;
+            loop {
+                attempts += 1;
+                let started = Instant::now();
+                let result = self.attempt(provider, job, shape).await;
+                let latency = started.elapsed();
+                let error = match result {
+                    Ok(answer) => {
+                        provider.worked(shape);
+                        return Ok(
+                            self.completed(provider, answer, shape, latency, attempts, failures)
+                        );
+                    }
+                    Err(error) => error,
+                };
+                if let Some(next) = shape.after_refusal(&error) {
+                    debug!(
+                        provider = %name, model = %model, attempt = attempts, status = ?error.status(),
+                        from = ?shape, to = ?next, "LLM provider refused the request shape; trying the next"
+                    );
+                    shape = next;
+                    continue;
+                }
+                let kind = error.kind();
+                failures.push(Failure {
+                    provider: name.clone(),
+                    kind,
+                });
+                failed += 1;
+                if kind == FailureKind::Malformed {
+                    malformed += 1;
+                }
+                let cooling = provider
+                    .state()
+                    .cool_down
+                    .failed(Instant::now(), &self.retry);
+                debug!(
+                    provider = %name, model = %model, attempt = attempts, kind = %kind,
+                    status = ?error.status(), latency_ms = latency.as_millis(), "LLM attempt failed"
+                );
+                if cooling {
+                    warn!(
+                        provider = %name, model = %model, cool_down_s = self.retry.cool_down.as_secs(),
+                        "LLM provider keeps failing; skipping it for a while"
+                    );
+                }
+                if job.shown() {
+                    return Err(self.failed(failures));
+                }
+                match self.wait_before_retry(&error, failed, malformed, cooling) {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => break,
+                }
+            }
+        }
+        Err(self.failed(failures))
+    }
+
+    fn completed(
+        &self,
+        provider: &Provider,
+        answer: Answer,
+        shape: Shape,
+        latency: Duration,
+        attempts: u32,
+        failures: Vec<Failure>,
+    ) -> Completion {
+        let model = answer
+            .model
+            .unwrap_or_else(|| provider.config.model.clone());
+        let name = &provider.config.name;
+        if failures.is_empty() {
+            debug!(provider = %name, model = %model, attempts, latency_ms = latency.as_millis(), "LLM answered");
+        } else {
+            info!(
+                provider = %name, model = %model, attempts, failed = failures.len(),
+                latency_ms = latency.as_millis(), "LLM answered after failed attempts"
+            );
+        }
+        Completion {
+            content: answer.content,
+            provider: name.clone(),
+            model,
+            dialect: shape.dialect,
+            usage: answer.usage,
+            latency,
+            attempts,
+            failures,
+        }
+    }
+
+    fn failed(&self, failures: Vec<Failure>) -> ChainError {
+        let error = ChainError { failures };
+        info!(%error, "no LLM provider answered");
+        error
+    }
+
+    /// The wait before trying the same provider again, or `None` to move on.
+    fn wait_before_retry(
+        &self,
+        error: &AttemptError,
+        failed: u32,
+        malformed: u32,
+        cooling: bool,
+    ) -> Option<Duration> {
+        if cooling || failed >= self.retry.attempts_per_provider {
+            return None;
+        }
+        let asked = match error {
+            AttemptError::Status {
+                status: 429, hints, ..
+            } if hints.quota => return None,
+            AttemptError::Status {
+                status,
+                retry_after,
+                ..
+            } if *status == 429 || *status >= 500 => *retry_after,
+            AttemptError::Status { .. } => return None,
+            AttemptError::Malformed if malformed > 1 => return None,
+            AttemptError::Malformed | AttemptError::Timeout | AttemptError::Unreachable => None,
+        };
+        match asked {
+            Some(wait) if wait > self.retry.max_delay => None,
+            Some(wait) => Some(wait),
+            None => {
+                let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+                Some(self.retry.backoff(failed - 1, &mut rng))
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        provider: &Provider,
+        job: &mut Job<'_>,
+        shape: Shape,
+    ) -> Result<Answer, AttemptError> {
+        let config = &provider.config;
+        let chat = provider.client.chat();
+        match job {
+            Job::Structured(request) => {
+                let dialect = shape.dialect.unwrap_or(Dialect::JsonSchema);
+                let max_tokens = provider.max_tokens(request.max_tokens);
+                let body = wire::structured_body(
+                    &config.model,
+                    request,
+                    max_tokens,
+                    shape.tokens,
+                    dialect,
+                );
+                let response = ask(&chat, body, config.timeout).await?;
+                wire::read_structured(&response, dialect)
+            }
+            Job::Text(request) => {
+                let max_tokens = provider.max_tokens(request.max_tokens);
+                let body = wire::text_body(
+                    &config.model,
+                    &request.messages,
+                    max_tokens,
+                    shape.tokens,
+                    false,
+                );
+                wire::read_text(&ask(&chat, body, config.timeout).await?)
+            }
+            Job::Probe => {
+                let hello = [ChatMessage::user("Reply with OK.")];
+                let body =
+                    wire::text_body(&config.model, &hello, PROBE_MAX_TOKENS, shape.tokens, false);
+                wire::read_probe(&ask(&chat, body, config.timeout).await?)
+            }
+            Job::Stream {
+                request,
+                on_delta,
+                shown,
+            } => {
+                let max_tokens = provider.max_tokens(request.max_tokens);
+                let body = wire::text_body(
+                    &config.model,
+                    &request.messages,
+                    max_tokens,
+                    shape.tokens,
+                    true,
+                );
+                stream(&chat, body, config.timeout, &mut **on_delta, shown).await
+            }
+        }
+    }
+}
+
+async fn ask(
+    chat: &Chat<'_, Endpoint>,
+    body: Value,
+    timeout: Duration,
+) -> Result<Value, AttemptError> {
+    tokio::time::timeout(timeout, chat.create_byot::<Value, Value>(body))
+        .await
+        .map_err(|_| AttemptError::Timeout)?
+        .map_err(AttemptError::from_openai)
+}
+
+/// Reads a streamed answer; `timeout` bounds the wait for the start and for each event.
+async fn stream(
+    chat: &Chat<'_, Endpoint>,
+    body: Value,
+    timeout: Duration,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+    shown: &mut bool,
+) -> Result<Answer, AttemptError> {
+    let mut events = tokio::time::timeout(timeout, chat.create_stream_byot::<Value, Value>(body))
+        .await
+        .map_err(|_| AttemptError::Timeout)?
+        .map_err(AttemptError::from_openai)?;
+    let mut content = String::new();
+    let mut usage = Usage::default();
+    let mut model = None;
+    let mut finished = false;
+    while let Some(event) = tokio::time::timeout(timeout, events.next())
+        .await
+        .map_err(|_| AttemptError::Timeout)?
+    {
+        let event = event.map_err(AttemptError::from_openai)?;
+        let chunk = wire::read_chunk(&event);
+        if chunk.error {
+            return Err(AttemptError::Malformed);
+        }
+        if let Some(delta) = chunk.delta {
+            on_delta(delta);
+            *shown = true;
+            content.push_str(delta);
+        }
+        finished |= chunk.finished;
+        usage = chunk.usage.unwrap_or(usage);
+        model = chunk.model.or(model);
+    }
+    // A stream that stops without a finish reason was cut off.
+    if !finished || content.is_empty() {
+        return Err(AttemptError::Malformed);
+    }
+    Ok(Answer {
+        content,
+        model,
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    #[test]
+    fn calls_can_run_on_any_tokio_worker() {
+        let chain = ProviderChain::new(Vec::new(), RetryPolicy::default());
+        let text = TextRequest {
+            messages: vec![],
+            max_tokens: None,
+        };
+        let structured = StructuredRequest {
+            messages: vec![],
+            schema_name: "x".into(),
+            schema: Value::Null,
+            max_tokens: None,
+        };
+        let mut sink = |_: &str| {};
+        assert_send(chain.structured(&structured));
+        assert_send(chain.text(&text));
+        assert_send(chain.stream_text(&text, &mut sink));
+        assert_send(chain.probe());
+    }
+
+    #[tokio::test]
+    async fn an_empty_chain_fails_at_once() {
+        let chain = ProviderChain::new(Vec::new(), RetryPolicy::default());
+        assert!(chain.is_empty());
+        let error = chain
+            .text(&TextRequest {
+                messages: vec![ChatMessage::user("hi")],
+                max_tokens: None,
+            })
+            .await
+            .unwrap_err();
+        assert!(error.failures.is_empty());
+        assert!(chain.probe().await.is_empty());
+    }
+}
