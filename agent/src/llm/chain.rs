@@ -4,22 +4,17 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_openai::Chat;
 use async_openai::Client;
-use futures_util::StreamExt;
-use serde_json::Value;
 use tracing::{debug, info, warn};
 
+use super::attempt::{self, Job};
 use super::retry::CoolDown;
 use super::transport::{self, AttemptError, Endpoint};
-use super::wire::{self, Answer, Shape, TokenField};
+use super::wire::{Answer, Shape, TokenField};
 use super::{
-    ChainError, ChatMessage, Completion, Dialect, Failure, FailureKind, ProbeReport,
-    ProviderConfig, RetryPolicy, StructuredRequest, TextRequest, Usage,
+    ChainError, Completion, Dialect, Failure, FailureKind, ProbeReport, ProviderConfig,
+    RetryPolicy, StructuredRequest, TextRequest,
 };
-
-/// Enough for "OK" and no more.
-const PROBE_MAX_TOKENS: u32 = 5;
 
 /// OpenAI-compatible providers tried in order: the primary, then fallbacks.
 pub struct ProviderChain {
@@ -62,29 +57,6 @@ impl Provider {
         if shape.dialect.is_some() {
             state.dialect = shape.dialect;
         }
-    }
-
-    fn max_tokens(&self, requested: Option<u32>) -> u32 {
-        requested.unwrap_or(self.config.max_tokens)
-    }
-}
-
-/// What a call asks for.
-enum Job<'a> {
-    Structured(&'a StructuredRequest),
-    Text(&'a TextRequest),
-    Stream {
-        request: &'a TextRequest,
-        on_delta: &'a mut (dyn FnMut(&str) + Send),
-        /// Text already went to the caller: a retry would show it twice.
-        shown: bool,
-    },
-    Probe,
-}
-
-impl Job<'_> {
-    fn shown(&self) -> bool {
-        matches!(self, Job::Stream { shown: true, .. })
     }
 }
 
@@ -152,7 +124,9 @@ impl ProviderChain {
             let mut shape = provider.first_shape(false);
             let started = Instant::now();
             let outcome = loop {
-                match self.attempt(provider, &mut Job::Probe, shape).await {
+                match attempt::send(&provider.client, &provider.config, &mut Job::Probe, shape)
+                    .await
+                {
                     Ok(_) => break Ok(()),
                     Err(error) => match shape.after_refusal(&error) {
                         Some(next) => shape = next,
@@ -191,7 +165,7 @@ impl ProviderChain {
             loop {
                 attempts += 1;
                 let started = Instant::now();
-                let result = self.attempt(provider, job, shape).await;
+                let result = attempt::send(&provider.client, &provider.config, job, shape).await;
                 let latency = started.elapsed();
                 let error = match result {
                     Ok(answer) => {
@@ -204,7 +178,7 @@ impl ProviderChain {
                 };
                 if let Some(next) = shape.after_refusal(&error) {
                     debug!(
-                        provider = %name, model = %model, attempt = attempts, status = ?error.status(),
+                        provider = %name, model = %model, attempt = attempts, kind = %error.kind(),
                         from = ?shape, to = ?next, "LLM provider refused the request shape; trying the next"
                     );
                     shape = next;
@@ -225,7 +199,7 @@ impl ProviderChain {
                     .failed(Instant::now(), &self.retry);
                 debug!(
                     provider = %name, model = %model, attempt = attempts, kind = %kind,
-                    status = ?error.status(), latency_ms = latency.as_millis(), "LLM attempt failed"
+                    latency_ms = latency.as_millis(), "LLM attempt failed"
                 );
                 if cooling {
                     warn!(
@@ -317,124 +291,14 @@ impl ProviderChain {
             }
         }
     }
-
-    async fn attempt(
-        &self,
-        provider: &Provider,
-        job: &mut Job<'_>,
-        shape: Shape,
-    ) -> Result<Answer, AttemptError> {
-        let config = &provider.config;
-        let chat = provider.client.chat();
-        match job {
-            Job::Structured(request) => {
-                let dialect = shape.dialect.unwrap_or(Dialect::JsonSchema);
-                let max_tokens = provider.max_tokens(request.max_tokens);
-                let body = wire::structured_body(
-                    &config.model,
-                    request,
-                    max_tokens,
-                    shape.tokens,
-                    dialect,
-                );
-                let response = ask(&chat, body, config.timeout).await?;
-                wire::read_structured(&response, dialect)
-            }
-            Job::Text(request) => {
-                let max_tokens = provider.max_tokens(request.max_tokens);
-                let body = wire::text_body(
-                    &config.model,
-                    &request.messages,
-                    max_tokens,
-                    shape.tokens,
-                    false,
-                );
-                wire::read_text(&ask(&chat, body, config.timeout).await?)
-            }
-            Job::Probe => {
-                let hello = [ChatMessage::user("Reply with OK.")];
-                let body =
-                    wire::text_body(&config.model, &hello, PROBE_MAX_TOKENS, shape.tokens, false);
-                wire::read_probe(&ask(&chat, body, config.timeout).await?)
-            }
-            Job::Stream {
-                request,
-                on_delta,
-                shown,
-            } => {
-                let max_tokens = provider.max_tokens(request.max_tokens);
-                let body = wire::text_body(
-                    &config.model,
-                    &request.messages,
-                    max_tokens,
-                    shape.tokens,
-                    true,
-                );
-                stream(&chat, body, config.timeout, &mut **on_delta, shown).await
-            }
-        }
-    }
-}
-
-async fn ask(
-    chat: &Chat<'_, Endpoint>,
-    body: Value,
-    timeout: Duration,
-) -> Result<Value, AttemptError> {
-    tokio::time::timeout(timeout, chat.create_byot::<Value, Value>(body))
-        .await
-        .map_err(|_| AttemptError::Timeout)?
-        .map_err(AttemptError::from_openai)
-}
-
-/// Reads a streamed answer; `timeout` bounds the wait for the start and for each event.
-async fn stream(
-    chat: &Chat<'_, Endpoint>,
-    body: Value,
-    timeout: Duration,
-    on_delta: &mut (dyn FnMut(&str) + Send),
-    shown: &mut bool,
-) -> Result<Answer, AttemptError> {
-    let mut events = tokio::time::timeout(timeout, chat.create_stream_byot::<Value, Value>(body))
-        .await
-        .map_err(|_| AttemptError::Timeout)?
-        .map_err(AttemptError::from_openai)?;
-    let mut content = String::new();
-    let mut usage = Usage::default();
-    let mut model = None;
-    let mut finished = false;
-    while let Some(event) = tokio::time::timeout(timeout, events.next())
-        .await
-        .map_err(|_| AttemptError::Timeout)?
-    {
-        let event = event.map_err(AttemptError::from_openai)?;
-        let chunk = wire::read_chunk(&event);
-        if chunk.error {
-            return Err(AttemptError::Malformed);
-        }
-        if let Some(delta) = chunk.delta {
-            on_delta(delta);
-            *shown = true;
-            content.push_str(delta);
-        }
-        finished |= chunk.finished;
-        usage = chunk.usage.unwrap_or(usage);
-        model = chunk.model.or(model);
-    }
-    // A stream that stops without a finish reason was cut off.
-    if !finished || content.is_empty() {
-        return Err(AttemptError::Malformed);
-    }
-    Ok(Answer {
-        content,
-        model,
-        usage,
-    })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
+    use crate::llm::ChatMessage;
 
     fn assert_send<T: Send>(_: T) {}
 

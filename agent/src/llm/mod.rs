@@ -6,6 +6,7 @@
 //! member's message. Failures are kinds (`FailureKind`); logs carry provider, model, kind,
 //! status, attempt and latency only.
 
+mod attempt;
 mod chain;
 mod failure;
 mod retry;

@@ -138,13 +138,6 @@ pub(super) enum AttemptError {
 }
 
 impl AttemptError {
-    pub(super) fn status(&self) -> Option<u16> {
-        match self {
-            AttemptError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
     pub(super) fn kind(&self) -> FailureKind {
         match self {
             AttemptError::Status { status: 429, .. } => FailureKind::RateLimited,
