@@ -1,7 +1,8 @@
-//! End-to-end harness: a fake Discord on 127.0.0.1, databases for both backends, and a way to
-//! run the real bot against them.
+//! End-to-end harness: a fake Discord and a fake OpenAI-compatible server on 127.0.0.1,
+//! databases for both backends, and a way to run the real bot against them.
 
 pub mod fake_discord;
+pub mod fake_openai;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -196,6 +197,11 @@ impl LogCapture {
     /// Routes this thread's logs at `filter` into the capture until the guard drops. With
     /// `#[tokio::test]`'s single-threaded runtime, that covers every task the bot spawns.
     pub fn install(&self, filter: &str) -> tracing::subscriber::DefaultGuard {
+        // With a global subscriber beside it, tracing asks every subscriber about each new log
+        // call site. Without one, while this capture is the only subscriber alive, it asks only
+        // the current thread's: a call site first reached on another test's thread is then
+        // cached as disabled, and its lines never reach the capture.
+        init_tracing();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(self.clone())

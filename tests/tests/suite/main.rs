@@ -2,5 +2,6 @@
 //! bot against the fake Discord. One binary, to keep build and link time down.
 
 mod e2e;
+mod llm;
 mod moderation;
 mod store_conformance;
