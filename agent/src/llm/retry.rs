@@ -6,7 +6,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// How hard the chain tries each provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Requests per provider and call before moving to the next provider (at least one).
+    /// Failed requests per provider and call before moving on to the next provider (one is
+    /// always sent). A provider refusing a request shape (a structured-output dialect, the
+    /// token-limit field) and being asked in the next one does not count.
     pub attempts_per_provider: u32,
     /// Backoff before the first retry; doubled for each further one, with full jitter.
     pub base_delay: Duration,

@@ -258,12 +258,10 @@ async fn when_every_provider_is_cooling_down_the_chain_fails_at_once() {
             failure("fallback", FailureKind::Server(503))
         ]
     );
-    let started = Instant::now();
     let second = chain
         .text(&question("Hi"))
         .await
         .expect_err("both cool down");
-    assert!(started.elapsed() < Duration::from_millis(50));
     assert!(second.all_cooling_down());
     assert_eq!(
         second.to_string(),
@@ -271,7 +269,8 @@ async fn when_every_provider_is_cooling_down_the_chain_fails_at_once() {
     );
     assert_eq!(
         primary.chat_requests().len() + fallback.chat_requests().len(),
-        2
+        2,
+        "the second call sent nothing"
     );
 }
 
