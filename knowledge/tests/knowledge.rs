@@ -1211,6 +1211,7 @@ mod conformance {
                 anchor: None,
                 text: text.into(),
                 doc_hash: String::new(),
+                origins: vec!["include/partial.md".into()],
             },
         }
     }
@@ -1263,6 +1264,11 @@ mod conformance {
             .await
             .unwrap();
         assert_eq!(b_hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![id(4)]);
+        assert_eq!(
+            b_hits[0].payload.origins,
+            vec!["include/partial.md"],
+            "the payload comes back whole"
+        );
 
         let mut meta = knowledge::index::GuildMeta {
             avg_len: 3.0,
@@ -1464,4 +1470,133 @@ async fn a_guilds_language_changes_stemming_for_its_existing_knowledge(backend: 
     );
     let err = e.kb.set_language(7, "klingon").await.unwrap_err();
     assert!(err.to_string().contains("klingon"), "{err}");
+}
+
+// ---- Documentation-site markup and includes ------------------------------------------------
+
+async fn sparse_hits(kb: &KnowledgeBase, guild: i64, q: &str) -> Vec<knowledge::Hit> {
+    kb.search_with(guild, q, 10, knowledge::SearchMode::Sparse)
+        .await
+        .expect("search")
+}
+
+/// Raw markup of the generators a reader never sees on the rendered site.
+const RAW_MARKUP: &[&str] = &[
+    "!!!",
+    "???",
+    "===",
+    ":::",
+    "{!",
+    "{{",
+    "{%",
+    "{:",
+    "{start_tabs}",
+    "{tab|",
+    "{settings_tab|",
+    "{relative|",
+    "<!--",
+    "<i ",
+    "<kbd>",
+    "--8<--",
+    "[^",
+];
+
+fn assert_clean(hits: &[knowledge::Hit]) {
+    for h in hits {
+        for raw in RAW_MARKUP {
+            assert!(
+                !h.text.contains(raw),
+                "{raw:?} in {}: {}",
+                h.location,
+                h.text
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn documentation_markup_is_indexed_as_the_text_a_reader_sees() {
+    let e = env(Backend::Edge).await;
+    let docs = e.dir.path().join("site");
+    write(
+        &docs,
+        "docker/password.md",
+        "---\ntitle: Docker passwords\ndescription: x\n---\n\n<!-- markdownlint-disable MD046 -->\nSet the web password. {: .lead }\n\n\
+         !!! warning \"Keep it secret\"\n    Never commit the quokka password to git.\n\n\
+         === \"Docker Compose\"\n    Put it under `environment` in the compose file.\n\n        FTLCONF_webserver_api_password: hunter2\n\n\
+         === \"Docker run\"\n    Pass it with `-e` on the command line.\n\n\
+         ## Capabilities {: #caps }\n\nNET_ADMIN is needed for DHCP.[^dhcp]\n\n[^dhcp]: Only when the wombat DHCP server is on.\n",
+    );
+    write(
+        &docs,
+        "help/star.md",
+        "# Star a message\n\n{start_tabs}\n\n{tab|desktop-web}\n\n{settings_tab|preferences}\n\n1. Click the **star** (<i class=\"fa fa-star-o\"></i>) icon next to the platypus.\n\n\
+         {tab|mobile}\n\n1. Long press the platypus and press <kbd>S</kbd>.\n\n{end_tabs}\n\n!!! tip \"\"\n\n    Write to {{ support_email }} about echidnas.\n",
+    );
+    write(
+        &docs,
+        "docusaurus.mdx",
+        "import Tabs from '@theme/Tabs';\n\n# Upgrading\n\n:::caution Read first\n\nStop the narwhal service before upgrading.\n\n:::\n",
+    );
+    let s =
+        e.kb.add(1, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(s.documents, 3, "{:?}", reasons(&s));
+
+    let secret = sparse_hits(&e.kb, 1, "quokka password").await;
+    assert_eq!(
+        secret[0].title, "Docker passwords",
+        "front matter names the page"
+    );
+    assert!(
+        secret[0].text.contains("Warning: Keep it secret"),
+        "{secret:?}"
+    );
+    let compose = sparse_hits(&e.kb, 1, "environment compose file").await;
+    assert!(compose[0].text.contains("Docker Compose:"), "{compose:?}");
+    assert!(
+        compose[0]
+            .text
+            .contains("FTLCONF_webserver_api_password: hunter2"),
+        "code inside a tab stays code: {compose:?}"
+    );
+    let caps = sparse_hits(&e.kb, 1, "NET_ADMIN wombat").await;
+    assert_eq!(caps[0].anchor.as_deref(), Some("caps"), "{caps:?}");
+    assert!(caps[0].text.contains("wombat DHCP server"), "{caps:?}");
+
+    let star = sparse_hits(&e.kb, 1, "platypus").await;
+    let text = &star[0].text;
+    for expected in [
+        "Desktop/Web:",
+        "Go to Personal settings → Preferences",
+        "Click the star icon next to the platypus",
+        "Mobile:",
+        "press S",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in {text}");
+    }
+    let tip = sparse_hits(&e.kb, 1, "echidnas").await;
+    assert!(
+        tip[0].text.contains("Tip:") && tip[0].text.contains("support email"),
+        "{tip:?}"
+    );
+    let narwhal = sparse_hits(&e.kb, 1, "narwhal").await;
+    assert!(
+        narwhal[0].text.contains("Caution: Read first"),
+        "{narwhal:?}"
+    );
+
+    for q in [
+        "quokka",
+        "environment",
+        "wombat",
+        "platypus",
+        "echidnas",
+        "narwhal",
+        "markdownlint",
+    ] {
+        assert_clean(&sparse_hits(&e.kb, 1, q).await);
+    }
+    assert!(sparse_hits(&e.kb, 1, "markdownlint").await.is_empty());
 }

@@ -39,6 +39,10 @@ pub struct ChunkPayload {
     /// vectors), so re-adding a folder re-indexes only the files that changed.
     #[serde(default)]
     pub doc_hash: String,
+    /// Partial files (relative to the source folder) whose included text is in this chunk,
+    /// so a citation can name where the words were written.
+    #[serde(default)]
+    pub origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
