@@ -130,6 +130,7 @@ on_both_backends!(
     one_guilds_corpus_does_not_skew_another_guilds_ranking,
     re_adding_a_folder_re_embeds_only_changed_files,
     idf_follows_the_corpus_after_each_write,
+    included_text_is_found_on_the_including_page_and_cites_its_partial,
 );
 
 fn write(root: &Path, rel: &str, body: &str) {
@@ -1599,4 +1600,193 @@ async fn documentation_markup_is_indexed_as_the_text_a_reader_sees() {
         assert_clean(&sparse_hits(&e.kb, 1, q).await);
     }
     assert!(sparse_hits(&e.kb, 1, "markdownlint").await.is_empty());
+}
+
+/// Each generator's include syntax, a partial including another, and partials that are not
+/// pages of their own.
+fn site_with_includes(root: &Path) -> std::path::PathBuf {
+    let docs = root.join("docs");
+    write(
+        &docs,
+        "help/star-a-message.md",
+        "# Star a message\n\n## Star it\n\n{start_tabs}\n\n{tab|desktop}\n\n{!message-actions.md!}\n\n1. Click the star.\n\n{end_tabs}\n",
+    );
+    write(
+        &docs,
+        "help/include/message-actions.md",
+        "1. Hover over a message to reveal the hedgehog icons.\n\n{!nested-tip.md!}\n",
+    );
+    write(
+        &docs,
+        "help/include/nested-tip.md",
+        "!!! tip \"\"\n\n    The capybara menu has more actions.\n",
+    );
+    write(
+        &docs,
+        "guide/install.md",
+        "# Install\n\n--8<-- \"snippets/requirements.md\"\n\n{% include \"partials/support.md\" %}\n",
+    );
+    write(
+        &docs,
+        "snippets/requirements.md",
+        "You need a lemur-compatible CPU.\n",
+    );
+    write(
+        &docs,
+        "partials/support.md",
+        "Ask the ocelot team for help.\n",
+    );
+    write(
+        &docs,
+        "mdx/page.mdx",
+        "import Shared from './_shared.mdx';\n\n# MDX page\n\nIntro.\n\n<Shared />\n",
+    );
+    write(&docs, "mdx/_shared.mdx", "Shared text about the axolotl.\n");
+    write(&docs, "_unused.md", "Nobody includes the tapir.\n");
+    docs
+}
+
+async fn included_text_is_found_on_the_including_page_and_cites_its_partial(backend: Backend) {
+    let e = env(backend).await;
+    let docs = site_with_includes(e.dir.path());
+    let s =
+        e.kb.add(3, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(s.documents, 3, "only the pages: {:?}", reasons(&s));
+    assert!(
+        reasons(&s)
+            .iter()
+            .any(|r| r.starts_with("_unused.md") && r.contains("no page includes")),
+        "{:?}",
+        reasons(&s)
+    );
+
+    let hedgehog = sparse_hits(&e.kb, 3, "hedgehog icons").await;
+    assert_eq!(hedgehog[0].location, "help/star-a-message.md");
+    assert_eq!(hedgehog[0].heading_path, vec!["Star it"]);
+    assert!(hedgehog[0].text.contains("Click the star"), "{hedgehog:?}");
+    assert!(
+        hedgehog[0]
+            .origins
+            .contains(&"help/include/message-actions.md".to_string()),
+        "{hedgehog:?}"
+    );
+    let capybara = sparse_hits(&e.kb, 3, "capybara menu").await;
+    assert_eq!(capybara[0].location, "help/star-a-message.md");
+    assert!(capybara[0].text.contains("Tip:"), "{capybara:?}");
+    assert!(
+        capybara[0]
+            .origins
+            .contains(&"help/include/nested-tip.md".to_string()),
+        "a partial's own include is cited too: {capybara:?}"
+    );
+
+    for (q, page, partial) in [
+        ("lemur CPU", "guide/install.md", "snippets/requirements.md"),
+        ("ocelot team", "guide/install.md", "partials/support.md"),
+        ("axolotl", "mdx/page.mdx", "mdx/_shared.mdx"),
+    ] {
+        let hits = sparse_hits(&e.kb, 3, q).await;
+        assert_eq!(hits.len(), 1, "{q}: {hits:?}");
+        assert_eq!(hits[0].location, page, "{q}");
+        assert!(
+            hits[0].origins.contains(&partial.to_string()),
+            "{q}: {hits:?}"
+        );
+    }
+    let intro = sparse_hits(&e.kb, 3, "MDX page intro").await;
+    assert!(
+        intro.iter().all(|h| h.location != "mdx/_shared.mdx"),
+        "{intro:?}"
+    );
+    assert!(sparse_hits(&e.kb, 3, "tapir").await.is_empty());
+    for q in ["hedgehog", "capybara", "lemur", "ocelot", "axolotl"] {
+        assert_clean(&sparse_hits(&e.kb, 3, q).await);
+    }
+}
+
+#[tokio::test]
+async fn a_page_that_is_only_includes_is_searchable_by_its_included_words() {
+    let e = env(Backend::Edge).await;
+    let docs = e.dir.path().join("docs");
+    write(
+        &docs,
+        "help/spoilers.md",
+        "# Spoilers\n\n{!spoilers-intro.md!}\n\n## Examples\n\n{!spoilers-examples.md!}\n",
+    );
+    write(
+        &docs,
+        "help/include/spoilers-intro.md",
+        "Use a spoiler block to hide the plot twist until a reader clicks it.\n",
+    );
+    write(
+        &docs,
+        "help/include/spoilers-examples.md",
+        "```spoiler\nThe butler did it.\n```\n",
+    );
+    let s =
+        e.kb.add(4, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(s.documents, 1, "{:?}", reasons(&s));
+    let twist = sparse_hits(&e.kb, 4, "hide the plot twist").await;
+    assert_eq!(twist[0].location, "help/spoilers.md");
+    assert_eq!(twist[0].title, "Spoilers");
+    assert_eq!(twist[0].origins, vec!["help/include/spoilers-intro.md"]);
+    let butler = sparse_hits(&e.kb, 4, "butler").await;
+    assert_eq!(butler[0].heading_path, vec!["Examples"]);
+    assert!(
+        butler[0]
+            .text
+            .contains("```spoiler\nThe butler did it.\n```"),
+        "{butler:?}"
+    );
+    assert_eq!(butler[0].origins, vec!["help/include/spoilers-examples.md"]);
+}
+
+#[tokio::test]
+async fn include_cycles_missing_files_and_paths_outside_the_folder_are_reported() {
+    let e = env(Backend::Edge).await;
+    let outside = e.dir.path().join("outside");
+    write(&outside, "secret.md", "The vault combination is 4921.\n");
+    let docs = e.dir.path().join("docs");
+    write(
+        &docs,
+        "page.md",
+        "# Page\n\nThe page's own gazelle text.\n\n--8<-- \"parts/a.md\"\n\n--8<-- \"parts/missing.md\"\n\n\
+         --8<-- \"../outside/secret.md\"\n\n{% include \"/etc/hostname\" %}\n\n--8<-- \"parts/link.md\"\n",
+    );
+    write(&docs, "parts/a.md", "Antelope part.\n\n--8<-- \"b.md\"\n");
+    write(&docs, "parts/b.md", "Bison part.\n\n--8<-- \"a.md\"\n");
+    std::os::unix::fs::symlink(outside.join("secret.md"), docs.join("parts/link.md")).unwrap();
+    let s =
+        e.kb.add(5, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    let reasons = reasons(&s);
+    let about = |needle: &str| {
+        reasons
+            .iter()
+            .find(|r| r.starts_with("page.md") && r.contains(needle))
+            .cloned()
+            .unwrap_or_else(|| panic!("no report about {needle}: {reasons:?}"))
+    };
+    assert!(about("cycle").contains("parts/a.md → parts/b.md → parts/a.md"));
+    assert!(about("parts/missing.md").contains("not found"));
+    assert!(about("../outside/secret.md").contains("outside the folder"));
+    assert!(about("/etc/hostname").contains("absolute path"));
+    assert!(
+        about("parts/link.md").contains("outside the folder")
+            || about("parts/link.md").contains("not found")
+    );
+
+    assert_eq!(
+        s.documents, 1,
+        "the page indexes; its partials are not pages: {reasons:?}"
+    );
+    let page = sparse_hits(&e.kb, 5, "gazelle antelope bison").await;
+    assert_eq!(page[0].location, "page.md");
+    assert!(page[0].text.contains("Antelope part.") && page[0].text.contains("Bison part."));
+    assert!(sparse_hits(&e.kb, 5, "vault combination").await.is_empty());
 }

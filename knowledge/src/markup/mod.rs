@@ -1,10 +1,11 @@
 //! Documentation sites write Markdown in their generator's dialect (MkDocs-Material, Zulip's
 //! help centre, Docusaurus, MDX, Jinja templates). This module rewrites a page into the plain
 //! Markdown a reader would see rendered, so the index holds their words rather than the markup.
-//! Text included from other files is fenced by origin markers that the chunker turns into
-//! citations.
+//! Includes are resolved earlier, where the folder is at hand ([`include`]); the text they
+//! bring is fenced by origin markers that the chunker turns into citations.
 
 mod constructs;
+pub(crate) mod include;
 mod inline;
 mod zulip;
 
