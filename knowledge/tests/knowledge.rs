@@ -1609,12 +1609,18 @@ fn site_with_includes(root: &Path) -> std::path::PathBuf {
     write(
         &docs,
         "help/star-a-message.md",
-        "# Star a message\n\n## Star it\n\n{start_tabs}\n\n{tab|desktop}\n\n{!message-actions.md!}\n\n1. Click the star.\n\n{end_tabs}\n",
+        "# Star a message\n\n## Star it\n\n{start_tabs}\n\n{tab|desktop}\n\n{!message-actions.md!}\n\n1. Click the star.\n\n{end_tabs}\n\n\
+         ## Ask us\n\n1. {!send-us-info.md!}\n\n     1. Your organization's URL\n",
     );
     write(
         &docs,
         "help/include/message-actions.md",
         "1. Hover over a message to reveal the hedgehog icons.\n\n{!nested-tip.md!}\n",
+    );
+    write(
+        &docs,
+        "help/include/send-us-info.md",
+        "Please e-mail the wallaby desk with the following information:\n",
     );
     write(
         &docs,
@@ -1683,6 +1689,11 @@ async fn included_text_is_found_on_the_including_page_and_cites_its_partial(back
     );
 
     for (q, page, partial) in [
+        (
+            "wallaby desk",
+            "help/star-a-message.md",
+            "help/include/send-us-info.md",
+        ),
         ("lemur CPU", "guide/install.md", "snippets/requirements.md"),
         ("ocelot team", "guide/install.md", "partials/support.md"),
         ("axolotl", "mdx/page.mdx", "mdx/_shared.mdx"),

@@ -1,7 +1,7 @@
 //! The block constructs of each dialect, recognised at a line: admonitions (MkDocs `!!!`/`???`,
 //! Docusaurus `:::`), content tabs (`===`, Zulip `{tab|…}`, MDX `<TabItem>`), leftover include
-//! directives, attribute lists, footnote definitions, headings, raw HTML blocks and Zulip's
-//! UI-path macros.
+//! directives, attribute lists, abbreviation and footnote definitions, headings, raw HTML
+//! blocks and Zulip's UI-path macros.
 
 use super::{Fence, dedent, indent_of, indented_body_end, inline, is_origin_mark, zulip};
 
@@ -65,7 +65,9 @@ pub(super) fn recognise(lines: &[String], i: usize) -> (Construct, usize) {
     }
     let leftover_include =
         t.starts_with("--8<--") || (t.starts_with("{!") && t.ends_with("!}")) || is_mdx_import(t);
-    if leftover_include || (t.starts_with("{:") && t.ends_with('}')) {
+    // Abbreviation definitions (`*[DNS]: Domain Name System`) show only as tooltips.
+    let abbreviation = t.starts_with("*[") && t.contains("]:");
+    if leftover_include || abbreviation || (t.starts_with("{:") && t.ends_with('}')) {
         return (Construct::Drop, i + 1);
     }
     if let Some(text) = footnote_definition(t).filter(|_| indent <= 3) {
@@ -117,12 +119,12 @@ fn admonition(t: &str) -> Option<String> {
         }
         None => (rest, None),
     };
+    // Python-Markdown reads every word as a CSS class and shows only the first as the title.
     let words: Vec<&str> = words.split_whitespace().collect();
-    let plausible = words.len() <= 3
-        && words.iter().all(|w| {
-            w.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        });
+    let plausible = words.iter().all(|w| {
+        w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
     plausible.then(|| label(words.first().copied(), title))
 }
 

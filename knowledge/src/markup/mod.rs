@@ -65,10 +65,29 @@ pub(crate) fn split_origin_marks(text: &str) -> (String, Vec<OriginMark<'_>>) {
     let mut kept = String::with_capacity(text.len());
     let mut marks = Vec::new();
     for line in text.split_inclusive('\n') {
-        if is_origin_mark(line) {
-            marks.extend(origin_marks(line));
-        } else {
+        let found = origin_marks(line);
+        if found.is_empty() {
             kept.push_str(line);
+            continue;
+        }
+        marks.extend(found);
+        let mut rest = line;
+        let mut left = String::new();
+        while let Some(start) = rest.find("<!-- ") {
+            left.push_str(&rest[..start]);
+            let tail = &rest[start..];
+            let is_mark = tail.starts_with(ORIGIN_CLOSE) || tail.starts_with(ORIGIN_OPEN);
+            match tail.find("-->").filter(|_| is_mark) {
+                Some(end) => rest = &tail[end + 3..],
+                None => {
+                    left.push_str("<!-- ");
+                    rest = &tail[5..];
+                }
+            }
+        }
+        left.push_str(rest);
+        if !left.trim().is_empty() {
+            kept.push_str(&left);
         }
     }
     (kept, marks)
@@ -206,8 +225,22 @@ fn strip_comments(text: &str) -> String {
                 match rest.find("<!--") {
                     Some(start) => {
                         out.push_str(&rest[..start]);
-                        in_comment = true;
-                        rest = &rest[start + 4..];
+                        rest = &rest[start..];
+                        // A marker after a list marker (`1. <!-- … -->`) is kept too.
+                        let mark = [ORIGIN_CLOSE, ORIGIN_OPEN]
+                            .iter()
+                            .find(|m| rest.starts_with(**m))
+                            .and_then(|_| rest.find("-->"));
+                        match mark {
+                            Some(end) => {
+                                out.push_str(&rest[..end + 3]);
+                                rest = &rest[end + 3..];
+                            }
+                            None => {
+                                in_comment = true;
+                                rest = &rest[4..];
+                            }
+                        }
                     }
                     None => {
                         out.push_str(rest);

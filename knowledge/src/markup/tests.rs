@@ -145,7 +145,7 @@ fn docusaurus_admonitions_and_mdx_tabs_are_labelled() {
 
 #[test]
 fn comments_attribute_lists_footnotes_and_raw_html_become_plain_text() {
-    let md = "<!-- markdownlint-disable MD046 -->\n## Setting the password {: #set-password }\n\nSee the docs. <!-- inline note -->\n{: .class }\n\n### Why DoH? [^guide]\n\nText.\n\n<p class=\"text-center\">\n    <img src=\"logo.svg\" alt=\"Pi-hole\">\n    <br>\n    <strong>Network-wide ad blocking</strong>\n</p>\n\n[^guide]: Based on a guide by Ben.\n\n<!--\nmulti-line\ndraft\n-->\nEnd.\n";
+    let md = "<!-- markdownlint-disable MD046 -->\n## Setting the password {: #set-password }\n\nSee the docs. <!-- inline note -->\n{: .class }\n\n### Why DoH? [^guide]\n\nText.\n\n<p class=\"text-center\">\n    <img src=\"logo.svg\" alt=\"Pi-hole\">\n    <br>\n    <strong>Network-wide ad blocking</strong>\n</p>\n\n[^guide]: Based on a guide by Ben.\n\n*[DNS]: Domain Name System\n\n<!--\nmulti-line\ndraft\n-->\nEnd.\n";
     let out = text(md);
     assert!(
         out.contains("## Setting the password {#set-password}"),
@@ -162,6 +162,7 @@ fn comments_attribute_lists_footnotes_and_raw_html_become_plain_text() {
         "<strong>",
         "markdownlint",
         "draft",
+        "*[DNS]",
     ] {
         assert!(!out.contains(raw), "{raw:?} survived in:\n{out}");
     }
@@ -182,16 +183,23 @@ fn include_directives_that_were_not_resolved_leave_no_trace() {
 #[test]
 fn origin_markers_survive_rendering_and_are_found_in_raw_html() {
     let md = format!(
-        "!!! tip \"\"\n    {}\n    Included words.\n    {}\n",
+        "!!! tip \"\"\n    {}\n    Included words.\n    {}\n\n1. {}\n   A step.\n   {}\n",
         origin_open("help/include/tip.md"),
+        origin_close(),
+        origin_open("help/include/step.md"),
         origin_close()
     );
     let out = text(&md);
     assert_eq!(
         origin_marks(&out),
-        vec![OriginMark::Open("help/include/tip.md"), OriginMark::Close]
+        vec![
+            OriginMark::Open("help/include/tip.md"),
+            OriginMark::Close,
+            OriginMark::Open("help/include/step.md"),
+            OriginMark::Close
+        ]
     );
     let (code, marks) = split_origin_marks(&out);
-    assert_eq!(marks.len(), 2);
+    assert_eq!(marks.len(), 4);
     assert!(!code.contains("supportbot-origin"));
 }
