@@ -98,7 +98,8 @@ pub fn inline_documents(name: &str, entries: &[QaEntry]) -> Vec<Document> {
         .collect()
 }
 
-fn format_of(path: &Path) -> Option<Format> {
+/// The format a file's extension says it has; `None` for files that are not indexed.
+pub(crate) fn format_of(path: &Path) -> Option<Format> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
