@@ -318,7 +318,8 @@ fn strip_block_prefix(line: &str) -> &str {
     let mut rest = line.trim_start();
     loop {
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        let next = if rest.starts_with("> ") || rest.starts_with("- ") || rest.starts_with("* ") {
+        let bullet = ["> ", "- ", "* ", "+ "].iter().any(|m| rest.starts_with(m));
+        let next = if bullet {
             Some(&rest[2..])
         } else if digits > 0
             && (rest[digits..].starts_with(". ") || rest[digits..].starts_with(") "))
