@@ -128,3 +128,24 @@ pub trait VectorIndex: Send + Sync {
 pub(crate) fn stable_order(hits: &mut [ScoredChunk]) {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_stored_before_origins_existed_still_read() {
+        let old = serde_json::json!({
+            "source_id": 1,
+            "location": "a.md",
+            "url": null,
+            "title": "A",
+            "heading_path": [],
+            "anchor": null,
+            "text": "alpha",
+        });
+        let p: ChunkPayload = serde_json::from_value(old).expect("old payload reads");
+        assert!(p.origins.is_empty());
+        assert_eq!(p.text, "alpha");
+    }
+}
