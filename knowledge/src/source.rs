@@ -204,6 +204,7 @@ fn resolve_includes(root: &Path, limits: &FileLimits, loaded: &mut Loaded) {
     let read = |path: &Path| read_partial(path, limits);
     let mut expander = Expander::new(root, &read);
     let mut included = HashSet::new();
+    let mut problems = Vec::new();
     for doc in &mut loaded.documents {
         if doc.format != Format::Markdown || include::is_partial(&doc.location) {
             continue;
@@ -211,13 +212,14 @@ fn resolve_includes(root: &Path, limits: &FileLimits, loaded: &mut Loaded) {
         let expanded = expander.expand(&doc.location, &doc.body);
         doc.body = expanded.body;
         included.extend(expanded.included);
-        loaded
-            .skipped
-            .extend(expanded.problems.into_iter().map(|reason| Skipped {
-                location: doc.location.clone(),
-                reason,
-            }));
+        problems.extend(expanded.problems.into_iter().map(|reason| Skipped {
+            location: doc.location.clone(),
+            reason,
+        }));
     }
+    // A file another page includes is a partial: its problems were reported on that page.
+    problems.retain(|p| !included.contains(&p.location));
+    loaded.skipped.extend(problems);
     for doc in std::mem::take(&mut loaded.documents) {
         if included.contains(&doc.location) {
             continue;

@@ -1766,8 +1766,16 @@ async fn include_cycles_missing_files_and_paths_outside_the_folder_are_reported(
         &docs,
         "page.md",
         "# Page\n\nThe page's own gazelle text.\n\n--8<-- \"parts/a.md\"\n\n--8<-- \"parts/missing.md\"\n\n\
-         --8<-- \"../outside/secret.md\"\n\n{% include \"/etc/hostname\" %}\n\n--8<-- \"parts/link.md\"\n",
+         --8<-- \"../outside/secret.md\"\n\n{% include \"/etc/hostname\" %}\n\n--8<-- \"parts/link.md\"\n\n\
+         --8<-- \"deep/1.md\"\n",
     );
+    for level in 1..=9 {
+        write(
+            &docs,
+            &format!("deep/{level}.md"),
+            &format!("Level{level} words.\n\n--8<-- \"{}.md\"\n", level + 1),
+        );
+    }
     write(&docs, "parts/a.md", "Antelope part.\n\n--8<-- \"b.md\"\n");
     write(&docs, "parts/b.md", "Bison part.\n\n--8<-- \"a.md\"\n");
     std::os::unix::fs::symlink(outside.join("secret.md"), docs.join("parts/link.md")).unwrap();
@@ -1787,10 +1795,14 @@ async fn include_cycles_missing_files_and_paths_outside_the_folder_are_reported(
     assert!(about("parts/missing.md").contains("not found"));
     assert!(about("../outside/secret.md").contains("outside the folder"));
     assert!(about("/etc/hostname").contains("absolute path"));
+    assert!(about("more than 8 deep").contains("in deep/7.md"));
     assert!(
-        about("parts/link.md").contains("outside the folder")
-            || about("parts/link.md").contains("not found")
+        !reasons
+            .iter()
+            .any(|r| (r.starts_with("parts/") || r.starts_with("deep/")) && r.contains("include")),
+        "a partial's problems are reported once, on the page: {reasons:?}"
     );
+    assert!(about("parts/link.md").contains("leads outside the folder"));
 
     assert_eq!(
         s.documents, 1,
@@ -1799,5 +1811,8 @@ async fn include_cycles_missing_files_and_paths_outside_the_folder_are_reported(
     let page = sparse_hits(&e.kb, 5, "gazelle antelope bison").await;
     assert_eq!(page[0].location, "page.md");
     assert!(page[0].text.contains("Antelope part.") && page[0].text.contains("Bison part."));
+    let deep = sparse_hits(&e.kb, 5, "level7 level8").await;
+    assert!(deep[0].text.contains("Level7 words."), "{deep:?}");
+    assert!(!deep.iter().any(|h| h.text.contains("Level8")), "{deep:?}");
     assert!(sparse_hits(&e.kb, 5, "vault combination").await.is_empty());
 }

@@ -202,7 +202,7 @@ impl<'a> Expander<'a> {
             return Err("is not a file name".into());
         }
         if target.contains("://") {
-            return Err("is a URL; only files inside the folder are included".into());
+            return Err("is a URL (only files inside the folder are included)".into());
         }
         // A snippet may name lines or a section (`file.md:3:9`); the whole file is included.
         let target = match kind {
@@ -211,7 +211,7 @@ impl<'a> Expander<'a> {
         };
         let drive = target.as_bytes().get(1) == Some(&b':');
         if Path::new(target).is_absolute() || target.starts_with('~') || drive {
-            return Err("is an absolute path; only files inside the folder are included".into());
+            return Err("is an absolute path (only files inside the folder are included)".into());
         }
         let dir = match from.rfind('/') {
             Some(p) => &from[..p],
@@ -226,32 +226,32 @@ impl<'a> Expander<'a> {
             Kind::Snippet | Kind::Jinja => vec![join(dir, target), target.to_string()],
             Kind::Mdx => vec![join(dir, target)],
         };
-        let mut looked = Vec::new();
-        let mut escaped = false;
+        let mut looked: Vec<String> = Vec::new();
+        let mut outside: Vec<String> = Vec::new();
         for candidate in candidates {
             let Some(rel) = normalise(&candidate) else {
-                escaped = true;
+                outside.push(candidate);
                 continue;
             };
-            if looked.contains(&rel) {
+            if looked.contains(&rel) || outside.contains(&rel) {
                 continue;
             }
-            let path = self.root.join(&rel);
-            match std::fs::canonicalize(&path) {
-                Ok(real) if !real.starts_with(&self.root) => escaped = true,
+            match std::fs::canonicalize(self.root.join(&rel)) {
+                // A symlink out of the folder.
+                Ok(real) if !real.starts_with(&self.root) => outside.push(rel),
                 Ok(real) if real.is_file() => return Ok((rel, real)),
-                _ => {}
+                _ => looked.push(rel),
             }
-            looked.push(rel);
         }
-        if escaped && looked.is_empty() {
-            return Err("leads outside the folder; not followed".into());
-        }
-        let mut reason = format!("was not found (looked for {})", looked.join(", "));
-        if escaped {
-            reason.push_str("; a path outside the folder was not followed");
-        }
-        Err(reason)
+        Err(match (looked.is_empty(), outside.is_empty()) {
+            (true, _) => "leads outside the folder".to_string(),
+            (false, true) => format!("was not found (looked for {})", looked.join(", ")),
+            (false, false) => format!(
+                "was not found inside the folder (looked for {}; {} leads outside it)",
+                looked.join(", "),
+                outside.join(", ")
+            ),
+        })
     }
 }
 
