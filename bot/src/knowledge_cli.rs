@@ -219,6 +219,9 @@ async fn try_run(config: &Config, command: KnowledgeCommand) -> Result<(), BoxEr
                     h.source_id,
                     h.url.as_deref().unwrap_or(&h.location)
                 );
+                if !h.origins.is_empty() {
+                    println!("   included from {}", h.origins.join(", "));
+                }
                 let preview: String = h.text.chars().take(240).collect();
                 println!("   {}", preview.replace('\n', " "));
             }

@@ -1,7 +1,8 @@
 //! Heading-aware chunking: a document is split into sections at its headings (Markdown via
 //! pulldown-cmark, HTML via scraper), and each section is packed into chunks of a few hundred
 //! words with a small overlap. Every chunk keeps its document title, heading path and an anchor
-//! so answers can cite the exact section.
+//! so answers can cite the exact section, and names the partial files its text was included
+//! from. Markdown is first rewritten into what a reader sees (see [`crate::markup`]).
 
 use std::collections::HashMap;
 
@@ -9,6 +10,7 @@ use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, T
 use scraper::{ElementRef, Html, Node, Selector};
 
 use crate::document::{Document, Format};
+use crate::markup::{self, OriginMark};
 
 /// Size limits for chunks, in whitespace-separated words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,8 @@ pub struct Chunk {
     /// Slug of the innermost heading (or its explicit id), for `url#anchor` citations.
     pub anchor: Option<String>,
     pub text: String,
+    /// Files, relative to the source folder, whose included text is part of this chunk.
+    pub origins: Vec<String>,
 }
 
 impl Chunk {
@@ -61,6 +65,7 @@ impl Chunk {
 struct Block {
     text: String,
     code: bool,
+    origins: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +83,10 @@ struct Outline {
     slugs: HashMap<String, usize>,
     sections: Vec<Section>,
     inline: String,
+    /// Partial files whose included text is being read, innermost last.
+    including: Vec<String>,
+    /// Origins of the text in `inline`.
+    inline_origins: Vec<String>,
 }
 
 impl Outline {
@@ -90,21 +99,49 @@ impl Outline {
 
     fn text(&mut self, t: &str) {
         self.inline.push_str(t);
+        if !t.trim().is_empty()
+            && let Some(origin) = self.including.last()
+            && !self.inline_origins.contains(origin)
+        {
+            self.inline_origins.push(origin.clone());
+        }
+    }
+
+    /// Follows the boundaries of included text found in raw HTML.
+    fn marks(&mut self, marks: Vec<OriginMark<'_>>) {
+        for mark in marks {
+            match mark {
+                OriginMark::Open(path) => self.including.push(path.to_string()),
+                OriginMark::Close => {
+                    self.including.pop();
+                }
+            }
+        }
     }
 
     fn flush(&mut self) {
         let text = collapse_ws(&self.inline);
         self.inline.clear();
+        let origins = std::mem::take(&mut self.inline_origins);
         if !text.is_empty() {
-            self.current().blocks.push(Block { text, code: false });
+            self.current().blocks.push(Block {
+                text,
+                code: false,
+                origins,
+            });
         }
     }
 
     fn code(&mut self, code: &str) {
         self.flush();
         let text = code.trim_matches('\n').to_string();
+        let origins = self.including.last().cloned().into_iter().collect();
         if !text.trim().is_empty() {
-            self.current().blocks.push(Block { text, code: true });
+            self.current().blocks.push(Block {
+                text,
+                code: true,
+                origins,
+            });
         }
     }
 
@@ -215,7 +252,9 @@ fn parse_markdown(body: &str) -> (Option<String>, Vec<Section>) {
                 code = Some(fence);
             }
             Event::End(TagEnd::CodeBlock) => {
-                if let Some(mut c) = code.take() {
+                if let Some(c) = code.take() {
+                    // A marker indented like code is still a marker, not code.
+                    let (mut c, marks) = markup::split_origin_marks(&c);
                     if c.starts_with("```") {
                         if !c.ends_with('\n') {
                             c.push('\n');
@@ -223,8 +262,10 @@ fn parse_markdown(body: &str) -> (Option<String>, Vec<Section>) {
                         c.push_str("```");
                     }
                     out.code(&c);
+                    out.marks(marks);
                 }
             }
+            Event::Html(h) | Event::InlineHtml(h) => out.marks(markup::origin_marks(&h)),
             Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
                 if let Some((_, h, _)) = heading.as_mut() {
                     h.push_str(&t);
@@ -388,7 +429,11 @@ fn parse_pdf(body: &str) -> (Option<String>, Vec<Section>) {
 /// fallback) and the chunks in reading order.
 pub fn chunk_document(doc: &Document, settings: &ChunkSettings) -> (String, Vec<Chunk>) {
     let (title, sections) = match doc.format {
-        Format::Markdown => parse_markdown(&doc.body),
+        Format::Markdown => {
+            let rendered = markup::render(&doc.body);
+            let (h1, sections) = parse_markdown(&rendered.body);
+            (h1.or(rendered.title), sections)
+        }
         Format::Html => parse_html(&doc.body),
         Format::Text => parse_text(&doc.body),
         Format::Pdf => parse_pdf(&doc.body),
@@ -396,12 +441,13 @@ pub fn chunk_document(doc: &Document, settings: &ChunkSettings) -> (String, Vec<
     let title = title.unwrap_or_else(|| doc.fallback_title.clone());
     let mut chunks = Vec::new();
     for section in sections {
-        for text in pack(&section.blocks, settings) {
+        for (text, origins) in pack(&section.blocks, settings) {
             chunks.push(Chunk {
                 title: title.clone(),
                 heading_path: section.heading_path.clone(),
                 anchor: section.anchor.clone(),
                 text,
+                origins,
             });
         }
     }
@@ -409,12 +455,15 @@ pub fn chunk_document(doc: &Document, settings: &ChunkSettings) -> (String, Vec<
 }
 
 /// Packs a section's blocks into chunks of at most `max_words` (code blocks up to
-/// `max_code_words` stay whole), carrying `overlap_words` of prose into the next chunk.
-fn pack(blocks: &[Block], s: &ChunkSettings) -> Vec<String> {
+/// `max_code_words` stay whole), carrying `overlap_words` of prose into the next chunk. Each
+/// chunk comes with the origins of the blocks whose text it holds.
+fn pack(blocks: &[Block], s: &ChunkSettings) -> Vec<(String, Vec<String>)> {
     let mut chunks = Vec::new();
     let mut cur = String::new();
     let mut cur_words = 0;
+    let mut cur_origins: Vec<String> = Vec::new();
     let mut last_was_code = false;
+    let mut last_origins: &[String] = &[];
 
     for block in blocks {
         let words = block.text.split_whitespace().count();
@@ -424,13 +473,22 @@ fn pack(blocks: &[Block], s: &ChunkSettings) -> Vec<String> {
             } else {
                 tail_words(&cur, s.overlap_words)
             };
-            chunks.push(std::mem::replace(&mut cur, overlap));
+            let carried = if overlap.is_empty() {
+                Vec::new()
+            } else {
+                last_origins.to_vec()
+            };
+            chunks.push((
+                std::mem::replace(&mut cur, overlap),
+                std::mem::replace(&mut cur_origins, carried),
+            ));
             cur_words = cur.split_whitespace().count();
         }
         let fits_whole = words <= s.max_words || (block.code && words <= s.max_code_words);
         if fits_whole {
             if cur_words + words > s.max_words.max(words) {
                 cur.clear();
+                cur_origins.clear();
                 cur_words = 0;
             }
             append(&mut cur, &block.text);
@@ -441,6 +499,7 @@ fn pack(blocks: &[Block], s: &ChunkSettings) -> Vec<String> {
             let step = s.max_words.saturating_sub(s.overlap_words).max(1);
             let mut start = 0;
             cur.clear();
+            cur_origins.clear();
             loop {
                 let end = (start + s.max_words).min(all.len());
                 let window = all[start..end].join(" ");
@@ -449,14 +508,20 @@ fn pack(blocks: &[Block], s: &ChunkSettings) -> Vec<String> {
                     cur_words = end - start;
                     break;
                 }
-                chunks.push(window);
+                chunks.push((window, block.origins.clone()));
                 start += step;
             }
         }
+        for origin in &block.origins {
+            if !cur_origins.contains(origin) {
+                cur_origins.push(origin.clone());
+            }
+        }
         last_was_code = block.code;
+        last_origins = &block.origins;
     }
     if !cur.trim().is_empty() {
-        chunks.push(cur);
+        chunks.push((cur, cur_origins));
     }
     chunks
 }

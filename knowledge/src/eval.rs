@@ -1,7 +1,8 @@
 //! Retrieval evaluation on BEIR-format datasets (`corpus.jsonl`, `queries.jsonl`,
 //! `qrels/test.tsv`). The corpus goes through the same ingest (chunking included) and search
 //! code as a guild's knowledge, into a throwaway knowledge base; a document's rank is that of
-//! its best chunk.
+//! its best chunk. Documents whose id names a Markdown file are read as Markdown, as they
+//! would be from a folder (without includes, which need the folder).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -16,7 +17,7 @@ use crate::document::{Document, Format};
 use crate::error::{KnowledgeError, Result};
 use crate::kb::{KnowledgeBase, SearchMode};
 use crate::progress::Progress;
-use crate::source::SourceSpec;
+use crate::source::{SourceSpec, format_of};
 
 const EVAL_GUILD: i64 = 1;
 /// Chunks fetched per query: enough to fill the top 100 documents when documents span
@@ -117,11 +118,17 @@ fn load_corpus(dir: &Path) -> Result<Vec<Document>> {
             continue;
         }
         let c: CorpusLine = serde_json::from_str(&line).map_err(|e| bad_data(&path, n, e))?;
+        // Corpora exported from documentation folders name documents by file: their Markdown
+        // is chunked and cleaned as it would be when the folder is added.
+        let format = match format_of(Path::new(&c.id)) {
+            Some(Format::Markdown) => Format::Markdown,
+            _ => Format::Text,
+        };
         docs.push(Document {
             location: c.id,
             url: None,
             fallback_title: c.title,
-            format: Format::Text,
+            format,
             body: c.text,
         });
     }
@@ -340,5 +347,26 @@ mod tests {
         assert!((recall_at(&ranked(&["x", "a"]), &r, 100) - 0.5).abs() < 1e-12);
         assert!((mrr_at(&ranked(&["x", "y", "b"]), &r, 10) - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(mrr_at(&ranked(&["x"]), &r, 10), 0.0);
+    }
+
+    #[test]
+    fn corpus_documents_named_like_markdown_files_are_read_as_markdown() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("corpus.jsonl"),
+            concat!(
+                r#"{"_id":"guide/install.md","title":"install","text":"!!! tip \"\"\n    Hi."}"#,
+                "\n",
+                r#"{"_id":"d2","text":"Plain passage."}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
+        let formats: Vec<Format> = load_corpus(dir.path())
+            .unwrap()
+            .iter()
+            .map(|d| d.format)
+            .collect();
+        assert_eq!(formats, vec![Format::Markdown, Format::Text]);
     }
 }

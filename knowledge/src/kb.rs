@@ -29,7 +29,7 @@ const UPSERT_BATCH: usize = 512;
 /// Points written between index optimizations during one ingest.
 const OPTIMIZE_EVERY: usize = 8_192;
 /// Bumped whenever chunking or payload layout changes, so re-adding re-indexes.
-const PIPELINE_VERSION: &str = "knowledge-v1";
+const PIPELINE_VERSION: &str = "knowledge-v2-markup";
 
 /// Which vectors a search uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub struct Hit {
     pub anchor: Option<String>,
     /// Link to cite: the page URL with `#anchor` for web sources, `None` for local files.
     pub url: Option<String>,
+    /// Partial files (relative to the source folder) the page included this text from.
+    pub origins: Vec<String>,
     pub score: f32,
 }
 
@@ -288,6 +290,7 @@ impl KnowledgeBase {
                             anchor: chunk.anchor,
                             text: chunk.text,
                             doc_hash: doc_hash.clone(),
+                            origins: chunk.origins,
                         },
                     });
                 }
@@ -450,6 +453,7 @@ impl KnowledgeBase {
                         heading_path: p.heading_path,
                         anchor: p.anchor,
                         text: p.text,
+                        origins: p.origins,
                     }
                     .embed_text();
                     (id, encoder.document(&text))
@@ -583,6 +587,7 @@ impl KnowledgeBase {
                     heading_path: h.payload.heading_path,
                     anchor: h.payload.anchor,
                     url,
+                    origins: h.payload.origins,
                     score: h.score,
                 }
             })

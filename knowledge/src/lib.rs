@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod index;
 mod kb;
 mod lock;
+mod markup;
 pub mod pdf;
 pub mod progress;
 pub mod source;

@@ -1,9 +1,11 @@
 //! What an admin can add as knowledge, and the documents each kind of source yields.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::document::{Document, Format};
 use crate::error::{KnowledgeError, Result};
+use crate::markup::include::{self, Expander};
 
 /// A question and its answer, written by an admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +98,8 @@ pub fn inline_documents(name: &str, entries: &[QaEntry]) -> Vec<Document> {
         .collect()
 }
 
-fn format_of(path: &Path) -> Option<Format> {
+/// The format a file's extension says it has; `None` for files that are not indexed.
+pub(crate) fn format_of(path: &Path) -> Option<Format> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -112,7 +115,8 @@ fn format_of(path: &Path) -> Option<Format> {
 
 /// Loads a file or a folder. Unreadable, binary or unsupported files are reported in
 /// `skipped` and the rest still loads; symlinks are followed only while they stay inside
-/// the folder that was given.
+/// the folder that was given. In a folder, Markdown includes are resolved and partial files
+/// are indexed only where they are included.
 pub fn load_path(path: &Path, limits: &FileLimits) -> Result<Loaded> {
     let root = std::fs::canonicalize(path).map_err(|source| KnowledgeError::Io {
         path: path.to_path_buf(),
@@ -190,7 +194,59 @@ pub fn load_path(path: &Path, limits: &FileLimits) -> Result<Loaded> {
         }
         load_file(&file, rel, limits, &mut loaded);
     }
+    resolve_includes(&root, limits, &mut loaded);
     Ok(loaded)
+}
+
+/// Replaces the include directives of the folder's Markdown pages with the text they name,
+/// and takes partial files out of the pages: their text is indexed where it is included.
+fn resolve_includes(root: &Path, limits: &FileLimits, loaded: &mut Loaded) {
+    let read = |path: &Path| read_partial(path, limits);
+    let mut expander = Expander::new(root, &read);
+    let mut included = HashSet::new();
+    let mut problems = Vec::new();
+    for doc in &mut loaded.documents {
+        if doc.format != Format::Markdown || include::is_partial(&doc.location) {
+            continue;
+        }
+        let expanded = expander.expand(&doc.location, &doc.body);
+        doc.body = expanded.body;
+        included.extend(expanded.included);
+        problems.extend(expanded.problems.into_iter().map(|reason| Skipped {
+            location: doc.location.clone(),
+            reason,
+        }));
+    }
+    // A file another page includes is a partial: its problems were reported on that page.
+    problems.retain(|p| !included.contains(&p.location));
+    loaded.skipped.extend(problems);
+    for doc in std::mem::take(&mut loaded.documents) {
+        if included.contains(&doc.location) {
+            continue;
+        }
+        if include::is_partial(&doc.location) {
+            loaded.skipped.push(Skipped {
+                location: doc.location,
+                reason: "partial file (include folder or leading `_`) that no page includes; \
+                         not indexed as a page"
+                    .into(),
+            });
+            continue;
+        }
+        loaded.documents.push(doc);
+    }
+}
+
+fn read_partial(path: &Path, limits: &FileLimits) -> std::result::Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() > limits.max_file_bytes {
+        return Err(format!(
+            "file is larger than {} bytes",
+            limits.max_file_bytes
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    decode_text(bytes)
 }
 
 fn relative(root: &Path, p: &Path) -> String {

@@ -130,6 +130,7 @@ on_both_backends!(
     one_guilds_corpus_does_not_skew_another_guilds_ranking,
     re_adding_a_folder_re_embeds_only_changed_files,
     idf_follows_the_corpus_after_each_write,
+    included_text_is_found_on_the_including_page_and_cites_its_partial,
 );
 
 fn write(root: &Path, rel: &str, body: &str) {
@@ -1211,6 +1212,7 @@ mod conformance {
                 anchor: None,
                 text: text.into(),
                 doc_hash: String::new(),
+                origins: vec!["include/partial.md".into()],
             },
         }
     }
@@ -1263,6 +1265,11 @@ mod conformance {
             .await
             .unwrap();
         assert_eq!(b_hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![id(4)]);
+        assert_eq!(
+            b_hits[0].payload.origins,
+            vec!["include/partial.md"],
+            "the payload comes back whole"
+        );
 
         let mut meta = knowledge::index::GuildMeta {
             avg_len: 3.0,
@@ -1464,4 +1471,348 @@ async fn a_guilds_language_changes_stemming_for_its_existing_knowledge(backend: 
     );
     let err = e.kb.set_language(7, "klingon").await.unwrap_err();
     assert!(err.to_string().contains("klingon"), "{err}");
+}
+
+// ---- Documentation-site markup and includes ------------------------------------------------
+
+async fn sparse_hits(kb: &KnowledgeBase, guild: i64, q: &str) -> Vec<knowledge::Hit> {
+    kb.search_with(guild, q, 10, knowledge::SearchMode::Sparse)
+        .await
+        .expect("search")
+}
+
+/// Raw markup of the generators a reader never sees on the rendered site.
+const RAW_MARKUP: &[&str] = &[
+    "!!!",
+    "???",
+    "===",
+    ":::",
+    "{!",
+    "{{",
+    "{%",
+    "{:",
+    "{start_tabs}",
+    "{tab|",
+    "{settings_tab|",
+    "{relative|",
+    "<!--",
+    "<i ",
+    "<kbd>",
+    "--8<--",
+    "[^",
+];
+
+fn assert_clean(hits: &[knowledge::Hit]) {
+    for h in hits {
+        for raw in RAW_MARKUP {
+            assert!(
+                !h.text.contains(raw),
+                "{raw:?} in {}: {}",
+                h.location,
+                h.text
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn documentation_markup_is_indexed_as_the_text_a_reader_sees() {
+    let e = env(Backend::Edge).await;
+    let docs = e.dir.path().join("site");
+    write(
+        &docs,
+        "docker/password.md",
+        "---\ntitle: Docker passwords\ndescription: x\n---\n\n<!-- markdownlint-disable MD046 -->\nSet the web password. {: .lead }\n\n\
+         !!! warning \"Keep it secret\"\n    Never commit the quokka password to git.\n\n\
+         === \"Docker Compose\"\n    Put it under `environment` in the compose file.\n\n        FTLCONF_webserver_api_password: hunter2\n\n\
+         === \"Docker run\"\n    Pass it with `-e` on the command line.\n\n\
+         ## Capabilities {: #caps }\n\nNET_ADMIN is needed for DHCP.[^dhcp]\n\n[^dhcp]: Only when the wombat DHCP server is on.\n",
+    );
+    write(
+        &docs,
+        "help/star.md",
+        "# Star a message\n\n{start_tabs}\n\n{tab|desktop-web}\n\n{settings_tab|preferences}\n\n1. Click the **star** (<i class=\"fa fa-star-o\"></i>) icon next to the platypus.\n\n\
+         {tab|mobile}\n\n1. Long press the platypus and press <kbd>S</kbd>.\n\n{end_tabs}\n\n!!! tip \"\"\n\n    Write to {{ support_email }} about echidnas.\n",
+    );
+    write(
+        &docs,
+        "docusaurus.mdx",
+        "import Tabs from '@theme/Tabs';\n\n# Upgrading\n\n:::caution Read first\n\nStop the narwhal service before upgrading.\n\n:::\n",
+    );
+    let s =
+        e.kb.add(1, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(s.documents, 3, "{:?}", reasons(&s));
+
+    let secret = sparse_hits(&e.kb, 1, "quokka password").await;
+    assert_eq!(
+        secret[0].title, "Docker passwords",
+        "front matter names the page"
+    );
+    assert!(
+        secret[0].text.contains("Warning: Keep it secret"),
+        "{secret:?}"
+    );
+    let compose = sparse_hits(&e.kb, 1, "environment compose file").await;
+    assert!(compose[0].text.contains("Docker Compose:"), "{compose:?}");
+    assert!(
+        compose[0]
+            .text
+            .contains("FTLCONF_webserver_api_password: hunter2"),
+        "code inside a tab stays code: {compose:?}"
+    );
+    let caps = sparse_hits(&e.kb, 1, "NET_ADMIN wombat").await;
+    assert_eq!(caps[0].anchor.as_deref(), Some("caps"), "{caps:?}");
+    assert!(caps[0].text.contains("wombat DHCP server"), "{caps:?}");
+
+    let star = sparse_hits(&e.kb, 1, "platypus").await;
+    let text = &star[0].text;
+    for expected in [
+        "Desktop/Web:",
+        "Go to Personal settings → Preferences",
+        "Click the star icon next to the platypus",
+        "Mobile:",
+        "press S",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in {text}");
+    }
+    let tip = sparse_hits(&e.kb, 1, "echidnas").await;
+    assert!(
+        tip[0].text.contains("Tip:") && tip[0].text.contains("support email"),
+        "{tip:?}"
+    );
+    let narwhal = sparse_hits(&e.kb, 1, "narwhal").await;
+    assert!(
+        narwhal[0].text.contains("Caution: Read first"),
+        "{narwhal:?}"
+    );
+
+    for q in [
+        "quokka",
+        "environment",
+        "wombat",
+        "platypus",
+        "echidnas",
+        "narwhal",
+        "markdownlint",
+    ] {
+        assert_clean(&sparse_hits(&e.kb, 1, q).await);
+    }
+    assert!(sparse_hits(&e.kb, 1, "markdownlint").await.is_empty());
+}
+
+/// Each generator's include syntax, a partial including another, and partials that are not
+/// pages of their own.
+fn site_with_includes(root: &Path) -> std::path::PathBuf {
+    let docs = root.join("docs");
+    write(
+        &docs,
+        "help/star-a-message.md",
+        "# Star a message\n\n## Star it\n\n{start_tabs}\n\n{tab|desktop}\n\n{!message-actions.md!}\n\n1. Click the star.\n\n{end_tabs}\n\n\
+         ## Ask us\n\n1. {!send-us-info.md!}\n\n     1. Your organization's URL\n",
+    );
+    write(
+        &docs,
+        "help/include/message-actions.md",
+        "1. Hover over a message to reveal the hedgehog icons.\n\n{!nested-tip.md!}\n",
+    );
+    write(
+        &docs,
+        "help/include/send-us-info.md",
+        "Please e-mail the wallaby desk with the following information:\n",
+    );
+    write(
+        &docs,
+        "help/include/nested-tip.md",
+        "!!! tip \"\"\n\n    The capybara menu has more actions.\n",
+    );
+    write(
+        &docs,
+        "guide/install.md",
+        "# Install\n\n--8<-- \"snippets/requirements.md\"\n\n{% include \"partials/support.md\" %}\n",
+    );
+    write(
+        &docs,
+        "snippets/requirements.md",
+        "You need a lemur-compatible CPU.\n",
+    );
+    write(
+        &docs,
+        "partials/support.md",
+        "Ask the ocelot team for help.\n",
+    );
+    write(
+        &docs,
+        "mdx/page.mdx",
+        "import Shared from './_shared.mdx';\n\n# MDX page\n\nIntro.\n\n<Shared />\n",
+    );
+    write(&docs, "mdx/_shared.mdx", "Shared text about the axolotl.\n");
+    write(&docs, "_unused.md", "Nobody includes the tapir.\n");
+    docs
+}
+
+async fn included_text_is_found_on_the_including_page_and_cites_its_partial(backend: Backend) {
+    let e = env(backend).await;
+    let docs = site_with_includes(e.dir.path());
+    let s =
+        e.kb.add(3, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(s.documents, 3, "only the pages: {:?}", reasons(&s));
+    assert!(
+        reasons(&s)
+            .iter()
+            .any(|r| r.starts_with("_unused.md") && r.contains("no page includes")),
+        "{:?}",
+        reasons(&s)
+    );
+
+    let hedgehog = sparse_hits(&e.kb, 3, "hedgehog icons").await;
+    assert_eq!(hedgehog[0].location, "help/star-a-message.md");
+    assert_eq!(hedgehog[0].heading_path, vec!["Star it"]);
+    assert!(hedgehog[0].text.contains("Click the star"), "{hedgehog:?}");
+    assert!(
+        hedgehog[0]
+            .origins
+            .contains(&"help/include/message-actions.md".to_string()),
+        "{hedgehog:?}"
+    );
+    let capybara = sparse_hits(&e.kb, 3, "capybara menu").await;
+    assert_eq!(capybara[0].location, "help/star-a-message.md");
+    assert!(capybara[0].text.contains("Tip:"), "{capybara:?}");
+    assert!(
+        capybara[0]
+            .origins
+            .contains(&"help/include/nested-tip.md".to_string()),
+        "a partial's own include is cited too: {capybara:?}"
+    );
+
+    for (q, page, partial) in [
+        (
+            "wallaby desk",
+            "help/star-a-message.md",
+            "help/include/send-us-info.md",
+        ),
+        ("lemur CPU", "guide/install.md", "snippets/requirements.md"),
+        ("ocelot team", "guide/install.md", "partials/support.md"),
+        ("axolotl", "mdx/page.mdx", "mdx/_shared.mdx"),
+    ] {
+        let hits = sparse_hits(&e.kb, 3, q).await;
+        assert_eq!(hits.len(), 1, "{q}: {hits:?}");
+        assert_eq!(hits[0].location, page, "{q}");
+        assert!(
+            hits[0].origins.contains(&partial.to_string()),
+            "{q}: {hits:?}"
+        );
+    }
+    let intro = sparse_hits(&e.kb, 3, "MDX page intro").await;
+    assert!(
+        intro.iter().all(|h| h.location != "mdx/_shared.mdx"),
+        "{intro:?}"
+    );
+    assert!(sparse_hits(&e.kb, 3, "tapir").await.is_empty());
+    for q in ["hedgehog", "capybara", "lemur", "ocelot", "axolotl"] {
+        assert_clean(&sparse_hits(&e.kb, 3, q).await);
+    }
+}
+
+#[tokio::test]
+async fn a_page_that_is_only_includes_is_searchable_by_its_included_words() {
+    let e = env(Backend::Edge).await;
+    let docs = e.dir.path().join("docs");
+    write(
+        &docs,
+        "help/spoilers.md",
+        "# Spoilers\n\n{!spoilers-intro.md!}\n\n## Examples\n\n{!spoilers-examples.md!}\n",
+    );
+    write(
+        &docs,
+        "help/include/spoilers-intro.md",
+        "Use a spoiler block to hide the plot twist until a reader clicks it.\n",
+    );
+    write(
+        &docs,
+        "help/include/spoilers-examples.md",
+        "```spoiler\nThe butler did it.\n```\n",
+    );
+    let s =
+        e.kb.add(4, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(s.documents, 1, "{:?}", reasons(&s));
+    let twist = sparse_hits(&e.kb, 4, "hide the plot twist").await;
+    assert_eq!(twist[0].location, "help/spoilers.md");
+    assert_eq!(twist[0].title, "Spoilers");
+    assert_eq!(twist[0].origins, vec!["help/include/spoilers-intro.md"]);
+    let butler = sparse_hits(&e.kb, 4, "butler").await;
+    assert_eq!(butler[0].heading_path, vec!["Examples"]);
+    assert!(
+        butler[0]
+            .text
+            .contains("```spoiler\nThe butler did it.\n```"),
+        "{butler:?}"
+    );
+    assert_eq!(butler[0].origins, vec!["help/include/spoilers-examples.md"]);
+}
+
+#[tokio::test]
+async fn include_cycles_missing_files_and_paths_outside_the_folder_are_reported() {
+    let e = env(Backend::Edge).await;
+    let outside = e.dir.path().join("outside");
+    write(&outside, "secret.md", "The vault combination is 4921.\n");
+    let docs = e.dir.path().join("docs");
+    write(
+        &docs,
+        "page.md",
+        "# Page\n\nThe page's own gazelle text.\n\n--8<-- \"parts/a.md\"\n\n--8<-- \"parts/missing.md\"\n\n\
+         --8<-- \"../outside/secret.md\"\n\n{% include \"/etc/hostname\" %}\n\n--8<-- \"parts/link.md\"\n\n\
+         --8<-- \"deep/1.md\"\n",
+    );
+    for level in 1..=9 {
+        write(
+            &docs,
+            &format!("deep/{level}.md"),
+            &format!("Level{level} words.\n\n--8<-- \"{}.md\"\n", level + 1),
+        );
+    }
+    write(&docs, "parts/a.md", "Antelope part.\n\n--8<-- \"b.md\"\n");
+    write(&docs, "parts/b.md", "Bison part.\n\n--8<-- \"a.md\"\n");
+    std::os::unix::fs::symlink(outside.join("secret.md"), docs.join("parts/link.md")).unwrap();
+    let s =
+        e.kb.add(5, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    let reasons = reasons(&s);
+    let about = |needle: &str| {
+        reasons
+            .iter()
+            .find(|r| r.starts_with("page.md") && r.contains(needle))
+            .cloned()
+            .unwrap_or_else(|| panic!("no report about {needle}: {reasons:?}"))
+    };
+    assert!(about("cycle").contains("parts/a.md → parts/b.md → parts/a.md"));
+    assert!(about("parts/missing.md").contains("not found"));
+    assert!(about("../outside/secret.md").contains("outside the folder"));
+    assert!(about("/etc/hostname").contains("absolute path"));
+    assert!(about("more than 8 deep").contains("in deep/7.md"));
+    assert!(
+        !reasons
+            .iter()
+            .any(|r| (r.starts_with("parts/") || r.starts_with("deep/")) && r.contains("include")),
+        "a partial's problems are reported once, on the page: {reasons:?}"
+    );
+    assert!(about("parts/link.md").contains("leads outside the folder"));
+
+    assert_eq!(
+        s.documents, 1,
+        "the page indexes; its partials are not pages: {reasons:?}"
+    );
+    let page = sparse_hits(&e.kb, 5, "gazelle antelope bison").await;
+    assert_eq!(page[0].location, "page.md");
+    assert!(page[0].text.contains("Antelope part.") && page[0].text.contains("Bison part."));
+    let deep = sparse_hits(&e.kb, 5, "level7 level8").await;
+    assert!(deep[0].text.contains("Level7 words."), "{deep:?}");
+    assert!(!deep.iter().any(|h| h.text.contains("Level8")), "{deep:?}");
+    assert!(sparse_hits(&e.kb, 5, "vault combination").await.is_empty());
 }

@@ -39,6 +39,10 @@ pub struct ChunkPayload {
     /// vectors), so re-adding a folder re-indexes only the files that changed.
     #[serde(default)]
     pub doc_hash: String,
+    /// Partial files (relative to the source folder) whose included text is in this chunk,
+    /// so a citation can name where the words were written.
+    #[serde(default)]
+    pub origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,4 +127,25 @@ pub trait VectorIndex: Send + Sync {
 /// same order every time.
 pub(crate) fn stable_order(hits: &mut [ScoredChunk]) {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_stored_before_origins_existed_still_read() {
+        let old = serde_json::json!({
+            "source_id": 1,
+            "location": "a.md",
+            "url": null,
+            "title": "A",
+            "heading_path": [],
+            "anchor": null,
+            "text": "alpha",
+        });
+        let p: ChunkPayload = serde_json::from_value(old).expect("old payload reads");
+        assert!(p.origins.is_empty());
+        assert_eq!(p.text, "alpha");
+    }
 }
