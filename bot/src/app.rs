@@ -1,22 +1,19 @@
-//! Wiring for `supportbot run`: store, pipeline, Discord client, background maintenance and
-//! graceful shutdown. The shutdown trigger is a parameter, so tests supply their own.
+//! `supportbot run`: the services (store, knowledge base, agent, pipeline), the Discord
+//! client, background maintenance and graceful shutdown. The shutdown trigger is a parameter, so tests supply their own.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent::classifier::{OpenAiSecondStage, SecondStage};
 use anyhow::Context as _;
 use serenity::all::ClientBuilder;
-use store::Store;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::discord::{self, AppState};
-use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::retention;
+use crate::services::Services;
 
 /// The one-line message for `run` without a token.
 pub const MISSING_TOKEN: &str = "DISCORD_TOKEN is not set: set it to your bot's token (Discord Developer Portal → your application → Bot → Reset Token)";
@@ -29,28 +26,10 @@ pub struct MissingToken;
 /// and disconnects.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let token = config.discord.token.clone().ok_or(MissingToken)?;
-    let store = Store::open(&config.database_settings())
-        .await
-        .context("opening the database")?;
-    info!(backend = %store.backend(), "database ready");
-
-    let settings = PipelineSettings {
-        max_in_flight: config.pipeline.max_in_flight,
-        per_member_per_minute: NonZeroU32::new(config.pipeline.per_member_per_minute)
-            .context("pipeline.per_member_per_minute must be at least 1")?,
-        audit_excerpt_days: config.retention.audit_days,
-    };
-    let second_stage = config.second_stage().map(|c| {
-        info!(model = %c.model, "classifier second stage on");
-        Arc::new(OpenAiSecondStage::new(c)) as Arc<dyn SecondStage>
-    });
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let pipeline = Arc::new(Pipeline::new(
-        store.clone(),
-        Arc::clone(&clock),
-        &settings,
-        second_stage,
-    ));
+    let services = Services::open(&config, Arc::clone(&clock)).await?;
+    let store = services.store.clone();
+    let pipeline = Arc::clone(&services.pipeline);
     let state = Arc::new(AppState {
         pipeline: Arc::clone(&pipeline),
         archive_minutes: config.discord.thread_archive_minutes,

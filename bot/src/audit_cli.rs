@@ -4,11 +4,52 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use chrono::Utc;
+use clap::Subcommand;
 use store::Store;
 
 use crate::audit_view::{AuditQuery, parse_since};
-use crate::cli::{AuditArgs, AuditCommand, ExportFormat};
 use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// The guild's ID.
+    #[arg(long)]
+    pub guild: u64,
+    /// Only entries from the last 30m, 12h, 7d, 2w…
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only this category (spam, scam, self_harm, …).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only this member's messages.
+    #[arg(long)]
+    pub member: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Newest entries first, one per line.
+    List {
+        #[command(flatten)]
+        args: AuditArgs,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Every matching entry, to standard output.
+    Export {
+        #[command(flatten)]
+        args: AuditArgs,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
 
 pub async fn run(config: &Config, command: AuditCommand) -> ExitCode {
     match try_run(config, command).await {

@@ -24,7 +24,76 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub classifier: ClassifierConfig,
     pub knowledge: KnowledgeSettings,
+    pub llm: LlmConfig,
+    pub agent: AgentConfig,
     pub log: LogConfig,
+}
+
+/// The answering model: a primary OpenAI-compatible provider and ordered fallbacks. Off
+/// (extractive answers) unless `base_url` and `model` are set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    pub base_url: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub model: Option<String>,
+    pub timeout_secs: u64,
+    pub max_tokens: u32,
+    /// Tried in order when the primary fails.
+    pub fallbacks: Vec<ProviderSettings>,
+}
+
+/// One fallback provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    pub base_url: String,
+    pub model: String,
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            model: None,
+            timeout_secs: 30,
+            max_tokens: 800,
+            fallbacks: Vec::new(),
+        }
+    }
+}
+
+/// How the agent decides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Least share of a question the best document must cover for an extractive answer.
+    pub relevance_floor: f32,
+    /// Below this coverage no model is asked: the docs lack the topic.
+    pub model_floor: f32,
+    /// Model tokens one guild may spend per UTC day; 0 = unlimited.
+    pub daily_token_budget: u64,
+    /// Language of the bot's own sentences when a member's can't be told (en, de, fr, es,
+    /// it, pt, nl).
+    pub default_language: String,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            relevance_floor: agent::answer::DEFAULT_FLOOR,
+            model_floor: agent::answer::DEFAULT_MODEL_FLOOR,
+            daily_token_budget: 0,
+            default_language: "en".into(),
+        }
+    }
 }
 
 /// The knowledge base: where vectors live and the optional embeddings endpoint.
@@ -183,6 +252,8 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             classifier: ClassifierConfig::default(),
             knowledge: KnowledgeSettings::default(),
+            llm: LlmConfig::default(),
+            agent: AgentConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -256,6 +327,45 @@ impl Config {
             model: stage.model.clone()?,
             timeout_ms: stage.timeout_ms,
         })
+    }
+
+    /// The answering model's providers, primary first; empty when no model is configured.
+    pub fn providers(&self) -> Vec<agent::llm::ProviderConfig> {
+        let llm = &self.llm;
+        let empty = || SecretString::from(String::new());
+        let mut out = Vec::new();
+        if let (Some(base_url), Some(model)) = (&llm.base_url, &llm.model) {
+            out.push(agent::llm::ProviderConfig {
+                name: "primary".into(),
+                base_url: base_url.clone(),
+                api_key: llm.api_key.clone().unwrap_or_else(empty),
+                model: model.clone(),
+                timeout: Duration::from_secs(llm.timeout_secs),
+                max_tokens: llm.max_tokens,
+            });
+            for (i, f) in llm.fallbacks.iter().enumerate() {
+                out.push(agent::llm::ProviderConfig {
+                    name: format!("fallback-{}", i + 1),
+                    base_url: f.base_url.clone(),
+                    api_key: f.api_key.clone().unwrap_or_else(empty),
+                    model: f.model.clone(),
+                    timeout: Duration::from_secs(f.timeout_secs.unwrap_or(llm.timeout_secs)),
+                    max_tokens: f.max_tokens.unwrap_or(llm.max_tokens),
+                });
+            }
+        }
+        out
+    }
+
+    /// The agent's settings in effect.
+    pub fn agent_settings(&self) -> agent::AgentSettings {
+        agent::AgentSettings {
+            relevance_floor: self.agent.relevance_floor,
+            model_floor: self.agent.model_floor,
+            default_language: agent::Language::from_code(&self.agent.default_language)
+                .unwrap_or(agent::Language::English),
+            ..agent::AgentSettings::default()
+        }
     }
 
     /// The knowledge base settings in effect: Edge under `<data_dir>/knowledge` unless
@@ -472,6 +582,70 @@ impl Config {
                 setting: "SUPPORTBOT_CLASSIFIER__SECOND_STAGE__BASE_URL",
                 expected: "an http:// or https:// URL such as https://api.openai.com/v1",
                 got: url.clone(),
+            });
+        }
+        let llm = &self.llm;
+        if llm.base_url.is_some() != llm.model.is_some() {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_LLM__BASE_URL",
+                expected: "both base_url and model set (or neither, for extractive answers)",
+                got: "only one of them".into(),
+            });
+        }
+        if !llm.fallbacks.is_empty() && llm.base_url.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_LLM__FALLBACKS",
+                expected: "a primary provider (base_url and model) before any fallbacks",
+                got: format!("{} fallbacks and no primary", llm.fallbacks.len()),
+            });
+        }
+        for url in llm
+            .base_url
+            .iter()
+            .chain(llm.fallbacks.iter().map(|f| &f.base_url))
+        {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    setting: "SUPPORTBOT_LLM__BASE_URL",
+                    expected: "an http:// or https:// URL such as https://api.openai.com/v1",
+                    got: url.clone(),
+                });
+            }
+        }
+        if llm.timeout_secs == 0 || llm.timeout_secs > 600 {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_LLM__TIMEOUT_SECS",
+                expected: "seconds from 1 to 600",
+                got: llm.timeout_secs.to_string(),
+            });
+        }
+        if llm.max_tokens < 16 || llm.max_tokens > 32_000 {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_LLM__MAX_TOKENS",
+                expected: "a token count from 16 to 32000",
+                got: llm.max_tokens.to_string(),
+            });
+        }
+        for (setting, floor) in [
+            (
+                "SUPPORTBOT_AGENT__RELEVANCE_FLOOR",
+                self.agent.relevance_floor,
+            ),
+            ("SUPPORTBOT_AGENT__MODEL_FLOOR", self.agent.model_floor),
+        ] {
+            if !(0.0..=1.0).contains(&floor) {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    expected: "a share from 0 to 1",
+                    got: floor.to_string(),
+                });
+            }
+        }
+        if agent::Language::from_code(&self.agent.default_language).is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_AGENT__DEFAULT_LANGUAGE",
+                expected: "one of en, de, fr, es, it, pt, nl",
+                got: self.agent.default_language.clone(),
             });
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

@@ -1,6 +1,6 @@
-//! A guild's settings as the bot uses them: staff channel, optional timeout for blocked authors,
-//! and the classifier policy. Stored as one JSON document per guild; validated before saving so a
-//! bad pattern is refused when the admin sets it, not when a message arrives.
+//! A guild's settings as the bot uses them: staff channel, support role, optional timeout for
+//! blocked authors, and the classifier policy. Stored as one JSON document per guild; validated
+//! before saving so a bad pattern is refused when the admin sets it, not when a message arrives.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +20,9 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 28 * 24 * 60;
 pub struct GuildSettings {
     /// Where block and escalation notices go; none means notices are skipped.
     pub staff_channel_id: Option<u64>,
+    /// Pinged when the bot hands a conversation to people; without one, the staff channel is
+    /// notified instead.
+    pub support_role_id: Option<u64>,
     /// Time out the author of a blocked message for this long; 0 = never.
     pub timeout_minutes: u32,
     pub policy: PolicyConfig,

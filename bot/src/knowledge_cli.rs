@@ -5,12 +5,59 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use knowledge::{IngestSummary, KnowledgeBase, Progress, QaEntry, SearchMode, SourceSpec, Stage};
 use store::Store;
 
-use crate::cli::{KnowledgeCommand, ModeArg};
 use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum KnowledgeCommand {
+    /// Add a file, folder, web page or sitemap (re-adding re-indexes only what changed).
+    Add {
+        #[arg(long)]
+        guild: u64,
+        /// A path (Markdown, HTML, PDF or text files), an http(s) URL, or a sitemap URL
+        /// (`.xml` or `.xml.gz`); with --qa, a name for the entries.
+        source: String,
+        /// Treat the URL as a sitemap and crawl its pages (implied by `.xml` and `.xml.gz`).
+        #[arg(long)]
+        sitemap: bool,
+        /// Q&A entries written by an admin: a JSONL file of {"question", "answer"} lines.
+        #[arg(long, value_name = "FILE")]
+        qa: Option<PathBuf>,
+    },
+    /// The guild's sources with their status and chunk counts.
+    List {
+        #[arg(long)]
+        guild: u64,
+    },
+    /// Remove a source and its chunks.
+    Remove {
+        #[arg(long)]
+        guild: u64,
+        /// The source ID from `knowledge list`.
+        source: i64,
+    },
+    /// Ranked chunks for a query, with source, heading and score.
+    Search {
+        #[arg(long)]
+        guild: u64,
+        query: String,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    Sparse,
+    Dense,
+    Hybrid,
+}
 
 type BoxError = Box<dyn std::error::Error>;
 

@@ -29,7 +29,7 @@ const UPSERT_BATCH: usize = 512;
 /// Points written between index optimizations during one ingest.
 const OPTIMIZE_EVERY: usize = 8_192;
 /// Bumped whenever chunking or payload layout changes, so re-adding re-indexes.
-const PIPELINE_VERSION: &str = "knowledge-v2-markup";
+const PIPELINE_VERSION: &str = "knowledge-v3-compounds";
 
 /// Which vectors a search uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,21 @@ pub struct Hit {
     pub origins: Vec<String>,
     pub score: f32,
 }
+
+/// A search with what the agent needs to judge it: the query's terms and how many of the
+/// guild's chunks hold each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOutcome {
+    pub hits: Vec<Hit>,
+    /// The query's distinct BM25 terms with their document frequency (capped at
+    /// `DF_CAP`; `0` means no chunk of the guild uses the term).
+    pub terms: Vec<(u32, usize)>,
+    /// Chunks in the guild.
+    pub chunks: usize,
+}
+
+/// Document frequencies are counted up to this; a term in more chunks is common anyway.
+const DF_CAP: usize = 1_000;
 
 /// What an `add` did.
 #[derive(Debug, Clone, PartialEq)]
@@ -531,6 +546,39 @@ impl KnowledgeBase {
             SearchMode::Sparse
         };
         self.search_with(guild, query, limit, mode).await
+    }
+
+    /// A search plus the statistics of the query's terms in the guild (hybrid when dense
+    /// vectors are configured, BM25 otherwise).
+    pub async fn search_detailed(
+        &self,
+        guild: i64,
+        query: &str,
+        limit: usize,
+    ) -> Result<SearchOutcome> {
+        let mode = if self.dense.is_some() {
+            SearchMode::Hybrid
+        } else {
+            SearchMode::Sparse
+        };
+        let terms = self.query_encoder(guild).await?.query(query).indices;
+        let (hits, (chunks, dfs)) = futures::future::try_join(
+            self.search_with(guild, query, limit, mode),
+            self.index.doc_freq(guild, terms.clone(), DF_CAP),
+        )
+        .await?;
+        Ok(SearchOutcome {
+            hits,
+            terms: terms.into_iter().zip(dfs).collect(),
+            chunks,
+        })
+    }
+
+    /// Each text's distinct BM25 terms under the guild's analyzer (language, stopwords,
+    /// stemming): the ids `SearchOutcome::terms` uses.
+    pub async fn analyze(&self, guild: i64, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        let encoder = self.query_encoder(guild).await?;
+        Ok(texts.iter().map(|t| encoder.query(t).indices).collect())
     }
 
     pub async fn search_with(

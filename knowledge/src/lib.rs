@@ -27,7 +27,7 @@ pub use dense::DenseConfig;
 pub use document::{Document, Format};
 pub use error::{KnowledgeError, Result};
 pub use fetch::FetchConfig;
-pub use kb::{Hit, IngestSummary, KnowledgeBase, SearchMode};
+pub use kb::{Hit, IngestSummary, KnowledgeBase, SearchMode, SearchOutcome};
 pub use progress::{NoProgress, Progress, Stage};
 pub use source::{QaEntry, Skipped, SourceSpec};
 pub use store::{KnowledgeSource, KnowledgeSourceStatus};

@@ -9,6 +9,9 @@ pub enum ConversationStatus {
     Open,
     /// A human took over; the bot stays quiet in this thread.
     Paused,
+    /// The bot handed the conversation to a person (the support role was pinged); it stays
+    /// quiet in this thread until resumed.
+    HandedOff,
     Closed,
 }
 
@@ -17,6 +20,7 @@ impl ConversationStatus {
         match self {
             Self::Open => "open",
             Self::Paused => "paused",
+            Self::HandedOff => "handed_off",
             Self::Closed => "closed",
         }
     }
@@ -25,6 +29,7 @@ impl ConversationStatus {
         match s {
             "open" => Ok(Self::Open),
             "paused" => Ok(Self::Paused),
+            "handed_off" => Ok(Self::HandedOff),
             "closed" => Ok(Self::Closed),
             other => Err(StoreError::Corrupt(format!(
                 "unknown conversation status {other:?}"

@@ -9,6 +9,7 @@ mod guilds;
 mod knowledge_sources;
 mod retention;
 mod settings;
+mod traces;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use guilds::{ChannelSetting, Guild};
 pub use knowledge_sources::{KnowledgeSource, KnowledgeSourceStatus};
 pub use retention::{RetentionCutoffs, RetentionReport};
 pub use settings::{DatabaseSettings, TlsMode, redact_url};
+pub use traces::{NewTrace, StoredTrace};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");

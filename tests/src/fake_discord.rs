@@ -638,6 +638,7 @@ async fn rest(
                 }),
             ))
         }
+        ("POST", ["channels", _channel, "typing"]) => StatusCode::NO_CONTENT.into_response(),
         ("DELETE", ["channels", _channel, "messages", _message]) => {
             StatusCode::NO_CONTENT.into_response()
         }

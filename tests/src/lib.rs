@@ -140,6 +140,17 @@ pub struct RunningBot {
 impl RunningBot {
     /// Starts the bot and waits until it has identified and registered its commands.
     pub async fn start(fake: &FakeDiscord, db: &TestDb) -> Self {
+        Self::start_with(fake, db, &[], |_| {}).await
+    }
+
+    /// Starts the bot with `docs` (`(path, Markdown)`) in the test guild's knowledge base and
+    /// `configure` applied to its configuration (an answer model, say).
+    pub async fn start_with(
+        fake: &FakeDiscord,
+        db: &TestDb,
+        docs: &[(&str, &str)],
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         init_tracing();
         let data = tempfile::tempdir().expect("create a data directory");
         let mut config = Config {
@@ -150,6 +161,10 @@ impl RunningBot {
         config.discord.api_proxy = Some(fake.http_url());
         config.database.url = Some(SecretString::from(db.url.clone()));
         config.pipeline.shutdown_grace_secs = 5;
+        configure(&mut config);
+        if !docs.is_empty() {
+            seed_knowledge(&config, fake_discord::GUILD_ID, docs).await;
+        }
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(supportbot::app::run(config, shutdown.clone()));
         fake.wait_for_call("slash command registration", Duration::from_secs(20), |c| {
@@ -172,6 +187,45 @@ impl RunningBot {
             .expect("the bot stops within 20 s of a shutdown request")
             .expect("the bot task did not panic")
     }
+}
+
+/// Indexes Markdown documents into a guild's knowledge base, the way `supportbot knowledge
+/// add` does, before the bot opens it.
+pub async fn seed_knowledge(config: &Config, guild: u64, docs: &[(&str, &str)]) {
+    let store = Store::open(&config.database_settings())
+        .await
+        .expect("open the store");
+    let kb = knowledge::KnowledgeBase::open(
+        config.knowledge_config().expect("knowledge settings"),
+        store.clone(),
+    )
+    .await
+    .expect("open the knowledge base");
+    let documents = docs
+        .iter()
+        .map(|(path, body)| knowledge::Document {
+            location: (*path).to_string(),
+            url: Some(format!(
+                "https://docs.example/{}",
+                path.trim_end_matches(".md")
+            )),
+            fallback_title: (*path).to_string(),
+            format: knowledge::Format::Markdown,
+            body: (*body).to_string(),
+        })
+        .collect();
+    kb.add(
+        guild as i64,
+        knowledge::SourceSpec::Documents {
+            name: "test docs".into(),
+            documents,
+        },
+        &knowledge::NoProgress,
+    )
+    .await
+    .expect("index the test docs");
+    drop(kb);
+    store.close().await;
 }
 
 /// Logs to the test's captured output; `RUST_LOG` picks the level.

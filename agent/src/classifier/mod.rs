@@ -33,15 +33,21 @@ use governor::clock::Clock;
 
 pub use model::Model;
 pub use policy::{CategorySetting, Policy, PolicyConfig, PolicyError, Sensitivity};
-pub use second_stage::{
-    ModelOutcome, ModelVerdict, OpenAiSecondStage, OpenAiSecondStageConfig, SecondStage,
-    SecondStageError,
-};
+pub use second_stage::{OpenAiSecondStage, OpenAiSecondStageConfig, SecondStage};
 pub use signals::{SignalConfig, SignalTracker, Signals};
-pub use verdict::{Action, Category, Enforcement, PolicyAction, Verdict, excerpt};
+pub use verdict::{
+    Action, Category, Enforcement, ModelOutcome, ModelVerdict, PolicyAction, Route,
+    SecondStageError, Verdict, excerpt,
+};
 
 use normalize::normalize;
 use rules::{Ctx, Hit, Rules};
+
+/// The bot's own output with every credential the secret detector knows replaced by
+/// `[redacted]`; `None` when it held none.
+pub fn redact_secrets(text: &str) -> Option<String> {
+    rules::secrets::redact(text)
+}
 
 /// One message as the classifier sees it; the bot fills it from the gateway event.
 #[derive(Debug, Clone, Default)]

@@ -16,40 +16,11 @@ use async_openai::types::chat::{
 };
 use governor::clock::Clock;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::rules::Hit;
+use super::verdict::{ModelOutcome, ModelVerdict, SecondStageError};
 use super::{Category, Classifier, ClassifierInput, Policy, SignalTracker, Verdict, decide};
-
-/// What the second stage said about a message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ModelVerdict {
-    /// `None` when the model considers the message fine.
-    pub category: Option<Category>,
-    pub confidence: f32,
-}
-
-/// Why the second stage gave no verdict. Only the kind is kept: provider messages can echo the
-/// user's text, which must not reach logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
-#[serde(rename_all = "snake_case")]
-pub enum SecondStageError {
-    #[error("the provider could not be reached")]
-    Unreachable,
-    #[error("the provider did not answer in time")]
-    Timeout,
-    #[error("the provider returned an error")]
-    Provider,
-    #[error("the provider's answer could not be understood")]
-    BadResponse,
-}
-
-/// The second stage's outcome as recorded in the verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ModelOutcome {
-    pub model: String,
-    pub result: Result<ModelVerdict, SecondStageError>,
-}
 
 pub type JudgeFuture<'a> =
     Pin<Box<dyn Future<Output = Result<ModelVerdict, SecondStageError>> + Send + 'a>>;

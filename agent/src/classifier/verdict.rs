@@ -5,8 +5,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::second_stage::ModelOutcome;
-
 /// What a message was flagged as. Serialised in snake_case (`prompt_injection`), which is also the
 /// spelling used by the eval files and the policy JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -225,6 +223,72 @@ pub fn excerpt(original: &str, max_chars: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// Where a message goes once the classifier has judged it: a typed route, so the pipeline
+/// never compares strings to decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// Blocked, or crisis language already answered with care: no automated answer.
+    Drop,
+    /// The member asked for a person: hand the conversation to the support team.
+    Handoff,
+    /// Staff must handle it (a security report, a legal threat, billing): the member is told
+    /// a person will follow up, and gets no automated answer.
+    Escalate,
+    /// Staff are told and the member still gets an answer (repeated frustration).
+    EscalateAndAnswer,
+    Answer,
+}
+
+impl Verdict {
+    pub fn route(&self) -> Route {
+        if self.enforcement != Enforcement::Act {
+            // Shadow and log-only guilds only audit.
+            return Route::Answer;
+        }
+        match &self.action {
+            Action::Allow => Route::Answer,
+            Action::Block { .. } => Route::Drop,
+            Action::Escalate { .. } if self.caring_reply.is_some() => Route::Drop,
+            Action::Escalate { category, .. } => match category {
+                Category::HumanRequest => Route::Handoff,
+                Category::Frustration => Route::EscalateAndAnswer,
+                _ => Route::Escalate,
+            },
+        }
+    }
+}
+
+/// What the second stage said about a message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelVerdict {
+    /// `None` when the model considers the message fine.
+    pub category: Option<Category>,
+    pub confidence: f32,
+}
+
+/// Why the second stage gave no verdict. Only the kind is kept: provider messages can echo the
+/// user's text, which must not reach logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondStageError {
+    #[error("the provider could not be reached")]
+    Unreachable,
+    #[error("the provider did not answer in time")]
+    Timeout,
+    #[error("the provider returned an error")]
+    Provider,
+    #[error("the provider's answer could not be understood")]
+    BadResponse,
+}
+
+/// The second stage's outcome as recorded in the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelOutcome {
+    pub model: String,
+    pub result: Result<ModelVerdict, SecondStageError>,
 }
 
 #[cfg(test)]

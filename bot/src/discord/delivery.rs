@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serenity::all::{
-    AutoArchiveDuration, ChannelId, CreateMessage, CreateThread, EditMember, GuildId, Http,
-    MessageId, Timestamp, UserId,
+    AutoArchiveDuration, ButtonStyle, ChannelId, CreateActionRow, CreateAllowedMentions,
+    CreateButton, CreateMessage, CreateThread, EditMember, GuildId, Http, MessageId, RoleId,
+    Timestamp, UserId,
 };
 
-use crate::pipeline::{Delivery, DeliveryError};
+use crate::pipeline::{Delivery, DeliveryError, Outbound};
 
 #[derive(Clone)]
 pub struct DiscordDelivery {
@@ -27,9 +28,19 @@ fn archive_duration(minutes: u16) -> AutoArchiveDuration {
     }
 }
 
+/// Discord's refusal as something the caller can act on. serenity's error text carries
+/// Discord's status and error code, never message content.
 fn describe(e: serenity::Error) -> DeliveryError {
-    // serenity's error text carries Discord's status and error code, never message content.
-    DeliveryError(e.to_string())
+    let status = match &e {
+        serenity::Error::Http(h) => h.status_code().map(|s| s.as_u16()),
+        _ => None,
+    };
+    match status {
+        Some(403) => DeliveryError::Forbidden(e.to_string()),
+        Some(404) => DeliveryError::NotFound(e.to_string()),
+        Some(429) => DeliveryError::RateLimited(e.to_string()),
+        _ => DeliveryError::Failed(e.to_string()),
+    }
 }
 
 impl Delivery for DiscordDelivery {
@@ -55,12 +66,45 @@ impl Delivery for DiscordDelivery {
         Ok(thread.id.get())
     }
 
-    async fn post(&self, channel_id: u64, text: &str) -> Result<u64, DeliveryError> {
-        let message = ChannelId::new(channel_id)
-            .send_message(&*self.http, CreateMessage::new().content(text))
+    async fn post(&self, channel_id: u64, message: &Outbound) -> Result<Vec<u64>, DeliveryError> {
+        let mut ids = Vec::with_capacity(message.parts.len());
+        let last = message.parts.len().saturating_sub(1);
+        for (i, part) in message.parts.iter().enumerate() {
+            // Nothing pings except the one role a handoff names.
+            let mut mentions = CreateAllowedMentions::new();
+            if let Some(role) = message.ping_role {
+                mentions = mentions.roles(vec![RoleId::new(role)]);
+            }
+            let mut create = CreateMessage::new()
+                .content(part)
+                .allowed_mentions(mentions);
+            if i == last && !message.buttons.is_empty() {
+                let buttons = message
+                    .buttons
+                    .iter()
+                    .take(5)
+                    .map(|b| {
+                        CreateButton::new(b.custom_id.clone())
+                            .label(b.label.clone())
+                            .style(ButtonStyle::Secondary)
+                    })
+                    .collect();
+                create = create.components(vec![CreateActionRow::Buttons(buttons)]);
+            }
+            let posted = ChannelId::new(channel_id)
+                .send_message(&*self.http, create)
+                .await
+                .map_err(describe)?;
+            ids.push(posted.id.get());
+        }
+        Ok(ids)
+    }
+
+    async fn typing(&self, channel_id: u64) -> Result<(), DeliveryError> {
+        ChannelId::new(channel_id)
+            .broadcast_typing(&*self.http)
             .await
-            .map_err(describe)?;
-        Ok(message.id.get())
+            .map_err(describe)
     }
 
     async fn delete_message(&self, channel_id: u64, message_id: u64) -> Result<(), DeliveryError> {
@@ -90,7 +134,7 @@ impl Delivery for DiscordDelivery {
         until: DateTime<Utc>,
     ) -> Result<(), DeliveryError> {
         let until = Timestamp::from_unix_timestamp(until.timestamp())
-            .map_err(|e| DeliveryError(format!("invalid timeout end: {e}")))?;
+            .map_err(|e| DeliveryError::Failed(format!("invalid timeout end: {e}")))?;
         GuildId::new(guild_id)
             .edit_member(
                 &*self.http,

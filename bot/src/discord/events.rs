@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serenity::all::{
-    Context, EventHandler, Guild, Interaction, Message, Ready, ResumedEvent, UnavailableGuild,
+    ComponentInteraction, Context, CreateInteractionResponse, CreateInteractionResponseMessage,
+    EventHandler, Guild, Interaction, Message, Ready, ResumedEvent, UnavailableGuild,
 };
 use serenity::async_trait;
 use tracing::{debug, info, warn};
 
 use super::{AppState, DiscordDelivery};
-use crate::pipeline::Inbound;
+use crate::pipeline::{HANDOFF_BUTTON, Inbound};
 
 pub struct Handler {
     pub state: Arc<AppState>,
@@ -59,10 +60,13 @@ impl EventHandler for Handler {
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         // Slash commands belong to poise; audit paging buttons are ours.
-        if let Interaction::Component(click) = interaction
-            && click.data.custom_id.starts_with("audit:")
-        {
+        let Interaction::Component(click) = interaction else {
+            return;
+        };
+        if click.data.custom_id.starts_with("audit:") {
             super::commands::handle_audit_button(&ctx, self.state.pipeline.store(), &click).await;
+        } else if let Some(id) = click.data.custom_id.strip_prefix(HANDOFF_BUTTON) {
+            self.handoff_button(&ctx, &click, id).await;
         }
     }
 
@@ -98,6 +102,7 @@ impl EventHandler for Handler {
             user_mentions: u32::try_from(msg.mentions.len()).unwrap_or(u32::MAX),
             role_mentions: u32::try_from(msg.mention_roles.len()).unwrap_or(u32::MAX),
             mentions_everyone: msg.mention_everyone,
+            addresses_others: addresses_others(&msg, bot_user_id),
             content: msg.content,
             received_at: Utc::now(),
         };
@@ -108,4 +113,58 @@ impl EventHandler for Handler {
         };
         self.state.pipeline.spawn(inbound, delivery);
     }
+}
+
+impl Handler {
+    /// "Talk to a human" under an answer: the same handoff as asking for a person.
+    async fn handoff_button(&self, ctx: &Context, click: &ComponentInteraction, id: &str) {
+        let (Some(guild_id), Ok(conversation_id)) = (click.guild_id, id.parse::<i64>()) else {
+            return;
+        };
+        let delivery = DiscordDelivery {
+            http: ctx.http.clone(),
+            bot_user_id: ctx.cache.current_user().id.get(),
+            archive_minutes: self.state.archive_minutes,
+        };
+        let note = match self
+            .state
+            .pipeline
+            .hand_off(guild_id.get(), conversation_id, &delivery)
+            .await
+        {
+            Ok(true) => "I've asked the team to step in here.",
+            Ok(false) => "I couldn't reach the team from here; please ask in the server.",
+            Err(e) => {
+                warn!(guild_id = guild_id.get(), error = %e, "handoff button failed");
+                "Something went wrong on our side; please try again."
+            }
+        };
+        let response = CreateInteractionResponse::Message(
+            CreateInteractionResponseMessage::new()
+                .content(note)
+                .ephemeral(true),
+        );
+        if let Err(e) = click.create_response(&ctx.http, response).await {
+            warn!(guild_id = guild_id.get(), error = %e, "could not answer a button click");
+        }
+    }
+}
+
+/// Talk between members: the message opens by mentioning someone other than the bot, or
+/// replies to another member's message. A mention further in ("@sam said to ask here") does
+/// not make a question someone else's.
+fn addresses_others(msg: &Message, bot: serenity::all::UserId) -> bool {
+    let opens_with_other = msg
+        .content
+        .trim_start()
+        .strip_prefix("<@")
+        .map(|rest| rest.trim_start_matches('!'))
+        .and_then(|rest| rest.split('>').next())
+        .and_then(|id| id.parse::<u64>().ok())
+        .is_some_and(|id| id != bot.get());
+    let replies_to_other = msg
+        .referenced_message
+        .as_ref()
+        .is_some_and(|r| r.author.id != bot && !r.author.bot);
+    opens_with_other || replies_to_other
 }

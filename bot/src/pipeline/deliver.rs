@@ -1,20 +1,96 @@
-//! The last stage: turning a decision into Discord messages.
+//! The last stage: a decision becomes a structured outbound message, cleaned before anything
+//! is posted: no mass mentions, no leaked secrets, at most five links (wrapped so Discord shows
+//! no embeds), citations as numbered footnotes, at most 2,000 characters per Discord message,
+//! split at paragraph boundaries and never inside a code fence.
 
 use std::future::Future;
 
-use agent::Decision;
+use agent::Citation;
 use chrono::{DateTime, Utc};
 
 /// Discord's limit on one message's content, in characters.
 pub const MESSAGE_LIMIT: usize = 2000;
 /// Discord's limit on a thread name, in characters.
 const THREAD_NAME_LIMIT: usize = 100;
+/// Links kept clickable in one answer; more become plain text.
+pub const MAX_LINKS: usize = 5;
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DeliveryError(pub String);
+/// Why Discord refused a delivery, in terms a caller can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Missing permissions (Discord 403 / 50013).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The channel, message or member no longer exists.
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("rate limited: {0}")]
+    RateLimited(String),
+    #[error("{0}")]
+    Failed(String),
+}
 
-/// Where answers go. The Discord adapter implements it over serenity's HTTP client.
+/// A button under a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    /// What the click handler receives (≤ 100 characters).
+    pub custom_id: String,
+    pub label: String,
+}
+
+/// One outgoing message, already split into Discord-sized parts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outbound {
+    /// Each at most `MESSAGE_LIMIT` characters; posted in order.
+    pub parts: Vec<String>,
+    /// The answer's sources, also rendered as footnotes in the last part.
+    pub citations: Vec<Citation>,
+    /// Shown under the last part.
+    pub buttons: Vec<Button>,
+    /// The one role this message may ping (a handoff); every other mention stays silent.
+    pub ping_role: Option<u64>,
+}
+
+impl Outbound {
+    /// A plain message from the bot, cleaned and split.
+    pub fn text(text: &str) -> Outbound {
+        Outbound {
+            parts: split_for_discord(&clean(text)),
+            ..Outbound::default()
+        }
+    }
+
+    /// An answer with its citations as numbered footnotes.
+    pub fn answer(text: &str, citations: &[Citation]) -> Outbound {
+        let mut body = text.to_string();
+        if !citations.is_empty() {
+            body.push_str("\n\n**Sources**");
+            for c in citations {
+                body.push_str(&format!("\n[{}] {}", c.number, footnote(c)));
+            }
+        }
+        Outbound {
+            parts: split_for_discord(&clean(&body)),
+            citations: citations.to_vec(),
+            ..Outbound::default()
+        }
+    }
+
+    /// Everything the member sees, for recording and tests.
+    pub fn joined(&self) -> String {
+        self.parts.join("\n")
+    }
+}
+
+fn footnote(c: &Citation) -> String {
+    match &c.url {
+        Some(url) => format!("[{}]({url})", c.title.replace(['[', ']'], "")),
+        None => format!("{} (`{}`)", c.title, c.location.replace('`', "'")),
+    }
+}
+
+/// Where answers go. The Discord adapter implements it over serenity's HTTP client; the
+/// terminal and tests record what would be posted.
 pub trait Delivery: Send + Sync {
     fn bot_user_id(&self) -> u64;
 
@@ -26,12 +102,16 @@ pub trait Delivery: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<u64, DeliveryError>> + Send;
 
-    /// Posts a message; returns its ID. Mentions in `text` never ping anyone.
+    /// Posts the parts in order; returns their IDs. Mentions never ping, except the
+    /// message's `ping_role`.
     fn post(
         &self,
         channel_id: u64,
-        text: &str,
-    ) -> impl Future<Output = Result<u64, DeliveryError>> + Send;
+        message: &Outbound,
+    ) -> impl Future<Output = Result<Vec<u64>, DeliveryError>> + Send;
+
+    /// Shows "the bot is typing" in a channel for a few seconds.
+    fn typing(&self, channel_id: u64) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 
     fn delete_message(
         &self,
@@ -55,30 +135,74 @@ pub trait Delivery: Send + Sync {
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
 
-pub(super) fn render(decision: &Decision) -> String {
-    match decision {
-        Decision::Reply { text, citations } => {
-            let mut out = text.clone();
-            if !citations.is_empty() {
-                out.push_str("\n\n**Sources**");
-                for (i, c) in citations.iter().enumerate() {
-                    match &c.url {
-                        Some(url) => {
-                            out.push_str(&format!("\n{}. [{}](<{}>)", i + 1, c.title, url))
-                        }
-                        None => out.push_str(&format!("\n{}. {}", i + 1, c.title)),
-                    }
-                }
+/// Output hygiene on the bot's own text: secrets redacted, `@everyone`/`@here` defused,
+/// links limited and wrapped.
+pub fn clean(text: &str) -> String {
+    let text = agent::classifier::redact_secrets(text).unwrap_or_else(|| text.to_string());
+    let text = text
+        .replace("@everyone", "@\u{200B}everyone")
+        .replace("@here", "@\u{200B}here");
+    limit_links(&text)
+}
+
+/// Keeps the first `MAX_LINKS` links clickable, wrapped in `<…>` so Discord shows no embed;
+/// later ones become inline code, which Discord never links.
+fn limit_links(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut links = 0;
+    let mut rest = text;
+    while let Some(at) = find_url(rest) {
+        let (before, from) = rest.split_at(at);
+        let end = from
+            .find(|c: char| c.is_whitespace() || matches!(c, '>' | '<' | '"' | '`'))
+            .unwrap_or(from.len());
+        let mut url = &from[..end];
+        // A Markdown link's closing parenthesis, or prose punctuation, is not the URL's.
+        while let Some(last) = url.chars().last() {
+            let unbalanced_paren =
+                last == ')' && url.matches('(').count() < url.matches(')').count();
+            if unbalanced_paren || matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | '*') {
+                url = &url[..url.len() - last.len_utf8()];
+            } else {
+                break;
             }
-            out
         }
-        Decision::Ask { question } => question.clone(),
-        Decision::Handoff { reason } => {
-            format!("I'm handing this to the support team: {reason}")
+        let wrapped = before.ends_with('<') && from[url.len()..].starts_with('>');
+        if links < MAX_LINKS {
+            out.push_str(before);
+            if wrapped {
+                out.push_str(url);
+            } else {
+                out.push('<');
+                out.push_str(url);
+                out.push('>');
+            }
+            links += 1;
+        } else if wrapped {
+            out.push_str(&before[..before.len() - 1]);
+            out.push('`');
+            out.push_str(url);
+            out.push('`');
+            rest = &from[url.len() + 1..];
+            continue;
+        } else {
+            out.push_str(before);
+            out.push('`');
+            out.push_str(url);
+            out.push('`');
         }
-        Decision::Escalate { reason } => {
-            format!("I've flagged this for the staff team: {reason}")
-        }
+        rest = &from[url.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn find_url(text: &str) -> Option<usize> {
+    let a = text.find("https://");
+    let b = text.find("http://");
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -105,12 +229,129 @@ pub fn thread_name(content: &str) -> String {
     name
 }
 
-/// Splits text into Discord-sized messages, preferring line breaks, then spaces, and never
-/// cutting through a character.
+/// A paragraph or a whole fenced code block.
+fn blocks(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut fence: Option<String> = None;
+    for line in text.split('\n') {
+        let trimmed = line.trim_start();
+        if let Some(open) = &fence {
+            cur.push('\n');
+            cur.push_str(line);
+            if trimmed.starts_with(open.as_str())
+                && trimmed.trim_end().trim_start_matches('`').is_empty()
+            {
+                fence = None;
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        if trimmed.starts_with("```") {
+            if !cur.trim().is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+            cur.push_str(line);
+            let ticks: String = trimmed.chars().take_while(|&c| c == '`').collect();
+            fence = Some(ticks);
+            continue;
+        }
+        if line.trim().is_empty() {
+            if !cur.trim().is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+            continue;
+        }
+        if !cur.is_empty() {
+            cur.push('\n');
+        }
+        cur.push_str(line);
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Splits text into Discord-sized messages at paragraph boundaries, keeping code fences
+/// whole; a fence longer than a message is closed and reopened across parts.
 pub fn split_for_discord(text: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut rest = text;
-    while rest.chars().count() > MESSAGE_LIMIT {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for block in blocks(text) {
+        for piece in fit_block(&block) {
+            let joined = if cur.is_empty() {
+                chars(&piece)
+            } else {
+                chars(&cur) + 2 + chars(&piece)
+            };
+            if joined > MESSAGE_LIMIT && !cur.is_empty() {
+                parts.push(std::mem::take(&mut cur));
+            }
+            if !cur.is_empty() {
+                cur.push_str("\n\n");
+            }
+            cur.push_str(&piece);
+        }
+    }
+    if !cur.is_empty() || parts.is_empty() {
+        parts.push(cur);
+    }
+    parts
+}
+
+/// One block cut into pieces of at most `MESSAGE_LIMIT` characters.
+fn fit_block(block: &str) -> Vec<String> {
+    if chars(block) <= MESSAGE_LIMIT {
+        return vec![block.to_string()];
+    }
+    let first = block.lines().next().unwrap_or("");
+    if first.trim_start().starts_with("```") {
+        let ticks: String = first
+            .trim_start()
+            .chars()
+            .take_while(|&c| c == '`')
+            .collect();
+        let body: Vec<&str> = block.lines().skip(1).collect();
+        let body = if body
+            .last()
+            .is_some_and(|l| l.trim().trim_start_matches('`').is_empty() && l.contains('`'))
+        {
+            &body[..body.len() - 1]
+        } else {
+            &body[..]
+        };
+        let room = MESSAGE_LIMIT - chars(first) - chars(&ticks) - 2;
+        let mut pieces = Vec::new();
+        let mut cur: Vec<String> = Vec::new();
+        let mut used = 0;
+        for line in body {
+            for chunk in hard_wrap(line, room) {
+                let cost = chars(&chunk) + 1;
+                if used + cost > room && !cur.is_empty() {
+                    pieces.push(format!("{first}\n{}\n{ticks}", cur.join("\n")));
+                    cur.clear();
+                    used = 0;
+                }
+                used += cost;
+                cur.push(chunk);
+            }
+        }
+        if !cur.is_empty() {
+            pieces.push(format!("{first}\n{}\n{ticks}", cur.join("\n")));
+        }
+        return pieces;
+    }
+    // A long paragraph: at line breaks, then spaces, never through a character.
+    let mut pieces = Vec::new();
+    let mut rest = block;
+    while chars(rest) > MESSAGE_LIMIT {
         let limit = rest
             .char_indices()
             .nth(MESSAGE_LIMIT)
@@ -122,29 +363,120 @@ pub fn split_for_discord(text: &str) -> Vec<String> {
             .or_else(|| window.rfind(' '))
             .filter(|&i| i > 0)
             .unwrap_or(limit);
-        parts.push(rest[..cut].to_string());
+        pieces.push(rest[..cut].to_string());
         rest = rest[cut..].trim_start_matches(['\n', ' ']);
     }
-    if !rest.is_empty() || parts.is_empty() {
-        parts.push(rest.to_string());
+    if !rest.is_empty() {
+        pieces.push(rest.to_string());
     }
-    parts
+    pieces
+}
+
+fn hard_wrap(line: &str, room: usize) -> Vec<String> {
+    if chars(line) <= room {
+        return vec![line.to_string()];
+    }
+    line.chars()
+        .collect::<Vec<_>>()
+        .chunks(room)
+        .map(|c| c.iter().collect())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn citation(number: usize, url: Option<&str>) -> Citation {
+        Citation {
+            number,
+            title: "Install guide".into(),
+            location: "install.md".into(),
+            url: url.map(String::from),
+            source_id: 1,
+            origins: Vec::new(),
+        }
+    }
+
     #[test]
     fn long_answers_are_split_within_the_limit_without_losing_text() {
-        let text = "word ".repeat(1000) + &"é".repeat(2500);
+        let text = "word ".repeat(1000) + "\n\n" + &"é".repeat(2500);
         let parts = split_for_discord(&text);
-        assert!(parts.iter().all(|p| p.chars().count() <= MESSAGE_LIMIT));
+        assert!(parts.iter().all(|p| chars(p) <= MESSAGE_LIMIT));
         let joined: String = parts.concat();
         assert_eq!(
             joined.chars().filter(|c| !c.is_whitespace()).count(),
             text.chars().filter(|c| !c.is_whitespace()).count()
         );
+    }
+
+    #[test]
+    fn splits_fall_between_paragraphs_and_never_inside_a_code_fence() {
+        let para = "a sentence of prose. ".repeat(40);
+        let code = format!("```sh\n{}```", "echo line\n".repeat(60));
+        let text = format!("{para}\n\n{code}\n\n{para}");
+        let parts = split_for_discord(&text);
+        assert!(parts.len() >= 2);
+        for p in &parts {
+            assert!(chars(p) <= MESSAGE_LIMIT);
+            assert_eq!(p.matches("```").count() % 2, 0, "unbalanced fence in {p:?}");
+        }
+        let huge = format!("```\n{}{}\n```", "x".repeat(80), "\nline".repeat(900));
+        for p in split_for_discord(&huge) {
+            assert!(chars(&p) <= MESSAGE_LIMIT);
+            assert!(p.starts_with("```") && p.ends_with("```"), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn mass_mentions_and_secrets_never_go_out_raw() {
+        let token = format!(
+            "{}.{}.{}",
+            "MTA4NjQ2NzA1NjI4MjQ4OTA4Ng", "GxYzAb", "abcdefghijklmnopqrstuvwxyz0123456789AB"
+        );
+        let out = Outbound::text(&format!("@everyone use {token} and tell @here"));
+        let text = out.joined();
+        assert!(
+            !text.contains("@everyone") && !text.contains("@here"),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&token) && text.contains("[redacted]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn links_are_wrapped_and_at_most_five_stay_clickable() {
+        let text: String = (1..=7)
+            .map(|i| format!("see https://docs.example/{i}. "))
+            .collect();
+        let out = clean(&text);
+        assert_eq!(out.matches("<https://").count(), 5, "{out}");
+        assert_eq!(out.matches("`https://").count(), 2, "{out}");
+        assert!(out.contains("<https://docs.example/1>."));
+        let md = clean("[guide](https://docs.example/a) and [more](<https://docs.example/b>)");
+        assert_eq!(
+            md,
+            "[guide](<https://docs.example/a>) and [more](<https://docs.example/b>)"
+        );
+    }
+
+    #[test]
+    fn citations_are_numbered_footnotes_with_titles() {
+        let out = Outbound::answer(
+            "Use the flag [1].",
+            &[
+                citation(1, Some("https://docs.example/install#flags")),
+                citation(2, None),
+            ],
+        );
+        let text = out.joined();
+        assert!(
+            text.contains("[1] [Install guide](<https://docs.example/install#flags>)"),
+            "{text}"
+        );
+        assert!(text.contains("[2] Install guide (`install.md`)"), "{text}");
     }
 
     #[test]
@@ -156,17 +488,5 @@ mod tests {
         assert_eq!(thread_name("<@1000>"), "Support question");
         let long = "ä".repeat(300);
         assert_eq!(thread_name(&long).chars().count(), 100);
-    }
-
-    #[test]
-    fn citations_are_listed_as_unembedded_links() {
-        let text = render(&Decision::Reply {
-            text: "Use the flag.".into(),
-            citations: vec![agent::Citation {
-                title: "Install guide".into(),
-                url: Some("https://docs.example/install#flags".into()),
-            }],
-        });
-        assert!(text.ends_with("1. [Install guide](<https://docs.example/install#flags>)"));
     }
 }

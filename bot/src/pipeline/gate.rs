@@ -1,7 +1,10 @@
-//! The first stage: is this message for us at all, and may its author ask right now?
+//! After the classifier: is this message for us at all, does it need an answer, and may its
+//! author ask right now?
 
 use std::num::NonZeroU32;
 
+use agent::classifier::Route;
+use agent::intent::{MessageContext, needs_answer};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use store::{Conversation, ConversationStatus, Store};
 
@@ -14,6 +17,8 @@ pub enum Skip {
     NotAddressed,
     ConversationPaused,
     Empty,
+    /// Thanks, greetings, chit-chat, or talk between members.
+    NoAnswerNeeded,
     RateLimited,
     ShuttingDown,
 }
@@ -25,6 +30,7 @@ impl Skip {
             Skip::NotAddressed => "skipped_not_addressed",
             Skip::ConversationPaused => "skipped_paused",
             Skip::Empty => "skipped_empty",
+            Skip::NoAnswerNeeded => "skipped_no_answer_needed",
             Skip::RateLimited => "skipped_rate_limited",
             Skip::ShuttingDown => "skipped_shutting_down",
         }
@@ -53,6 +59,7 @@ impl Gate {
         store: &Store,
         inbound: &Inbound,
         conversation: Option<&Conversation>,
+        route: Route,
     ) -> Result<Result<(), Skip>, PipelineError> {
         match conversation {
             Some(c) if c.status != ConversationStatus::Open => {
@@ -67,6 +74,16 @@ impl Gate {
         }
         if inbound.content.trim().is_empty() {
             return Ok(Err(Skip::Empty));
+        }
+        // A request for a person or an escalation is always acknowledged; questions only when
+        // they need an answer.
+        let asks = matches!(route, Route::Answer | Route::EscalateAndAnswer);
+        let context = MessageContext {
+            mentions_bot: inbound.mentions_bot,
+            addresses_others: inbound.addresses_others,
+        };
+        if asks && !needs_answer(&inbound.content, context) {
+            return Ok(Err(Skip::NoAnswerNeeded));
         }
         if self
             .limiter

@@ -1,32 +1,47 @@
-//! The message spine, without Discord: gate → classifier → conversation → agent → deliver.
-//! The Discord adapter turns gateway events into `Inbound`s and implements `Delivery`; tests
-//! and `supportbot chat` can drive the same code.
+//! The message spine, without Discord. For each guild message, in the order the code runs:
+//!
+//! 1. seen: a replayed gateway event is handled once;
+//! 2. classifier: every message, before anything else; a block or escalation writes its audit
+//!    row and acts (`moderate`), and the verdict's `Route` says where the message goes next;
+//! 3. gate: addressed to the bot (enabled channel, mention, or a bot thread)? conversation
+//!    handed off or paused? empty? rate-limited? and, for questions, does it need an answer
+//!    at all (thanks, greetings, talk between members get none)?
+//! 4. conversation: the member's message is stored;
+//! 5. agent: the retrieval agent decides (reply, ask, handoff, escalate), its trace is stored;
+//! 6. respond: the decision is cleaned and delivered (`respond`, `deliver`).
+//!
+//! The Discord adapter turns gateway events into `Inbound`s and implements `Delivery`; the
+//! terminal commands and tests drive the same code with a recording delivery.
 
 mod deliver;
 mod gate;
 mod moderate;
+mod recording;
+mod respond;
 mod seen;
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use agent::classifier::{
-    Action, Classifier, ClassifierInput, Enforcement, SecondStage, SignalTracker, Verdict,
+    Action, Classifier, ClassifierInput, Route, SecondStage, SignalTracker, Verdict,
 };
-use agent::{Acknowledger, Decision};
+use agent::{Agent, Decision, HandoffReason, Question, Speaker, Turn};
 use chrono::{DateTime, Utc};
 use store::{Conversation, MessageRole, NewMessage, Store};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-pub use deliver::{Delivery, DeliveryError, split_for_discord, thread_name};
+pub use deliver::{
+    Button, Delivery, DeliveryError, MESSAGE_LIMIT, Outbound, clean, split_for_discord, thread_name,
+};
 pub use gate::Skip;
 pub use moderate::{Moderated, jump_link};
+pub use recording::{Posted, RecordingDelivery};
+pub use respond::HANDOFF_BUTTON;
 
 use crate::clock::Clock;
 use crate::guild_settings::{GuildContext, GuildSettingsCache};
@@ -48,6 +63,8 @@ pub struct Inbound {
     pub user_mentions: u32,
     pub role_mentions: u32,
     pub mentions_everyone: bool,
+    /// The message mentions or replies to another member (not the bot).
+    pub addresses_others: bool,
     pub received_at: DateTime<Utc>,
 }
 
@@ -55,19 +72,25 @@ pub struct Inbound {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Skipped(Skip),
-    /// The classifier blocked or escalated the message (an audit row was written).
+    /// The classifier blocked the message, or answered crisis language with care; nothing
+    /// else was posted.
     Moderated(Moderated),
     /// A replayed event for a message already handled.
     Duplicate,
-    Answered {
+    /// The bot responded in the thread: an answer, a clarifying question, a handoff or an
+    /// escalation notice.
+    Responded {
         conversation_id: i64,
         thread_id: u64,
         reply_ids: Vec<u64>,
+        decision: Decision,
+        /// The audit row of a classifier escalation that came first.
+        moderated: Option<Moderated>,
     },
-    /// The answer could not be posted; the conversation and inbound message are stored.
+    /// The response could not be posted; the conversation and inbound message are stored.
     DeliveryFailed {
         conversation_id: i64,
-        error: String,
+        error: DeliveryError,
     },
 }
 
@@ -78,8 +101,22 @@ impl Outcome {
             Outcome::Moderated(m) if m.verdict == "block" => "blocked",
             Outcome::Moderated(_) => "escalated",
             Outcome::Duplicate => "duplicate",
-            Outcome::Answered { .. } => "answered",
+            Outcome::Responded { decision, .. } => match decision {
+                Decision::Reply { .. } => "answered",
+                Decision::Ask { .. } => "asked",
+                Decision::Handoff { .. } => "handed_off",
+                Decision::Escalate { .. } => "escalated",
+                Decision::Silent => "silent",
+            },
             Outcome::DeliveryFailed { .. } => "delivery_failed",
+        }
+    }
+
+    /// The decision, when the bot responded.
+    pub fn decision(&self) -> Option<&Decision> {
+        match self {
+            Outcome::Responded { decision, .. } => Some(decision),
+            _ => None,
         }
     }
 }
@@ -96,6 +133,10 @@ pub struct PipelineSettings {
     pub per_member_per_minute: NonZeroU32,
     /// How long audit excerpts are kept.
     pub audit_excerpt_days: u32,
+    /// How long agent traces are kept.
+    pub trace_days: u32,
+    /// Model tokens a guild may spend per UTC day; 0 means no limit.
+    pub daily_token_budget: u64,
 }
 
 /// Message IDs remembered for spotting replayed gateway events.
@@ -104,6 +145,9 @@ const SEEN_MESSAGES: usize = 50_000;
 /// Frustrated messages counted per conversation; bounded so memory cannot grow without limit.
 const MAX_TRACKED_CONVERSATIONS: usize = 100_000;
 
+/// Earlier messages of a conversation read for the agent (it bounds them by tokens).
+const HISTORY_MESSAGES: usize = 12;
+
 pub struct Pipeline {
     store: Store,
     clock: Arc<dyn Clock>,
@@ -111,14 +155,14 @@ pub struct Pipeline {
     classifier: Classifier,
     signals: SignalTracker,
     second_stage: Option<Arc<dyn SecondStage>>,
+    agent: Arc<Agent>,
     frustration: Mutex<HashMap<i64, u32>>,
     seen: seen::Seen,
     gate: gate::Gate,
-    agent: Acknowledger,
     permits: Semaphore,
     accepting: AtomicBool,
     tracker: TaskTracker,
-    audit_excerpt_days: u32,
+    settings: PipelineSettings,
 }
 
 impl Pipeline {
@@ -127,6 +171,7 @@ impl Pipeline {
         clock: Arc<dyn Clock>,
         settings: &PipelineSettings,
         second_stage: Option<Arc<dyn SecondStage>>,
+        agent: Arc<Agent>,
     ) -> Self {
         Self {
             guilds: GuildSettingsCache::new(store.clone(), std::time::Duration::from_secs(60)),
@@ -135,19 +180,23 @@ impl Pipeline {
             classifier: Classifier::new(),
             signals: SignalTracker::default(),
             second_stage,
+            agent,
             frustration: Mutex::new(HashMap::new()),
             seen: seen::Seen::new(SEEN_MESSAGES),
             gate: gate::Gate::new(settings.per_member_per_minute),
-            agent: Acknowledger,
             permits: Semaphore::new(settings.max_in_flight),
             accepting: AtomicBool::new(true),
             tracker: TaskTracker::new(),
-            audit_excerpt_days: settings.audit_excerpt_days,
+            settings: settings.clone(),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn agent(&self) -> &Agent {
+        &self.agent
     }
 
     pub fn guild_settings(&self) -> &GuildSettingsCache {
@@ -224,40 +273,36 @@ impl Pipeline {
 
         // Every guild message meets the classifier before anything else.
         let verdict = self.classify(&inbound, &context, existing.as_ref()).await;
-        let mut escalation = None;
+        let mut moderated = None;
         if !verdict.action.is_allow() {
-            let moderated = moderate::Moderation {
-                store: &self.store,
-                now: self.clock.now(),
-                excerpt_days: self.audit_excerpt_days,
-            }
-            .apply(&inbound, &context, &verdict, delivery)
-            .await?;
-            if verdict.enforcement == Enforcement::Act {
-                if let Action::Escalate { reason, .. } = &verdict.action {
-                    if let Some(c) = &existing {
-                        self.reset_frustration(c.id);
-                    }
-                    // Crisis language already got its caring reply; other escalations tell the
-                    // member, where they asked, that a person will follow up.
-                    if verdict.caring_reply.is_none() {
-                        escalation = Some((reason.clone(), moderated));
-                    } else {
-                        return Ok(Outcome::Moderated(moderated));
-                    }
-                } else {
-                    return Ok(Outcome::Moderated(moderated));
+            moderated = Some(
+                moderate::Moderation {
+                    store: &self.store,
+                    now: self.clock.now(),
+                    excerpt_days: self.settings.audit_excerpt_days,
                 }
-            }
+                .apply(&inbound, &context, &verdict, delivery)
+                .await?,
+            );
+        }
+        let route = verdict.route();
+        if matches!(route, Route::Escalate | Route::Handoff)
+            && let Some(c) = &existing
+        {
+            self.reset_frustration(c.id);
+        }
+        if route == Route::Drop {
+            let moderated = moderated.expect("only a moderated verdict drops a message");
+            return Ok(Outcome::Moderated(moderated));
         }
 
-        if let Err(skip) = self
+        let skip = self
             .gate
-            .admit(&self.store, &inbound, existing.as_ref())
-            .await?
-        {
-            return Ok(match escalation {
-                Some((_, moderated)) => Outcome::Moderated(moderated),
+            .admit(&self.store, &inbound, existing.as_ref(), route)
+            .await?;
+        if let Err(skip) = skip {
+            return Ok(match moderated {
+                Some(m) => Outcome::Moderated(m),
                 None => Outcome::Skipped(skip),
             });
         }
@@ -266,19 +311,153 @@ impl Pipeline {
             return Ok(Outcome::Duplicate);
         };
 
-        let decision = match &escalation {
-            Some((reason, _)) => Decision::Escalate {
-                reason: reason.clone(),
+        let phrases = agent::answer::language::phrases(agent::answer::language::detect(
+            &inbound.content,
+            self.agent.settings().default_language,
+        ));
+        let decision = match (route, &verdict.action) {
+            (Route::Handoff, _) => Decision::Handoff {
+                reason: HandoffReason::Requested,
+                message: phrases.requested.into(),
             },
-            None => self.agent.respond(&inbound.content),
+            (Route::Escalate, Action::Escalate { reason, .. }) => Decision::Escalate {
+                reason: reason.clone(),
+                message: phrases.escalated.into(),
+            },
+            _ => {
+                let answer = self.ask_agent(&inbound, &conversation, delivery).await?;
+                answer.decision
+            }
         };
-        let outcome = self
-            .deliver(&inbound, conversation, decision, delivery)
-            .await?;
-        Ok(match escalation {
-            Some((_, moderated)) => Outcome::Moderated(moderated),
-            None => outcome,
-        })
+        self.respond(
+            &inbound,
+            conversation,
+            decision,
+            moderated,
+            &context,
+            delivery,
+        )
+        .await
+        .map_err(PipelineError::from)
+    }
+
+    /// Runs the agent with the conversation so far, showing "typing" meanwhile, and stores
+    /// its trace.
+    async fn ask_agent<D: Delivery>(
+        &self,
+        inbound: &Inbound,
+        conversation: &Conversation,
+        delivery: &D,
+    ) -> Result<agent::Answer, PipelineError> {
+        let guild = inbound.guild_id as i64;
+        let typing_in = conversation
+            .thread_id
+            .map_or(inbound.channel_id, |t| t as u64);
+        let mut earlier: Vec<store::StoredMessage> = self
+            .store
+            .conversation_messages(guild, conversation.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.discord_message_id != Some(inbound.message_id as i64))
+            .filter(|m| !m.content.is_empty())
+            .collect();
+        let skip = earlier.len().saturating_sub(HISTORY_MESSAGES);
+        earlier.drain(..skip);
+        let history: Vec<Turn> = earlier
+            .into_iter()
+            .map(|m| Turn {
+                speaker: match m.role {
+                    MessageRole::Member => Speaker::Member,
+                    MessageRole::Bot => Speaker::Bot,
+                },
+                text: m.content,
+            })
+            .collect();
+        let tokens_left = self.tokens_left(guild).await?;
+        let question = Question {
+            guild_id: inbound.guild_id,
+            text: &inbound.content,
+            history: &history,
+            tokens_left,
+        };
+        let answer = {
+            let typing = async {
+                // Discord shows "typing" for ~10 s per call; renew it while the agent works.
+                loop {
+                    let _ = delivery.typing(typing_in).await;
+                    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+                }
+            };
+            tokio::select! {
+                answer = self.agent.answer(&question) => answer,
+                _ = typing => unreachable!("the typing loop never ends"),
+            }
+        };
+        self.store_trace(inbound, conversation.id, &answer).await;
+        Ok(answer)
+    }
+
+    /// Tokens the guild may still spend today, `None` when unlimited.
+    async fn tokens_left(&self, guild: i64) -> Result<Option<u64>, PipelineError> {
+        let budget = self.settings.daily_token_budget;
+        if budget == 0 || !self.agent.uses_model() {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let midnight = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc();
+        let used = self.store.tokens_used_since(guild, midnight).await?;
+        Ok(Some(budget.saturating_sub(used)))
+    }
+
+    /// Keeps the decision's trace for `trace_days`. A failure to store it is logged, never
+    /// allowed to stop the answer.
+    async fn store_trace(&self, inbound: &Inbound, conversation_id: i64, answer: &agent::Answer) {
+        let t = &answer.trace;
+        let mut payload = serde_json::to_value(t).unwrap_or_default();
+        if let Some(map) = payload.as_object_mut() {
+            map.insert("language".into(), answer.language.code().into());
+        }
+        // Postgres JSON cannot hold U+0000, which member text may contain.
+        let payload: serde_json::Value =
+            serde_json::from_str(&payload.to_string().replace("\\u0000", "\\ufffd"))
+                .unwrap_or_default();
+        let now = self.clock.now();
+        let stored = self
+            .store
+            .insert_trace(&store::NewTrace {
+                guild_id: inbound.guild_id as i64,
+                conversation_id: Some(conversation_id),
+                message_id: Some(inbound.message_id as i64),
+                kind: t.action,
+                model: t.model.as_deref(),
+                latency_ms: t.latency_ms as i64,
+                tokens_in: i64::from(t.prompt_tokens),
+                tokens_out: i64::from(t.completion_tokens),
+                payload: &payload,
+                created_at: now,
+                expires_at: now + chrono::Duration::days(self.settings.trace_days.into()),
+            })
+            .await;
+        info!(
+            guild_id = inbound.guild_id,
+            message_id = inbound.message_id,
+            mode = t.mode,
+            action = t.action,
+            model = t.model.as_deref().unwrap_or("-"),
+            provider = t.provider.as_deref().unwrap_or("-"),
+            latency_ms = t.latency_ms,
+            prompt_tokens = t.prompt_tokens,
+            completion_tokens = t.completion_tokens,
+            failures = t.failures.len(),
+            "agent decided"
+        );
+        if let Err(e) = stored {
+            warn!(guild_id = inbound.guild_id, error = %e, "could not store the agent trace");
+        }
     }
 
     async fn classify(
@@ -380,99 +559,5 @@ impl Pipeline {
             })
             .await?;
         Ok(stored.map(|_| conversation))
-    }
-
-    async fn deliver<D: Delivery>(
-        &self,
-        inbound: &Inbound,
-        mut conversation: Conversation,
-        decision: Decision,
-        delivery: &D,
-    ) -> Result<Outcome, store::StoreError> {
-        let guild = inbound.guild_id as i64;
-        let thread_id = match conversation.thread_id {
-            Some(id) => id as u64,
-            None => {
-                let thread = if inbound.parent_channel_id.is_some() {
-                    // Already inside a thread: threads cannot nest, answer where asked.
-                    Ok(inbound.channel_id)
-                } else {
-                    delivery
-                        .start_thread(
-                            inbound.channel_id,
-                            inbound.message_id,
-                            &thread_name(&inbound.content),
-                        )
-                        .await
-                };
-                match thread {
-                    Ok(id) => {
-                        self.store
-                            .set_conversation_thread(
-                                guild,
-                                conversation.id,
-                                id as i64,
-                                self.clock.now(),
-                            )
-                            .await?;
-                        conversation.thread_id = Some(id as i64);
-                        id
-                    }
-                    Err(e) => {
-                        warn!(
-                            guild_id = inbound.guild_id,
-                            channel_id = inbound.channel_id,
-                            message_id = inbound.message_id,
-                            error = %e,
-                            "could not start a thread"
-                        );
-                        return Ok(Outcome::DeliveryFailed {
-                            conversation_id: conversation.id,
-                            error: e.to_string(),
-                        });
-                    }
-                }
-            }
-        };
-
-        let text = deliver::render(&decision);
-        let mut reply_ids = Vec::new();
-        for part in split_for_discord(&text) {
-            match delivery.post(thread_id, &part).await {
-                Ok(id) => {
-                    reply_ids.push(id);
-                    self.store
-                        .append_message(&NewMessage {
-                            guild_id: guild,
-                            conversation_id: conversation.id,
-                            channel_id: thread_id as i64,
-                            discord_message_id: Some(id as i64),
-                            author_id: delivery.bot_user_id() as i64,
-                            role: MessageRole::Bot,
-                            content: &part,
-                            created_at: self.clock.now(),
-                        })
-                        .await?;
-                }
-                Err(e) => {
-                    warn!(
-                        guild_id = inbound.guild_id,
-                        thread_id,
-                        decision = decision.kind(),
-                        error = %e,
-                        "could not post the answer"
-                    );
-                    return Ok(Outcome::DeliveryFailed {
-                        conversation_id: conversation.id,
-                        error: e.to_string(),
-                    });
-                }
-            }
-        }
-        Ok(Outcome::Answered {
-            conversation_id: conversation.id,
-            thread_id,
-            reply_ids,
-        })
     }
 }

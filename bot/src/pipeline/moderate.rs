@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use store::{NewAuditEntry, Store};
 use tracing::{info, warn};
 
-use super::{Delivery, Inbound};
+use super::{Delivery, Inbound, Outbound};
 use crate::guild_settings::GuildContext;
 
 /// Longest excerpt kept in the audit log, in characters.
@@ -175,7 +175,9 @@ impl Moderation<'_> {
             errors.push(format!("notify_author: {e}"));
         }
         if let Some(reply) = verdict.caring_reply
-            && let Err(e) = delivery.post(inbound.channel_id, reply).await
+            && let Err(e) = delivery
+                .post(inbound.channel_id, &Outbound::text(reply))
+                .await
         {
             errors.push(format!("caring_reply: {e}"));
         }
@@ -183,7 +185,7 @@ impl Moderation<'_> {
             let notice = staff_notice(
                 inbound, kind, category, rule, score, reason, deleted, audit_id,
             );
-            if let Err(e) = delivery.post(staff, &notice).await {
+            if let Err(e) = delivery.post(staff, &Outbound::text(&notice)).await {
                 errors.push(format!("notify_staff: {e}"));
             }
         }

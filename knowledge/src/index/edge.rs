@@ -511,6 +511,54 @@ impl VectorIndex for EdgeIndex {
         })
     }
 
+    fn doc_freq(
+        &self,
+        guild: i64,
+        terms: Vec<u32>,
+        cap: usize,
+    ) -> BoxFuture<'_, (usize, Vec<usize>)> {
+        self.run(move |inner| {
+            let Some(shard) = inner.shard(guild, false)? else {
+                return Ok((0, vec![0; terms.len()]));
+            };
+            let filter = Some(guild_filter(guild, None));
+            let total = shard
+                .count(CountRequest {
+                    filter: filter.clone(),
+                    exact: true,
+                })
+                .map_err(index_err)?;
+            // A sparse query only reaches points sharing one of its terms, so a one-term
+            // query returns exactly the chunks holding that term.
+            let counts = terms
+                .into_iter()
+                .map(|term| {
+                    let found = shard
+                        .query(QueryRequest {
+                            prefetches: Vec::new(),
+                            query: Some(nearest(
+                                VectorInternal::Sparse(sparse(SparseVec {
+                                    indices: vec![term],
+                                    values: vec![1.0],
+                                })),
+                                SPARSE_VECTOR,
+                            )),
+                            filter: filter.clone(),
+                            score_threshold: None,
+                            limit: cap,
+                            offset: 0,
+                            params: None,
+                            with_vector: WithVector::Bool(false),
+                            with_payload: WithPayloadInterface::Bool(false),
+                        })
+                        .map_err(index_err)?;
+                    Ok(found.len())
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((total, counts))
+        })
+    }
+
     fn update_sparse(&self, guild: i64, vectors: Vec<(u64, SparseVec)>) -> BoxFuture<'_, ()> {
         self.run(move |inner| {
             let Some(shard) = inner.shard(guild, false)? else {

@@ -108,6 +108,15 @@ pub trait VectorIndex: Send + Sync {
     /// Number of chunks in a guild, or in one of its sources.
     fn count(&self, guild: i64, source_id: Option<i64>) -> BoxFuture<'_, usize>;
     fn search(&self, guild: i64, query: IndexQuery) -> BoxFuture<'_, Vec<ScoredChunk>>;
+    /// The guild's chunk count and, per term, how many of its chunks hold it (counted up to
+    /// `cap`; a higher count is reported as `cap`). The agent weighs how well passages cover
+    /// a question with these.
+    fn doc_freq(
+        &self,
+        guild: i64,
+        terms: Vec<u32>,
+        cap: usize,
+    ) -> BoxFuture<'_, (usize, Vec<usize>)>;
     /// Replaces only the sparse vectors of existing points (dense vectors stay).
     fn update_sparse(&self, guild: i64, vectors: Vec<(u64, SparseVec)>) -> BoxFuture<'_, ()>;
     /// Every chunk of a guild, or of one of its sources (for re-embedding after the corpus

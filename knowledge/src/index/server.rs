@@ -326,16 +326,17 @@ impl ServerIndex {
     /// The guild's IDF for each query term, applied to the query weights. Terms no chunk of
     /// the guild contains are dropped: they cannot match. Frequencies are counted on the
     /// server (exactly, concurrently) and reused for a short while (see [`DF_TTL`]).
-    async fn idf_weighted(&self, guild: i64, query: SparseVec) -> Result<SparseVec> {
-        let (total, known, fresh) = match self.df.get(guild, &query.indices) {
+    /// The guild's chunk count and the exact document frequency of each term, from the cache
+    /// where fresh, else counted (concurrently) and cached.
+    async fn doc_freqs(&self, guild: i64, terms: &[u32]) -> Result<(usize, Vec<usize>)> {
+        let (total, known, fresh) = match self.df.get(guild, terms) {
             Some((total, known)) => (total, known, false),
             None => {
                 let total = self.count_filtered(chunks_filter(guild, None)).await?;
-                (total, vec![None; query.indices.len()], true)
+                (total, vec![None; terms.len()], true)
             }
         };
-        let missing: Vec<u32> = query
-            .indices
+        let missing: Vec<u32> = terms
             .iter()
             .zip(&known)
             .filter(|(_, k)| k.is_none())
@@ -352,10 +353,19 @@ impl ServerIndex {
             self.df.put(guild, total, fresh, &counted);
         }
         let lookup: HashMap<u32, usize> = counted.into_iter().collect();
+        let dfs = terms
+            .iter()
+            .zip(known)
+            .map(|(term, k)| k.or_else(|| lookup.get(term).copied()).unwrap_or(0))
+            .collect();
+        Ok((total, dfs))
+    }
+
+    async fn idf_weighted(&self, guild: i64, query: SparseVec) -> Result<SparseVec> {
+        let (total, dfs) = self.doc_freqs(guild, &query.indices).await?;
         let total = total as f32;
         let mut out = SparseVec::default();
-        for ((term, weight), k) in query.indices.into_iter().zip(query.values).zip(known) {
-            let df = k.or_else(|| lookup.get(&term).copied()).unwrap_or(0);
+        for ((term, weight), df) in query.indices.into_iter().zip(query.values).zip(dfs) {
             if df == 0 {
                 continue;
             }
@@ -532,6 +542,18 @@ impl VectorIndex for ServerIndex {
                 .collect::<Result<Vec<_>>>()?;
             stable_order(&mut hits);
             Ok(hits)
+        })
+    }
+
+    fn doc_freq(
+        &self,
+        guild: i64,
+        terms: Vec<u32>,
+        cap: usize,
+    ) -> BoxFuture<'_, (usize, Vec<usize>)> {
+        Box::pin(async move {
+            let (total, dfs) = self.doc_freqs(guild, &terms).await?;
+            Ok((total, dfs.into_iter().map(|d| d.min(cap)).collect()))
         })
     }
 

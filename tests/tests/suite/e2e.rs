@@ -17,6 +17,23 @@ pub(crate) const QUIET: Duration = Duration::from_millis(700);
 pub(crate) const MEMBER: u64 = 3100;
 pub(crate) const MANAGE_GUILD: u64 = 1 << 5;
 
+/// A small product's docs: what the test guild's knowledge base holds.
+pub(crate) const DOCS: &[(&str, &str)] = &[
+    (
+        "api-keys.md",
+        "# API keys\n\nEvery workspace has API keys for scripts and integrations.\n\n\
+         ## Reset your API key\n\nOpen **Settings → API** and click **Reset key**. The old \
+         key stops working at once, so update every script that uses it.\n\n\
+         ## Key permissions\n\nA key can read or write. Choose read-only keys for dashboards.\n",
+    ),
+    (
+        "backups.md",
+        "# Backups\n\nNightly backups keep 30 days of snapshots.\n\n## Restore a \
+         backup\n\nRun the restore command with the snapshot date:\n\n```sh\n\
+         acme restore --date 2026-01-31\n```\n\nRestoring replaces the current data.\n",
+    ),
+];
+
 pub(crate) fn is_post_to(channel: u64) -> impl Fn(&RestCall) -> bool {
     move |c| c.method == Method::POST && c.path == format!("/api/v10/channels/{channel}/messages")
 }
@@ -108,7 +125,7 @@ async fn question_in_enabled_channel_gets_a_thread_and_a_reply(kind: Kind) {
     let fake = FakeDiscord::start().await;
     let db = TestDb::new(kind).await;
     enable_support_channel(&db).await;
-    let bot = RunningBot::start(&fake, &db).await;
+    let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
 
     let question = "How do I reset my API key? <@999> said to ask here";
     let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), question);
@@ -127,16 +144,30 @@ async fn question_in_enabled_channel_gets_a_thread_and_a_reply(kind: Kind) {
     let reply = fake
         .wait_for_call("the reply", WAIT, is_post_to(thread))
         .await;
+    let content = reply.body["content"].as_str().unwrap();
     assert!(
-        reply.body["content"]
-            .as_str()
-            .unwrap()
-            .contains("support team")
+        content.contains("click **Reset key**") || content.contains("click Reset key"),
+        "the answer quotes the docs: {content}"
+    );
+    assert!(
+        content.contains(
+            "[1] [API keys › Reset your API key](<https://docs.example/api-keys#reset-your-api-key>)"
+        ),
+        "the answer cites its source as a numbered footnote without an embed: {content}"
     );
     assert_eq!(
         reply.body["allowed_mentions"]["parse"],
         json!([]),
         "nothing the bot posts can ping"
+    );
+    assert_eq!(
+        reply.body["components"][0]["components"][0]["label"],
+        "Talk to a human"
+    );
+    assert!(
+        fake.calls().iter().any(|c| c.method == Method::POST
+            && c.path == format!("/api/v10/channels/{SUPPORT_CHANNEL}/typing")),
+        "the bot showed it was typing"
     );
     assert!(
         posts(&fake).iter().all(|c| !is_post_to(SUPPORT_CHANNEL)(c)),
@@ -324,11 +355,19 @@ async fn a_follow_up_in_the_thread_continues_the_conversation() {
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
     enable_support_channel(&db).await;
-    let bot = RunningBot::start(&fake, &db).await;
+    let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
 
-    let first = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), "first question");
+    let first = fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER),
+        "how do i restore a backup?",
+    );
     let thread = thread_for(&fake, first).await;
-    fake.send_message(thread, Author::Member(MEMBER), "and a follow-up");
+    fake.send_message(
+        thread,
+        Author::Member(MEMBER),
+        "and which snapshot dates can I pick?",
+    );
     let deadline = tokio::time::Instant::now() + WAIT;
     while posts(&fake)
         .iter()
@@ -597,9 +636,10 @@ async fn logs_carry_ids_but_never_message_text_or_the_token() {
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
     enable_support_channel(&db).await;
-    let bot = RunningBot::start(&fake, &db).await;
+    let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
 
-    let secret_question = "my-private-question-marker-7f3a";
+    // Distinctive as a whole, and answerable from the docs.
+    let secret_question = "how do I reset the API key my workspace scripts use?";
     let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), secret_question);
     let thread = thread_for(&fake, message).await;
     let reply = fake

@@ -15,6 +15,8 @@ use crate::e2e::{
     MANAGE_GUILD, MEMBER, QUIET, WAIT, enable_support_channel, is_post_to, posts, thread_for,
 };
 
+const SUPPORT_ROLE: u64 = 5000;
+
 const SCAM: &str = "Free nitro for everyone! claim here https://dlscord-gift.com/claim";
 
 async fn with_staff_channel(db: &TestDb, extra: serde_json::Value) {
@@ -282,10 +284,10 @@ async fn prompt_injection_is_kept_from_the_agent_but_not_deleted() {
 }
 
 #[tokio::test]
-async fn asking_for_a_human_escalates_and_answers_in_the_thread() {
+async fn asking_for_a_human_hands_off_pinging_the_support_role_then_stays_silent() {
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
-    with_staff_channel(&db, json!({})).await;
+    with_staff_channel(&db, json!({"support_role_id": SUPPORT_ROLE})).await;
     enable_support_channel(&db).await;
     let bot = RunningBot::start(&fake, &db).await;
 
@@ -298,15 +300,42 @@ async fn asking_for_a_human_escalates_and_answers_in_the_thread() {
     let reply = fake
         .wait_for_call("the reply", WAIT, is_post_to(thread))
         .await;
+    let content = reply.body["content"].as_str().unwrap();
     assert!(
-        reply.body["content"].as_str().unwrap().contains("staff"),
-        "{:?}",
-        reply.body
+        content.starts_with(&format!("<@&{SUPPORT_ROLE}>")) && content.contains("a person"),
+        "{content}"
+    );
+    assert_eq!(reply.body["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(
+        reply.body["allowed_mentions"]["roles"],
+        json!([SUPPORT_ROLE.to_string()]),
+        "only the support role may be pinged"
     );
     fake.wait_for_call("the staff notice", WAIT, is_post_to(STAFF_CHANNEL))
         .await;
     let entry = settled_audit(&db, message).await;
     assert_eq!(entry.category, "human_request");
+
+    // The thread is handed off: the bot stays silent there.
+    let replies_before = posts(&fake).len();
+    fake.send_message(
+        thread,
+        Author::Member(MEMBER),
+        "hello? how do I reset my api key?",
+    );
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        posts(&fake).len(),
+        replies_before,
+        "the bot keeps quiet in a handed-off thread"
+    );
+    let store = db.store().await;
+    let conversation = store
+        .conversation_by_thread(GUILD_ID as i64, thread as i64)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conversation.status, store::ConversationStatus::HandedOff);
     bot.stop().await.unwrap();
 }
 

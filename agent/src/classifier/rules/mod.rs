@@ -7,7 +7,7 @@ mod injection;
 mod invite;
 mod mentions;
 mod scam;
-mod secrets;
+pub(crate) mod secrets;
 mod spam;
 
 use regex::{RegexSet, RegexSetBuilder};

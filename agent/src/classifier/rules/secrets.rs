@@ -82,3 +82,25 @@ impl Secrets {
         Some(Hit::new(Category::Secret, PATTERNS[i].1, 0.99))
     }
 }
+
+/// Replaces every credential the patterns recognise with `[redacted]`; `None` when there was
+/// none. Run on the bot's own output, so an answer can never repost a token.
+pub fn redact(text: &str) -> Option<String> {
+    static EACH: std::sync::OnceLock<Vec<regex::Regex>> = std::sync::OnceLock::new();
+    let each = EACH.get_or_init(|| {
+        PATTERNS
+            .iter()
+            .map(|(p, _)| regex::Regex::new(p).expect("built-in secret patterns are valid"))
+            .collect()
+    });
+    let mut out = std::borrow::Cow::Borrowed(text);
+    for re in each {
+        if re.is_match(&out) {
+            out = std::borrow::Cow::Owned(re.replace_all(&out, "[redacted]").into_owned());
+        }
+    }
+    match out {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(s) => Some(s),
+    }
+}

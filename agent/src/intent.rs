@@ -1,0 +1,391 @@
+//! Is this a message that needs an answer? Thanks, greetings, laughter, reactions and talk
+//! addressed to other members get none; questions and problem reports do. Cheap (no model, no
+//! search), so every channel mode can run it on every message.
+
+/// What the detector needs to know besides the text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageContext {
+    /// The message mentions the bot.
+    pub mentions_bot: bool,
+    /// The message mentions other members (not the bot) or replies to one of them.
+    pub addresses_others: bool,
+}
+
+/// Words that carry no request on their own: thanks, greetings, laughter, agreement, in the
+/// languages members most often write in. A message made only of these (and emoji,
+/// punctuation, filler) needs no answer.
+const SOCIAL: &[&str] = &[
+    // thanks
+    "thanks",
+    "thank",
+    "thx",
+    "thnx",
+    "tnx",
+    "ty",
+    "tysm",
+    "tyvm",
+    "cheers",
+    "appreciate",
+    "appreciated",
+    "grateful",
+    "kudos",
+    "danke",
+    "dankeschön",
+    "merci",
+    "gracias",
+    "grazie",
+    "obrigado",
+    "obrigada",
+    "bedankt",
+    "dank",
+    "tack",
+    "takk",
+    "dzięki",
+    "dziękuję",
+    "спасибо",
+    "дякую",
+    "arigato",
+    "ありがとう",
+    "谢谢",
+    "감사합니다",
+    // greetings and goodbyes
+    "hi",
+    "hello",
+    "hey",
+    "heya",
+    "hiya",
+    "yo",
+    "sup",
+    "howdy",
+    "greetings",
+    "morning",
+    "evening",
+    "afternoon",
+    "night",
+    "gm",
+    "gn",
+    "bye",
+    "cya",
+    "later",
+    "hallo",
+    "moin",
+    "servus",
+    "bonjour",
+    "salut",
+    "coucou",
+    "hola",
+    "buenos",
+    "buenas",
+    "ciao",
+    "buongiorno",
+    "olá",
+    "oi",
+    "hej",
+    "привет",
+    "welcome",
+    // laughter and reactions
+    "lol",
+    "lmao",
+    "lmfao",
+    "rofl",
+    "haha",
+    "hahaha",
+    "hehe",
+    "xd",
+    "omg",
+    "wow",
+    "nice",
+    "cool",
+    "great",
+    "awesome",
+    "perfect",
+    "amazing",
+    "brilliant",
+    "sweet",
+    "neat",
+    "yay",
+    "gg",
+    "wp",
+    "ok",
+    "okay",
+    "okey",
+    "kk",
+    "k",
+    "alright",
+    "sure",
+    "yes",
+    "yep",
+    "yeah",
+    "yup",
+    "no",
+    "nope",
+    "nah",
+    "got",
+    "it",
+    "makes",
+    "sense",
+    "understood",
+    "noted",
+    "fine",
+    "good",
+    "works",
+    "worked",
+    "working",
+    "now",
+    "fixed",
+    "solved",
+    "done",
+    "+1",
+    "same",
+    "agreed",
+    "true",
+    "indeed",
+    "exactly",
+    "super",
+    "genial",
+    "parfait",
+    "perfecto",
+    "vale",
+    "bueno",
+    "gut",
+    "super",
+    "klasse",
+    "top",
+];
+
+/// Filler that may sit around social words without turning them into a request.
+const FILLER: &[&str] = &[
+    "a",
+    "all",
+    "so",
+    "very",
+    "much",
+    "lot",
+    "lots",
+    "you",
+    "u",
+    "ya",
+    "guys",
+    "folks",
+    "everyone",
+    "everybody",
+    "team",
+    "again",
+    "for",
+    "the",
+    "help",
+    "that",
+    "this",
+    "your",
+    "man",
+    "mate",
+    "bro",
+    "dude",
+    "just",
+    "really",
+    "soooo",
+    "sooo",
+    "soo",
+    "that's",
+    "thats",
+    "it's",
+    "its",
+    "is",
+    "was",
+    "has",
+    "have",
+    "been",
+    "be",
+    "and",
+    "oh",
+    "ah",
+    "aha",
+    "ahh",
+    "well",
+    "there",
+    "here",
+    "to",
+    "of",
+    "me",
+    "my",
+    "we",
+    "our",
+    "i",
+    "im",
+    "i'm",
+    "am",
+    "did",
+    "trick",
+    "both",
+    "ever",
+    "de",
+    "la",
+    "le",
+    "à",
+    "tous",
+    "todos",
+    "tutti",
+    "allerseits",
+    "euch",
+    "dir",
+    "vielen",
+    "viele",
+    "muchas",
+    "mille",
+    "beaucoup",
+    "mucho",
+    "tanto",
+    "tante",
+    "y'all",
+    "yall",
+    "again",
+    "buddy",
+    "friend",
+    "friends",
+    "update",
+    "happy",
+    "day",
+    "weekend",
+    "good",
+];
+
+/// Words that turn a message into a request even without a question mark.
+const ASKING: &[&str] = &[
+    "how", "what", "why", "where", "when", "which", "who", "can", "could", "should", "would",
+    "does", "do", "is", "are", "will", "any", "anyone", "anybody", "help", "error", "errors",
+    "fail", "fails", "failed", "failing", "broken", "broke", "crash", "crashes", "crashed",
+    "issue", "problem", "stuck", "wrong", "cant", "can't", "cannot", "won't", "wont", "doesnt",
+    "doesn't", "isnt", "isn't", "unable", "trying", "need", "want", "wie", "was", "warum", "wo",
+    "comment", "pourquoi", "quoi", "cómo", "como", "qué", "porque", "come", "perché",
+];
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | ';' | ':' | '…'))
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '+')
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Whether a member's message should get an answer from the bot.
+pub fn needs_answer(text: &str, ctx: MessageContext) -> bool {
+    let text = strip_mentions(text);
+    let words = words(&text);
+    if words.is_empty() {
+        // Only emoji, punctuation or mentions.
+        return false;
+    }
+    // Talk between members: someone else is addressed and the bot is not.
+    if ctx.addresses_others && !ctx.mentions_bot {
+        return false;
+    }
+    let asks = text.contains('?') || words.iter().any(|w| ASKING.contains(&w.as_str()));
+    let social = words
+        .iter()
+        .filter(|w| SOCIAL.contains(&w.as_str()))
+        .count();
+    let substantive = words
+        .iter()
+        .filter(|w| !SOCIAL.contains(&w.as_str()) && !FILLER.contains(&w.as_str()))
+        .count();
+    if substantive == 0 {
+        // "thanks!!", "good morning all ☕", "lol", "ok got it"
+        return false;
+    }
+    if social > 0 && !asks && substantive <= 2 && words.len() <= 8 {
+        // "thanks, that fixed it", "hi from berlin": a social message with a word or two more.
+        return false;
+    }
+    true
+}
+
+/// Removes Discord mention markup (`<@123>`, `<@!123>`, `<@&123>`, `<#123>`).
+pub fn strip_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail.find('>');
+        let is_mention = end.is_some_and(|e| {
+            let inner = &tail[1..e];
+            let inner = inner
+                .strip_prefix("@!")
+                .or_else(|| inner.strip_prefix("@&"))
+                .or_else(|| inner.strip_prefix('@'))
+                .or_else(|| inner.strip_prefix('#'));
+            inner.is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+        });
+        match (is_mention, end) {
+            (true, Some(e)) => {
+                out.push(' ');
+                rest = &tail[e + 1..];
+            }
+            _ => {
+                out.push('<');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(text: &str) -> bool {
+        needs_answer(text, MessageContext::default())
+    }
+
+    #[test]
+    fn social_messages_need_no_answer() {
+        for text in [
+            "thanks that worked!! 🙏",
+            "lol",
+            "good morning all ☕",
+            "ty",
+            "ok got it, thanks a lot",
+            "merci beaucoup !",
+            "danke dir",
+            "👍",
+            "<@1000>",
+            "hey everyone",
+            "haha nice",
+        ] {
+            assert!(!plain(text), "{text:?} should need no answer");
+        }
+    }
+
+    #[test]
+    fn questions_and_problem_reports_need_an_answer() {
+        for text in [
+            "how do i update?",
+            "thanks, but how do I reset the password?",
+            "pihole -up fails: Repository changed its Suite value",
+            "hi, my login code never shows up",
+            "wie kann ich das Passwort ändern",
+            "docker container keeps restarting after the upgrade",
+            "<@1000> where are the logs",
+        ] {
+            assert!(plain(text), "{text:?} should need an answer");
+        }
+    }
+
+    #[test]
+    fn talk_addressed_to_other_members_is_left_alone() {
+        let ctx = MessageContext {
+            mentions_bot: false,
+            addresses_others: true,
+        };
+        assert!(!needs_answer("<@42> did you try restarting it?", ctx));
+        let both = MessageContext {
+            mentions_bot: true,
+            addresses_others: true,
+        };
+        assert!(needs_answer("<@1000> <@42> how do we restart it?", both));
+    }
+}
