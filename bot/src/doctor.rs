@@ -61,8 +61,42 @@ pub async fn run(config: &Config) -> Vec<Check> {
     checks.push(check_data_dir(&config.data_dir));
     checks.extend(check_database(config).await);
     checks.push(check_knowledge(config).await);
+    checks.extend(check_models(config).await);
     checks.push(check_token(config).await);
     checks
+}
+
+/// Sends each configured answer model a tiny request and says which answered. No model is
+/// fine: answers then quote the docs.
+async fn check_models(config: &Config) -> Vec<Check> {
+    let providers = config.providers();
+    if providers.is_empty() {
+        return vec![ok(
+            "no answer model configured: answers quote the docs (set SUPPORTBOT_LLM__BASE_URL and \
+             SUPPORTBOT_LLM__MODEL for written answers)",
+        )];
+    }
+    let chain = agent::llm::ProviderChain::new(providers, agent::llm::RetryPolicy::default());
+    chain
+        .probe()
+        .await
+        .into_iter()
+        .map(|report| {
+            let who = format!("answer model {} ({})", report.provider, report.model);
+            match report.outcome {
+                Ok(()) => ok(format!(
+                    "{who} answered in {} ms",
+                    report.latency.as_millis()
+                )),
+                Err(kind) => problem(
+                    Level::Warn,
+                    format!("{who} did not answer: {kind}"),
+                    "check its base URL (including /v1), model name and API key; the bot \
+                     falls back to the next provider, and hands off when none answers",
+                ),
+            }
+        })
+        .collect()
 }
 
 fn check_data_dir(dir: &Path) -> Check {

@@ -93,8 +93,8 @@ impl Default for AgentSettings {
 pub const DEFAULT_FLOOR: f32 = 0.45;
 pub const DEFAULT_MODEL_FLOOR: f32 = 0.3;
 
-/// A question with fewer terms than this, or with less total weight, is too vague to search:
-/// the member is asked for details rather than told the docs lack it.
+/// A question with fewer searchable terms than this is too vague to search: the member is
+/// asked for details rather than answered or told the docs lack it.
 const VAGUE_TERMS: usize = 2;
 
 /// Most documents put before a model.
@@ -203,9 +203,12 @@ impl Agent {
             .iter()
             .map(|d| (d.location.clone(), d.coverage))
             .collect();
+        if is_vague(&retrieved) {
+            return Ok(ask(phrases));
+        }
         if evidence.max_coverage() < self.settings.model_floor {
             // The docs lack the topic: no model call, no tokens spent.
-            return Ok(self.weak_evidence(&retrieved, phrases));
+            return Ok(not_in_docs(phrases));
         }
         let docs = self.prompt_docs(&retrieved, &evidence);
         let request = StructuredRequest {
@@ -411,9 +414,12 @@ impl Agent {
             .map(|d| (d.location.clone(), d.coverage))
             .collect();
         trace.detail = evidence.detail(&retrieved);
+        if is_vague(&retrieved) {
+            return Ok(ask(phrases));
+        }
         let docs = extractive::pick_docs(&evidence, self.settings.relevance_floor);
         if docs.is_empty() {
-            return Ok(self.weak_evidence(&retrieved, phrases));
+            return Ok(not_in_docs(phrases));
         }
         // Score every unit of the chosen documents' passages with the guild's analyzer.
         let mut per_doc: Vec<(usize, Vec<extractive::Unit>)> = Vec::new();
@@ -463,26 +469,30 @@ impl Agent {
             citations.push(extractive::cite(number, passage));
         }
         if citations.is_empty() {
-            return Ok(self.weak_evidence(&retrieved, phrases));
+            return Ok(not_in_docs(phrases));
         }
         Ok(Decision::Reply {
             text: extractive::render(phrases.lead, &quotes),
             citations,
         })
     }
+}
 
-    /// Below the floor: too vague to search well → ask; otherwise the docs lack it.
-    fn weak_evidence(&self, retrieved: &Retrieved, phrases: Phrases) -> Decision {
-        if retrieved.terms.len() < VAGUE_TERMS {
-            Decision::Ask {
-                question: phrases.ask_details.into(),
-            }
-        } else {
-            Decision::Handoff {
-                reason: HandoffReason::NotInDocs,
-                message: phrases.not_in_docs.into(),
-            }
-        }
+/// Too few searchable words to tell what the member means ("it doesn't work", "help").
+fn is_vague(retrieved: &Retrieved) -> bool {
+    retrieved.terms.len() < VAGUE_TERMS
+}
+
+fn not_in_docs(phrases: Phrases) -> Decision {
+    Decision::Handoff {
+        reason: HandoffReason::NotInDocs,
+        message: phrases.not_in_docs.into(),
+    }
+}
+
+fn ask(phrases: Phrases) -> Decision {
+    Decision::Ask {
+        question: phrases.ask_details.into(),
     }
 }
 

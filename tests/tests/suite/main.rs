@@ -4,4 +4,5 @@
 mod e2e;
 mod llm;
 mod moderation;
+mod pipeline;
 mod store_conformance;
