@@ -667,3 +667,119 @@ async fn logs_carry_ids_but_never_message_text_or_the_token() {
     let answer = reply.body["content"].as_str().unwrap();
     assert!(!logs.contains(answer), "the answer leaked into logs");
 }
+
+/// The answer model's settings pointing at fake providers: `primary`, then `fallback`.
+fn with_models(
+    primary: &tests::fake_openai::FakeOpenAi,
+    fallback: Option<&tests::fake_openai::FakeOpenAi>,
+) -> impl FnOnce(&mut supportbot::config::Config) {
+    let primary = primary.base_url();
+    let fallback = fallback.map(|f| f.base_url());
+    move |config| {
+        config.llm.base_url = Some(primary);
+        config.llm.model = Some("primary-model".into());
+        config.llm.timeout_secs = 5;
+        if let Some(url) = fallback {
+            config.llm.fallbacks = vec![supportbot::config::ProviderSettings {
+                base_url: url,
+                model: "fallback-model".into(),
+                api_key: None,
+                timeout_secs: Some(5),
+                max_tokens: None,
+            }];
+        }
+    }
+}
+
+#[tokio::test]
+async fn when_the_primary_model_fails_the_fallback_answers_and_nothing_unsafe_is_posted() {
+    use tests::fake_openai::{Behaviour, FakeOpenAi};
+    let primary = FakeOpenAi::start().await;
+    primary.push((0..10).map(|_| Behaviour::status(500)));
+    let token = format!(
+        "{}.{}.{}",
+        "MTA4NjQ2NzA1NjI4MjQ4OTA4Ng", "GxYzAb", "abcdefghijklmnopqrstuvwxyz0123456789AB"
+    );
+    let answer = format!("@everyone click **Reset key** in Settings [1]. Mine was {token}.");
+    let fallback = FakeOpenAi::with_responder(move |_| {
+        json!({"action": "reply", "answer": answer, "citations": [1], "confidence": 0.9})
+            .to_string()
+    })
+    .await;
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    enable_support_channel(&db).await;
+    let bot =
+        RunningBot::start_with(&fake, &db, DOCS, with_models(&primary, Some(&fallback))).await;
+
+    let message = fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER),
+        "how do I reset my API key?",
+    );
+    let thread = thread_for(&fake, message).await;
+    let reply = fake
+        .wait_for_call("the answer", WAIT, is_post_to(thread))
+        .await;
+    let content = reply.body["content"].as_str().unwrap();
+    assert!(
+        content.contains("Reset key"),
+        "the fallback's answer: {content}"
+    );
+    assert!(!content.contains("@everyone"), "{content}");
+    assert!(
+        !content.contains(&token) && content.contains("[redacted]"),
+        "{content}"
+    );
+    assert_eq!(reply.body["allowed_mentions"]["parse"], json!([]));
+    assert!(
+        !primary.chat_requests().is_empty(),
+        "the primary was tried first"
+    );
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_every_model_down_the_member_is_handed_off_to_the_support_role() {
+    use tests::fake_openai::{Behaviour, FakeOpenAi};
+    let primary = FakeOpenAi::start().await;
+    primary.push((0..10).map(|_| Behaviour::status(503)));
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    enable_support_channel(&db).await;
+    let store = db.store().await;
+    store
+        .set_guild_settings(
+            GUILD_ID as i64,
+            &json!({"support_role_id": 5000}),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let bot = RunningBot::start_with(&fake, &db, DOCS, with_models(&primary, None)).await;
+
+    let question = "how do I reset my API key?";
+    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), question);
+    let thread = thread_for(&fake, message).await;
+    let reply = fake
+        .wait_for_call("the handoff", WAIT, is_post_to(thread))
+        .await;
+    let content = reply.body["content"].as_str().unwrap();
+    assert!(content.starts_with("<@&5000>"), "{content}");
+    assert_eq!(reply.body["allowed_mentions"]["roles"], json!(["5000"]));
+    bot.stop().await.unwrap();
+    let conversation = store
+        .conversations(GUILD_ID as i64)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(conversation.status, store::ConversationStatus::HandedOff);
+    let messages = store
+        .conversation_messages(GUILD_ID as i64, conversation.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        messages[0].content, question,
+        "the question is kept for the team"
+    );
+}
