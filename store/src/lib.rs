@@ -18,7 +18,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
@@ -133,6 +133,10 @@ impl Store {
                 })?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                // WAL with NORMAL sync cannot corrupt the database; a power cut may lose the
+                // last commits, an application crash loses nothing. FULL would fsync every
+                // message's handful of writes.
+                .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
             if let Some(dir) = opts.get_filename().parent()

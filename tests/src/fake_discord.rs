@@ -40,6 +40,8 @@ pub struct RestCall {
     pub method: Method,
     pub path: String,
     pub body: Value,
+    /// When the request arrived (for latency benchmarks).
+    pub at: std::time::Instant,
 }
 
 /// What the fake saw on the gateway.
@@ -508,6 +510,7 @@ async fn rest(
             method: method.clone(),
             path: path.clone(),
             body: body.clone(),
+            at: std::time::Instant::now(),
         });
         let failure = inner
             .failures
