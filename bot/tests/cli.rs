@@ -200,3 +200,93 @@ fn doctor_checks_the_knowledge_index() {
         "the API key is never printed:\n{text}"
     );
 }
+
+#[test]
+fn demo_runs_the_whole_pipeline_with_no_token_servers_or_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = supportbot(dir.path(), &["demo"], &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
+    for expected in [
+        "decision reply",
+        "decision handoff",
+        "decision blocked",
+        "self_harm",
+        "Sources",
+        "Audit log",
+        "Connect a real Discord bot",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "the demo keeps its data in a temporary directory"
+    );
+}
+
+#[test]
+fn ask_answers_from_a_guilds_docs_as_json_and_its_blocks_land_in_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("keys.md"),
+        "# API keys\n\n## Reset your API key\n\nOpen Settings → API and click Reset key. The old \
+         key stops working at once.\n",
+    )
+    .unwrap();
+    let added = supportbot(
+        dir.path(),
+        &["knowledge", "add", "--guild", "5", "docs"],
+        &[],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+
+    let out = supportbot(
+        dir.path(),
+        &[
+            "ask",
+            "--guild",
+            "5",
+            "--json",
+            "how do I reset my API key?",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stdout(&out);
+    let json: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON object");
+    assert_eq!(json["action"], "reply", "{json}");
+    assert!(
+        json["answer"].as_str().unwrap().contains("Reset key"),
+        "{json}"
+    );
+    assert_eq!(json["citations"][0]["path"], "keys.md", "{json}");
+    assert!(
+        json["citations"][0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("docs")
+    );
+    assert_eq!(json["verdict"], "allow");
+    assert!(json["latency_ms"].as_f64().unwrap() > 0.0);
+
+    let scam = supportbot(
+        dir.path(),
+        &[
+            "ask",
+            "--guild",
+            "5",
+            "--json",
+            "FREE NITRO!! claim at https://dlscord-nitro.gift/claim",
+        ],
+        &[],
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout(&scam).trim()).unwrap();
+    assert_eq!(json["action"], "blocked", "{json}");
+    let audit = supportbot(dir.path(), &["audit", "list", "--guild", "5"], &[]);
+    assert!(stdout(&audit).contains("scam"), "{}", stdout(&audit));
+}
