@@ -110,7 +110,7 @@ const CODE_LINES: usize = 14;
 /// At most this many documents are quoted.
 pub const MAX_DOCS: usize = 3;
 /// A further document is quoted only when it covers the question nearly as well as the best.
-const RUNNER_UP: f32 = 0.8;
+pub const RUNNER_UP: f32 = 0.8;
 
 /// The documents worth quoting, in search order: those covering the question at least to the
 /// floor and nearly as well as the best of them.
@@ -132,10 +132,19 @@ pub fn pick_docs(evidence: &Evidence, floor: f32) -> Vec<&DocEvidence> {
         .collect()
 }
 
-/// What to quote from one document: a list of units and their scores, in reading order.
-pub struct Candidate<'a> {
-    pub passage: &'a Passage,
-    pub units: Vec<(Unit, f32)>,
+/// How well a passage's sentences answer: its best sentence, plus a little for a second one.
+pub fn passage_score(units: &[(Unit, f32)]) -> f32 {
+    let mut best = 0.0f32;
+    let mut second = 0.0f32;
+    for (_, s) in units {
+        if *s > best {
+            second = best;
+            best = *s;
+        } else if *s > second {
+            second = *s;
+        }
+    }
+    best + 0.3 * second
 }
 
 /// Chooses the units of one document to quote, keeping reading order: the best-scoring

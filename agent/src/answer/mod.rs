@@ -421,21 +421,15 @@ impl Agent {
         if docs.is_empty() {
             return Ok(not_in_docs(phrases));
         }
-        // Score every unit of the chosen documents' passages with the guild's analyzer.
-        let mut per_doc: Vec<(usize, Vec<extractive::Unit>)> = Vec::new();
-        for doc in &docs {
-            let first = doc.passages[0];
-            let mut units = Vec::new();
-            for &i in &doc.passages {
-                for u in extractive::units(&retrieved.passages[i].text) {
-                    if !units.contains(&u) {
-                        units.push(u);
-                    }
-                }
-            }
-            per_doc.push((first, units));
-        }
-        let texts: Vec<&str> = per_doc
+        // Score every unit of the chosen documents' passages with the guild's analyzer, then
+        // quote each document from its best-matching passage (one section, read in order,
+        // cited with that section's link).
+        let candidates: Vec<(usize, Vec<extractive::Unit>)> = docs
+            .iter()
+            .flat_map(|doc| doc.passages.iter().take(evidence::DOC_PASSAGES))
+            .map(|&i| (i, extractive::units(&retrieved.passages[i].text)))
+            .collect();
+        let texts: Vec<&str> = candidates
             .iter()
             .flat_map(|(_, units)| units.iter().map(|u| u.text()))
             .collect();
@@ -445,26 +439,57 @@ impl Agent {
             .await
             .map_err(|e| e.to_string())?;
         let mut scores = unit_terms.iter().map(|t| evidence.score(t));
+        let scored: Vec<(usize, Vec<(extractive::Unit, f32)>)> = candidates
+            .into_iter()
+            .map(|(i, units)| {
+                let units = units
+                    .into_iter()
+                    .map(|u| (u, scores.next().unwrap_or(0.0)))
+                    .collect();
+                (i, units)
+            })
+            .collect();
+        // The best passages overall, at most two sections of one document and three in all,
+        // each nearly as good as the best; quoted in the documents' order.
+        let mut ranked: Vec<(usize, usize, f32)> = scored
+            .iter()
+            .enumerate()
+            .map(|(k, (i, units))| {
+                let doc = docs
+                    .iter()
+                    .position(|d| d.passages.contains(i))
+                    .unwrap_or(usize::MAX);
+                (k, doc, extractive::passage_score(units))
+            })
+            .filter(|(_, _, s)| *s > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let top = ranked.first().map_or(0.0, |r| r.2);
+        let mut picked: Vec<(usize, usize)> = Vec::new();
+        for (k, doc, score) in ranked {
+            let from_doc = picked.iter().filter(|(_, d)| *d == doc).count();
+            if score >= top * extractive::RUNNER_UP
+                && from_doc < 2
+                && picked.len() < extractive::MAX_DOCS
+            {
+                picked.push((k, doc));
+            }
+        }
+        picked.sort_by_key(|&(k, doc)| (doc, k));
         let mut quotes = Vec::new();
         let mut citations = Vec::new();
-        for (n, (first, units)) in per_doc.into_iter().enumerate() {
-            let scored: Vec<(extractive::Unit, f32)> = units
-                .into_iter()
-                .map(|u| {
-                    let s = scores.next().unwrap_or(0.0);
-                    (u, s)
-                })
-                .collect();
-            let chosen = extractive::select(&scored, n == 0);
+        for (k, _) in picked {
+            let (passage, units) = &scored[k];
+            let chosen = extractive::select(units, quotes.is_empty());
             if chosen.is_empty() {
                 continue;
             }
             let number = citations.len() + 1;
-            let passage = &retrieved.passages[first];
+            let passage = &retrieved.passages[*passage];
             quotes.push((
                 number,
                 extractive::label(passage),
-                chosen.into_iter().map(|i| scored[i].0.clone()).collect(),
+                chosen.into_iter().map(|i| units[i].0.clone()).collect(),
             ));
             citations.push(extractive::cite(number, passage));
         }
