@@ -8,6 +8,8 @@ use std::future::Future;
 use agent::Citation;
 use chrono::{DateTime, Utc};
 
+pub use super::split::split_for_discord;
+
 /// Discord's limit on one message's content, in characters.
 pub const MESSAGE_LIMIT: usize = 2000;
 /// Discord's limit on a thread name, in characters.
@@ -229,160 +231,6 @@ pub fn thread_name(content: &str) -> String {
     name
 }
 
-/// A paragraph or a whole fenced code block.
-fn blocks(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    let mut fence: Option<String> = None;
-    for line in text.split('\n') {
-        let trimmed = line.trim_start();
-        if let Some(open) = &fence {
-            cur.push('\n');
-            cur.push_str(line);
-            if trimmed.starts_with(open.as_str())
-                && trimmed.trim_end().trim_start_matches('`').is_empty()
-            {
-                fence = None;
-                out.push(std::mem::take(&mut cur));
-            }
-            continue;
-        }
-        if trimmed.starts_with("```") {
-            if !cur.trim().is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            cur.clear();
-            cur.push_str(line);
-            let ticks: String = trimmed.chars().take_while(|&c| c == '`').collect();
-            fence = Some(ticks);
-            continue;
-        }
-        if line.trim().is_empty() {
-            if !cur.trim().is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            cur.clear();
-            continue;
-        }
-        if !cur.is_empty() {
-            cur.push('\n');
-        }
-        cur.push_str(line);
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-fn chars(s: &str) -> usize {
-    s.chars().count()
-}
-
-/// Splits text into Discord-sized messages at paragraph boundaries, keeping code fences
-/// whole; a fence longer than a message is closed and reopened across parts.
-pub fn split_for_discord(text: &str) -> Vec<String> {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    for block in blocks(text) {
-        for piece in fit_block(&block) {
-            let joined = if cur.is_empty() {
-                chars(&piece)
-            } else {
-                chars(&cur) + 2 + chars(&piece)
-            };
-            if joined > MESSAGE_LIMIT && !cur.is_empty() {
-                parts.push(std::mem::take(&mut cur));
-            }
-            if !cur.is_empty() {
-                cur.push_str("\n\n");
-            }
-            cur.push_str(&piece);
-        }
-    }
-    if !cur.is_empty() || parts.is_empty() {
-        parts.push(cur);
-    }
-    parts
-}
-
-/// One block cut into pieces of at most `MESSAGE_LIMIT` characters.
-fn fit_block(block: &str) -> Vec<String> {
-    if chars(block) <= MESSAGE_LIMIT {
-        return vec![block.to_string()];
-    }
-    let first = block.lines().next().unwrap_or("");
-    if first.trim_start().starts_with("```") {
-        let ticks: String = first
-            .trim_start()
-            .chars()
-            .take_while(|&c| c == '`')
-            .collect();
-        let body: Vec<&str> = block.lines().skip(1).collect();
-        let body = if body
-            .last()
-            .is_some_and(|l| l.trim().trim_start_matches('`').is_empty() && l.contains('`'))
-        {
-            &body[..body.len() - 1]
-        } else {
-            &body[..]
-        };
-        let room = MESSAGE_LIMIT - chars(first) - chars(&ticks) - 2;
-        let mut pieces = Vec::new();
-        let mut cur: Vec<String> = Vec::new();
-        let mut used = 0;
-        for line in body {
-            for chunk in hard_wrap(line, room) {
-                let cost = chars(&chunk) + 1;
-                if used + cost > room && !cur.is_empty() {
-                    pieces.push(format!("{first}\n{}\n{ticks}", cur.join("\n")));
-                    cur.clear();
-                    used = 0;
-                }
-                used += cost;
-                cur.push(chunk);
-            }
-        }
-        if !cur.is_empty() {
-            pieces.push(format!("{first}\n{}\n{ticks}", cur.join("\n")));
-        }
-        return pieces;
-    }
-    // A long paragraph: at line breaks, then spaces, never through a character.
-    let mut pieces = Vec::new();
-    let mut rest = block;
-    while chars(rest) > MESSAGE_LIMIT {
-        let limit = rest
-            .char_indices()
-            .nth(MESSAGE_LIMIT)
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
-        let window = &rest[..limit];
-        let cut = window
-            .rfind('\n')
-            .or_else(|| window.rfind(' '))
-            .filter(|&i| i > 0)
-            .unwrap_or(limit);
-        pieces.push(rest[..cut].to_string());
-        rest = rest[cut..].trim_start_matches(['\n', ' ']);
-    }
-    if !rest.is_empty() {
-        pieces.push(rest.to_string());
-    }
-    pieces
-}
-
-fn hard_wrap(line: &str, room: usize) -> Vec<String> {
-    if chars(line) <= room {
-        return vec![line.to_string()];
-    }
-    line.chars()
-        .collect::<Vec<_>>()
-        .chunks(room)
-        .map(|c| c.iter().collect())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,36 +243,6 @@ mod tests {
             url: url.map(String::from),
             source_id: 1,
             origins: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn long_answers_are_split_within_the_limit_without_losing_text() {
-        let text = "word ".repeat(1000) + "\n\n" + &"é".repeat(2500);
-        let parts = split_for_discord(&text);
-        assert!(parts.iter().all(|p| chars(p) <= MESSAGE_LIMIT));
-        let joined: String = parts.concat();
-        assert_eq!(
-            joined.chars().filter(|c| !c.is_whitespace()).count(),
-            text.chars().filter(|c| !c.is_whitespace()).count()
-        );
-    }
-
-    #[test]
-    fn splits_fall_between_paragraphs_and_never_inside_a_code_fence() {
-        let para = "a sentence of prose. ".repeat(40);
-        let code = format!("```sh\n{}```", "echo line\n".repeat(60));
-        let text = format!("{para}\n\n{code}\n\n{para}");
-        let parts = split_for_discord(&text);
-        assert!(parts.len() >= 2);
-        for p in &parts {
-            assert!(chars(p) <= MESSAGE_LIMIT);
-            assert_eq!(p.matches("```").count() % 2, 0, "unbalanced fence in {p:?}");
-        }
-        let huge = format!("```\n{}{}\n```", "x".repeat(80), "\nline".repeat(900));
-        for p in split_for_discord(&huge) {
-            assert!(chars(&p) <= MESSAGE_LIMIT);
-            assert!(p.starts_with("```") && p.ends_with("```"), "{p:?}");
         }
     }
 

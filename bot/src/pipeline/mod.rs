@@ -13,12 +13,14 @@
 //! The Discord adapter turns gateway events into `Inbound`s and implements `Delivery`; the
 //! terminal commands and tests drive the same code with a recording delivery.
 
+mod ask;
 mod deliver;
 mod gate;
 mod moderate;
 mod recording;
 mod respond;
 mod seen;
+mod split;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -28,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use agent::classifier::{
     Action, Classifier, ClassifierInput, Route, SecondStage, SignalTracker, Verdict,
 };
-use agent::{Agent, Decision, HandoffReason, Question, Speaker, Turn};
+use agent::{Agent, Decision, HandoffReason};
 use chrono::{DateTime, Utc};
 use store::{Conversation, MessageRole, NewMessage, Store};
 use tokio::sync::Semaphore;
@@ -339,125 +341,6 @@ impl Pipeline {
         )
         .await
         .map_err(PipelineError::from)
-    }
-
-    /// Runs the agent with the conversation so far, showing "typing" meanwhile, and stores
-    /// its trace.
-    async fn ask_agent<D: Delivery>(
-        &self,
-        inbound: &Inbound,
-        conversation: &Conversation,
-        delivery: &D,
-    ) -> Result<agent::Answer, PipelineError> {
-        let guild = inbound.guild_id as i64;
-        let typing_in = conversation
-            .thread_id
-            .map_or(inbound.channel_id, |t| t as u64);
-        let mut earlier: Vec<store::StoredMessage> = self
-            .store
-            .conversation_messages(guild, conversation.id)
-            .await?
-            .into_iter()
-            .filter(|m| m.discord_message_id != Some(inbound.message_id as i64))
-            .filter(|m| !m.content.is_empty())
-            .collect();
-        let skip = earlier.len().saturating_sub(HISTORY_MESSAGES);
-        earlier.drain(..skip);
-        let history: Vec<Turn> = earlier
-            .into_iter()
-            .map(|m| Turn {
-                speaker: match m.role {
-                    MessageRole::Member => Speaker::Member,
-                    MessageRole::Bot => Speaker::Bot,
-                },
-                text: m.content,
-            })
-            .collect();
-        let tokens_left = self.tokens_left(guild).await?;
-        let question = Question {
-            guild_id: inbound.guild_id,
-            text: &inbound.content,
-            history: &history,
-            tokens_left,
-        };
-        let answer = {
-            let typing = async {
-                // Discord shows "typing" for ~10 s per call; renew it while the agent works.
-                loop {
-                    let _ = delivery.typing(typing_in).await;
-                    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
-                }
-            };
-            tokio::select! {
-                answer = self.agent.answer(&question) => answer,
-                _ = typing => unreachable!("the typing loop never ends"),
-            }
-        };
-        self.store_trace(inbound, conversation.id, &answer).await;
-        Ok(answer)
-    }
-
-    /// Tokens the guild may still spend today, `None` when unlimited.
-    async fn tokens_left(&self, guild: i64) -> Result<Option<u64>, PipelineError> {
-        let budget = self.settings.daily_token_budget;
-        if budget == 0 || !self.agent.uses_model() {
-            return Ok(None);
-        }
-        let now = self.clock.now();
-        let midnight = now
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc();
-        let used = self.store.tokens_used_since(guild, midnight).await?;
-        Ok(Some(budget.saturating_sub(used)))
-    }
-
-    /// Keeps the decision's trace for `trace_days`. A failure to store it is logged, never
-    /// allowed to stop the answer.
-    async fn store_trace(&self, inbound: &Inbound, conversation_id: i64, answer: &agent::Answer) {
-        let t = &answer.trace;
-        let mut payload = serde_json::to_value(t).unwrap_or_default();
-        if let Some(map) = payload.as_object_mut() {
-            map.insert("language".into(), answer.language.code().into());
-        }
-        // Postgres JSON cannot hold U+0000, which member text may contain.
-        let payload: serde_json::Value =
-            serde_json::from_str(&payload.to_string().replace("\\u0000", "\\ufffd"))
-                .unwrap_or_default();
-        let now = self.clock.now();
-        let stored = self
-            .store
-            .insert_trace(&store::NewTrace {
-                guild_id: inbound.guild_id as i64,
-                conversation_id: Some(conversation_id),
-                message_id: Some(inbound.message_id as i64),
-                kind: t.action,
-                model: t.model.as_deref(),
-                latency_ms: t.latency_ms as i64,
-                tokens_in: i64::from(t.prompt_tokens),
-                tokens_out: i64::from(t.completion_tokens),
-                payload: &payload,
-                created_at: now,
-                expires_at: now + chrono::Duration::days(self.settings.trace_days.into()),
-            })
-            .await;
-        info!(
-            guild_id = inbound.guild_id,
-            message_id = inbound.message_id,
-            mode = t.mode,
-            action = t.action,
-            model = t.model.as_deref().unwrap_or("-"),
-            provider = t.provider.as_deref().unwrap_or("-"),
-            latency_ms = t.latency_ms,
-            prompt_tokens = t.prompt_tokens,
-            completion_tokens = t.completion_tokens,
-            failures = t.failures.len(),
-            "agent decided"
-        );
-        if let Err(e) = stored {
-            warn!(guild_id = inbound.guild_id, error = %e, "could not store the agent trace");
-        }
     }
 
     async fn classify(

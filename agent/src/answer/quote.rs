@@ -1,0 +1,117 @@
+//! Deciding without a model: retrieval, the relevance floor, and quotes of the best sections.
+
+use crate::decision::{Decision, Trace};
+
+use super::language::Phrases;
+use super::{Agent, ask, evidence, extractive, is_vague, not_in_docs};
+
+impl Agent {
+    pub(super) async fn extractive(
+        &self,
+        guild: u64,
+        query: &str,
+        phrases: Phrases,
+        trace: &mut Trace,
+    ) -> Result<Decision, String> {
+        let (retrieved, evidence) = self.retrieve(guild, query).await?;
+        trace.retrieved = retrieved
+            .passages
+            .iter()
+            .map(|p| (p.location.clone(), p.score))
+            .collect();
+        trace.evidence = evidence.max_coverage();
+        trace.unknown = evidence.unknown_share;
+        trace.coverage = evidence
+            .docs
+            .iter()
+            .map(|d| (d.location.clone(), d.coverage))
+            .collect();
+        trace.detail = evidence.detail(&retrieved);
+        if is_vague(&retrieved) {
+            return Ok(ask(phrases));
+        }
+        let docs = extractive::pick_docs(&evidence, self.settings.relevance_floor);
+        if docs.is_empty() {
+            return Ok(not_in_docs(phrases));
+        }
+        // Score every unit of the chosen documents' passages with the guild's analyzer, then
+        // quote each document from its best-matching passage (one section, read in order,
+        // cited with that section's link).
+        let candidates: Vec<(usize, Vec<extractive::Unit>)> = docs
+            .iter()
+            .flat_map(|doc| doc.passages.iter().take(evidence::DOC_PASSAGES))
+            .map(|&i| (i, extractive::units(&retrieved.passages[i].text)))
+            .collect();
+        let texts: Vec<&str> = candidates
+            .iter()
+            .flat_map(|(_, units)| units.iter().map(|u| u.text()))
+            .collect();
+        let unit_terms = self
+            .retriever
+            .analyze(guild, &texts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut scores = unit_terms.iter().map(|t| evidence.score(t));
+        let scored: Vec<(usize, Vec<(extractive::Unit, f32)>)> = candidates
+            .into_iter()
+            .map(|(i, units)| {
+                let units = units
+                    .into_iter()
+                    .map(|u| (u, scores.next().unwrap_or(0.0)))
+                    .collect();
+                (i, units)
+            })
+            .collect();
+        // The best passages overall, at most two sections of one document and three in all,
+        // each nearly as good as the best; quoted in the documents' order.
+        let mut ranked: Vec<(usize, usize, f32)> = scored
+            .iter()
+            .enumerate()
+            .map(|(k, (i, units))| {
+                let doc = docs
+                    .iter()
+                    .position(|d| d.passages.contains(i))
+                    .unwrap_or(usize::MAX);
+                (k, doc, extractive::passage_score(units))
+            })
+            .filter(|(_, _, s)| *s > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let top = ranked.first().map_or(0.0, |r| r.2);
+        let mut picked: Vec<(usize, usize)> = Vec::new();
+        for (k, doc, score) in ranked {
+            let from_doc = picked.iter().filter(|(_, d)| *d == doc).count();
+            if score >= top * extractive::RUNNER_UP
+                && from_doc < 2
+                && picked.len() < extractive::MAX_DOCS
+            {
+                picked.push((k, doc));
+            }
+        }
+        picked.sort_by_key(|&(k, doc)| (doc, k));
+        let mut quotes = Vec::new();
+        let mut citations = Vec::new();
+        for (k, _) in picked {
+            let (passage, units) = &scored[k];
+            let chosen = extractive::select(units, quotes.is_empty());
+            if chosen.is_empty() {
+                continue;
+            }
+            let number = citations.len() + 1;
+            let passage = &retrieved.passages[*passage];
+            quotes.push((
+                number,
+                extractive::label(passage),
+                chosen.into_iter().map(|i| units[i].0.clone()).collect(),
+            ));
+            citations.push(extractive::cite(number, passage));
+        }
+        if citations.is_empty() {
+            return Ok(not_in_docs(phrases));
+        }
+        Ok(Decision::Reply {
+            text: extractive::render(phrases.lead, &quotes),
+            citations,
+        })
+    }
+}
