@@ -27,6 +27,9 @@ pub struct Passage {
     pub text: String,
     /// Search score; comparable only within one result list.
     pub score: f32,
+    /// Cosine similarity of the question and this passage, when the knowledge base has
+    /// dense vectors (a sentence model or an embeddings endpoint).
+    pub similarity: Option<f32>,
 }
 
 /// A query term as search saw it, with how many of the guild's chunks contain it.

@@ -47,6 +47,7 @@ impl Retriever for KnowledgeRetriever {
                         url: h.url,
                         text: h.text,
                         score: h.score,
+                        similarity: None,
                     })
                     .collect(),
                 terms: found

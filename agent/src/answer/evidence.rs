@@ -23,6 +23,9 @@ pub struct DocEvidence {
     pub rank: usize,
     /// The question's terms found in those chunks.
     pub matched: Vec<u32>,
+    /// The highest cosine similarity of the question and one of those chunks, when dense
+    /// vectors exist.
+    pub similarity: Option<f32>,
 }
 
 /// Chunks of one document that count toward its coverage.
@@ -69,6 +72,7 @@ impl Evidence {
                         coverage: 0.0,
                         rank: i,
                         matched: Vec::new(),
+                        similarity: None,
                     });
                     found.push(HashSet::new());
                     docs.len() - 1
@@ -77,6 +81,10 @@ impl Evidence {
             docs[at].passages.push(i);
             if docs[at].passages.len() <= DOC_PASSAGES {
                 found[at].extend(terms.iter().filter(|t| weights.contains_key(t)));
+                if let Some(sim) = passage.similarity {
+                    let best = docs[at].similarity.get_or_insert(sim);
+                    *best = best.max(sim);
+                }
             }
         }
         for (doc, terms) in docs.iter_mut().zip(&found) {
@@ -130,6 +138,7 @@ impl Evidence {
                 "rank": d.rank,
                 "matched": terms.iter().map(|t| d.matched.contains(t)).collect::<Vec<_>>(),
                 "score": retrieved.passages[d.passages[0]].score,
+                "similarity": d.similarity,
             })).collect::<Vec<_>>(),
             "chunks": retrieved.chunks,
         })
@@ -175,6 +184,7 @@ mod tests {
             url: None,
             text: String::new(),
             score: 1.0,
+            similarity: None,
         }
     }
 
