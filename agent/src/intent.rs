@@ -151,6 +151,27 @@ const SOCIAL: &[&str] = &[
     "super",
     "klasse",
     "top",
+    "legend",
+    "hero",
+    "champ",
+    "lifesaver",
+    "wild",
+    "crazy",
+    "funny",
+    "fair",
+    "enough",
+    "brb",
+    "afk",
+    "np",
+    "yw",
+    "ofc",
+    "rip",
+    "oof",
+    "ugh",
+    "meh",
+    "hmm",
+    "hm",
+    "wb",
 ];
 
 /// Filler that may sit around social words without turning them into a request.
@@ -247,6 +268,14 @@ const FILLER: &[&str] = &[
     "day",
     "weekend",
     "good",
+    "bot",
+    "ur",
+    "first",
+    "time",
+    "new",
+    "one",
+    "such",
+    "an",
 ];
 
 /// Words that turn a message into a request even without a question mark.
@@ -262,11 +291,36 @@ const ASKING: &[&str] = &[
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | ';' | ':' | '…'))
         .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '+')
-                .to_lowercase()
+            squeeze(
+                &w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '+')
+                    .to_lowercase(),
+            )
         })
         .filter(|w| !w.is_empty())
         .collect()
+}
+
+/// Chat stretches words ("lmaooo", "thxxx", "hahahaha", "sooo"): letters repeated three or
+/// more times count once, and laughter is laughter however long.
+fn squeeze(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut run = 0;
+    let mut last = None;
+    for c in word.chars() {
+        run = if Some(c) == last { run + 1 } else { 1 };
+        last = Some(c);
+        if run < 3 {
+            out.push(c);
+        }
+    }
+    if out.len() > 2 && out.chars().all(|c| matches!(c, 'h' | 'a' | 'e')) {
+        return "haha".into();
+    }
+    let trimmed = out.trim_end_matches(|c| c == 'o');
+    if trimmed == "lma" || trimmed == "lmf" {
+        return "lmao".into();
+    }
+    out
 }
 
 /// Whether a member's message should get an answer from the bot.
@@ -355,6 +409,8 @@ mod tests {
             "<@1000>",
             "hey everyone",
             "haha nice",
+            "lmaooo ok fair enough bot",
+            "hahahahaha",
         ] {
             assert!(!plain(text), "{text:?} should need no answer");
         }
