@@ -316,7 +316,7 @@ fn squeeze(word: &str) -> String {
     if out.len() > 2 && out.chars().all(|c| matches!(c, 'h' | 'a' | 'e')) {
         return "haha".into();
     }
-    let trimmed = out.trim_end_matches(|c| c == 'o');
+    let trimmed = out.trim_end_matches('o');
     if trimmed == "lma" || trimmed == "lmf" {
         return "lmao".into();
     }
