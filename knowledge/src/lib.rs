@@ -15,6 +15,7 @@ pub mod eval;
 pub mod fetch;
 pub mod index;
 mod kb;
+pub mod local_model;
 mod lock;
 mod markup;
 pub mod pdf;
