@@ -806,6 +806,7 @@ async fn eval_scores_a_tiny_beir_dataset_through_the_ingest_path() {
         "mrr_at_10",
         "queries",
         "docs_per_s",
+        "chunks_per_s",
         "p50_ms",
         "p99_ms",
     ] {
@@ -1261,14 +1262,23 @@ mod conformance {
         assert!(hybrid.windows(2).all(|w| w[0].score >= w[1].score));
         // A query with a dense vector gets each hit's stored vector back (for its cosine).
         for h in &hybrid {
-            let stored = h.dense.as_ref().expect("hybrid hits carry their dense vector");
+            let stored = h
+                .dense
+                .as_ref()
+                .expect("hybrid hits carry their dense vector");
             let written = super::fake_embedding(&h.payload.text);
             assert!(
-                stored.iter().zip(&written).all(|(a, b)| (a - b).abs() < 1e-5),
+                stored
+                    .iter()
+                    .zip(&written)
+                    .all(|(a, b)| (a - b).abs() < 1e-5),
                 "{stored:?} vs {written:?}"
             );
         }
-        assert!(hits.iter().all(|h| h.dense.is_none()), "sparse hits carry no vector");
+        assert!(
+            hits.iter().all(|h| h.dense.is_none()),
+            "sparse hits carry no vector"
+        );
 
         let b_hits = index
             .search(b, query(&enc, "apples oranges bananas", true))
