@@ -55,7 +55,7 @@ impl LocalModelConfig {
     pub fn new(model_dir: impl Into<PathBuf>) -> Self {
         Self {
             model_dir: model_dir.into(),
-            batch_size: 16,
+            batch_size: 4,
             concurrent_batches: 2,
         }
     }

@@ -137,7 +137,7 @@ async fn texts_longer_than_the_token_limit_are_truncated_not_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_is_answered_while_a_big_ingest_is_still_embedding() {
     let e = embedder().await;
-    // Some seconds of work in batches of 16.
+    // Some seconds of work, in many small batches.
     let chunks: Vec<String> = (0..96)
         .map(|i| {
             format!(
