@@ -18,7 +18,8 @@ pub enum DenseConfig {
 }
 
 pub enum DenseEmbedder {
-    Remote(RemoteEmbedder),
+    /// Boxed: the HTTP client is large, and one embedder lives as long as the knowledge base.
+    Remote(Box<RemoteEmbedder>),
     Local(LocalEmbedder),
 }
 
@@ -26,7 +27,7 @@ impl DenseEmbedder {
     /// Builds the client, or loads the local model.
     pub async fn open(config: &DenseConfig) -> Result<Self> {
         Ok(match config {
-            DenseConfig::Remote(c) => Self::Remote(RemoteEmbedder::new(c.clone())?),
+            DenseConfig::Remote(c) => Self::Remote(Box::new(RemoteEmbedder::new(c.clone())?)),
             DenseConfig::Local(c) => Self::Local(LocalEmbedder::load(c).await?),
         })
     }
