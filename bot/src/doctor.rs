@@ -61,6 +61,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
     checks.push(check_data_dir(&config.data_dir));
     checks.extend(check_database(config).await);
     checks.push(check_knowledge(config).await);
+    checks.push(check_dense(config).await);
     checks.extend(check_models(config).await);
     checks.push(check_token(config).await);
     checks
@@ -190,6 +191,49 @@ async fn check_knowledge(config: &Config) -> Check {
             format!("knowledge index unavailable: {e}"),
             "check SUPPORTBOT_DATA_DIR and its permissions",
         ),
+    }
+}
+
+/// Which dense vectors hybrid search gets: the endpoint, the local model, or none.
+async fn check_dense(config: &Config) -> Check {
+    let k = &config.knowledge;
+    if let (Some(url), Some(model)) = (&k.embeddings.base_url, &k.embeddings.model) {
+        return ok(format!(
+            "dense vectors: embeddings endpoint {url}, model {model} ({} dimensions); search is hybrid",
+            k.embeddings.dimensions
+        ));
+    }
+    let fix = format!(
+        "{}; or set SUPPORTBOT_KNOWLEDGE__LOCAL_MODEL=off to keep BM25 only",
+        knowledge::local_model::INSTALL_HINT
+    );
+    match config.local_model() {
+        Ok(Some((dir, origin))) => {
+            let model = knowledge::local_model::LocalModelConfig::new(&dir);
+            match knowledge::local_model::LocalEmbedder::load(&model).await {
+                Ok(m) => ok(format!(
+                    "dense vectors: local model all-MiniLM-L6-v2 at {} ({origin}), {} dimensions; \
+                     search is hybrid",
+                    dir.display(),
+                    m.dimensions()
+                )),
+                Err(e) => problem(
+                    Level::Fail,
+                    format!("the local sentence model does not load: {e}"),
+                    fix,
+                ),
+            }
+        }
+        Ok(None) if k.local_model.as_deref() == Some(crate::config::LOCAL_MODEL_OFF) => {
+            ok("dense vectors off (knowledge.local_model = off): search is BM25 only")
+        }
+        Ok(None) => problem(
+            Level::Warn,
+            "dense vectors off: no embeddings endpoint and no local sentence model found; search \
+             is BM25 only and misses paraphrases",
+            fix,
+        ),
+        Err(e) => problem(Level::Fail, format!("local sentence model: {e}"), fix),
     }
 }
 

@@ -40,7 +40,8 @@ pub enum KnowledgeCommand {
         /// The source ID from `knowledge list`.
         source: i64,
     },
-    /// Ranked chunks for a query, with source, heading and score.
+    /// Ranked chunks for a query, with source, heading, score and (with dense vectors) the
+    /// cosine similarity of the query and the chunk.
     Search {
         #[arg(long)]
         guild: u64,
@@ -257,8 +258,12 @@ async fn try_run(config: &Config, command: KnowledgeCommand) -> Result<(), BoxEr
                 } else {
                     format!(" › {}", h.heading_path.join(" › "))
                 };
+                let cosine = h
+                    .dense_score
+                    .map(|c| format!(", cosine {c:.2}"))
+                    .unwrap_or_default();
                 println!(
-                    "{}. [{:.3}] {}{}  (source {}, {})",
+                    "{}. [{:.3}{cosine}] {}{}  (source {}, {})",
                     i + 1,
                     h.score,
                     h.title,

@@ -37,8 +37,8 @@ pub struct KnowledgeConfig {
     pub chunking: ChunkSettings,
     pub files: FileLimits,
     pub fetch: FetchConfig,
-    /// Dense vectors from an OpenAI-compatible embeddings endpoint; when set, searches are
-    /// hybrid (sparse and dense fused with RRF).
+    /// Dense vectors from an OpenAI-compatible embeddings endpoint or the local sentence
+    /// model; when set, searches are hybrid (sparse and dense fused with RRF).
     pub dense: Option<DenseConfig>,
     /// RRF constant for hybrid search.
     pub rrf_k: usize,

@@ -25,6 +25,8 @@ pub enum KnowledgeError {
     Bm25(String),
     #[error("embeddings request failed: {0}")]
     Embeddings(String),
+    #[error(transparent)]
+    LocalModel(#[from] crate::local_model::LocalModelError),
     #[error("could not fetch {url}: {reason}")]
     Fetch { url: String, reason: String },
     #[error("invalid source: {0}")]

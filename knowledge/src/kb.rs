@@ -26,6 +26,9 @@ use crate::sparse::{SparseEncoder, SparseVec};
 /// Points are written to the index in batches of this size, so progress moves and a huge
 /// source never builds one giant request.
 const UPSERT_BATCH: usize = 512;
+/// Chunks embedded between progress updates (remote endpoints batch their own requests, the
+/// local model its own small batches).
+const EMBED_STEP: usize = 64;
 /// Points written between index optimizations during one ingest.
 const OPTIMIZE_EVERY: usize = 8_192;
 /// Bumped whenever chunking or payload layout changes, so re-adding re-indexes.
@@ -53,7 +56,13 @@ pub struct Hit {
     pub url: Option<String>,
     /// Partial files (relative to the source folder) the page included this text from.
     pub origins: Vec<String>,
+    /// The search's ranking score: BM25 for sparse searches, RRF for hybrid ones (which only
+    /// orders hits and says nothing about how close they are).
     pub score: f32,
+    /// Cosine similarity of the query and this chunk when the search embedded the query and
+    /// the chunk has a dense vector (hybrid and dense searches); how well the chunk matches
+    /// the question in meaning, comparable across queries.
+    pub dense_score: Option<f32>,
 }
 
 /// A search with what the agent needs to judge it: the query's terms and how many of the
@@ -115,7 +124,10 @@ impl KnowledgeBase {
             BackendConfig::Edge => Some(DirLock::acquire(&config.data_dir)?),
             BackendConfig::Server { .. } => None,
         };
-        let dense = config.dense.clone().map(DenseEmbedder::new).transpose()?;
+        let dense = match &config.dense {
+            Some(c) => Some(DenseEmbedder::open(c).await?),
+            None => None,
+        };
         let dims = dense.as_ref().map(DenseEmbedder::dimensions);
         let index: Arc<dyn VectorIndex> = match &config.backend {
             BackendConfig::Edge => Arc::new(EdgeIndex::open(&config.data_dir.join("edge"), dims)?),
@@ -146,7 +158,6 @@ impl KnowledgeBase {
     /// changing anything (for `supportbot doctor`). Says which index it found.
     pub async fn probe(config: &KnowledgeConfig) -> Result<String> {
         SparseEncoder::new(&config.bm25, 1.0)?;
-        let dims = config.dense.as_ref().map(|d| d.dimensions);
         match &config.backend {
             BackendConfig::Edge => {
                 if config.data_dir.exists() {
@@ -163,6 +174,12 @@ impl KnowledgeBase {
                 api_key,
                 collection,
             } => {
+                // The collection's dense size must match the model's.
+                let dims = match &config.dense {
+                    Some(crate::DenseConfig::Remote(r)) => Some(r.dimensions),
+                    Some(local) => Some(DenseEmbedder::open(local).await?.dimensions()),
+                    None => None,
+                };
                 let found = ServerIndex::probe(url, api_key.as_ref(), collection, dims).await?;
                 Ok(format!("Qdrant server at {url}: {found}"))
             }
@@ -377,8 +394,8 @@ impl KnowledgeBase {
             Some(embedder) => {
                 let texts: Vec<String> = prepared.iter().map(|p| p.embed_text.clone()).collect();
                 let mut vectors = Vec::with_capacity(texts.len());
-                for batch in texts.chunks(UPSERT_BATCH) {
-                    vectors.extend(embedder.embed(batch).await?);
+                for batch in texts.chunks(EMBED_STEP) {
+                    vectors.extend(embedder.embed_documents(batch).await?);
                     progress.advance(batch.len() as u64);
                 }
                 Some(vectors)
@@ -599,10 +616,11 @@ impl KnowledgeBase {
         };
         let dense = match (mode, &self.dense) {
             (SearchMode::Sparse, _) => None,
-            (_, Some(embedder)) => embedder.embed(&[query.to_string()]).await?.pop(),
+            (_, Some(embedder)) => Some(embedder.embed_query(query).await?),
             (_, None) => {
                 return Err(KnowledgeError::Embeddings(
-                    "dense and hybrid search need an embeddings endpoint in the configuration"
+                    "dense and hybrid search need an embeddings endpoint or the local sentence \
+                     model in the configuration"
                         .into(),
                 ));
             }
@@ -613,7 +631,7 @@ impl KnowledgeBase {
                 guild,
                 IndexQuery {
                     sparse,
-                    dense,
+                    dense: dense.clone(),
                     limit,
                     prefetch: limit.max(50),
                     rrf_k: self.config.rrf_k,
@@ -637,6 +655,7 @@ impl KnowledgeBase {
                     url,
                     origins: h.payload.origins,
                     score: h.score,
+                    dense_score: dense.as_deref().zip(h.dense.as_deref()).map(cosine),
                 }
             })
             .collect())
@@ -703,8 +722,8 @@ impl KnowledgeBase {
         let mut settings = Sha256::new();
         settings.update(PIPELINE_VERSION);
         settings.update(format!("{:?}{:?}", self.config.bm25, self.config.chunking));
-        if let Some(d) = &self.config.dense {
-            settings.update(format!("{}|{}|{}", d.base_url, d.model, d.dimensions));
+        if let Some(d) = &self.dense {
+            settings.update(d.settings_key());
         }
         docs.iter()
             .map(|d| {
@@ -723,6 +742,18 @@ impl KnowledgeBase {
             })
             .collect()
     }
+}
+
+/// Cosine similarity. Stored vectors come back unit-length (the index normalises them for its
+/// cosine distance) and the local model's queries are too, but an endpoint's may not be.
+fn cosine((a, b): (&[f32], &[f32])) -> f32 {
+    let (mut dot, mut aa, mut bb) = (0f32, 0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    dot / (aa.sqrt() * bb.sqrt()).max(f32::MIN_POSITIVE)
 }
 
 /// A source's hash: its documents' hashes in location order, so any document changed, added

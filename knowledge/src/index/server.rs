@@ -19,8 +19,8 @@ use qdrant_client::qdrant::{
     PointStruct, PointVectors, PointsSelector, PointsUpdateOperation, PrefetchQueryBuilder, Query,
     QueryPointsBuilder, RrfBuilder, ScrollPointsBuilder, SparseVectorParamsBuilder,
     SparseVectorsConfigBuilder, UpdateBatchPointsBuilder, UpsertPointsBuilder, Vector, VectorInput,
-    VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions, points_update_operation,
-    vectors_config,
+    VectorParamsBuilder, VectorsConfigBuilder, VectorsSelector, point_id::PointIdOptions,
+    points_update_operation, vector_output, vectors_config,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -506,6 +506,11 @@ impl VectorIndex for ServerIndex {
                 .filter(filter.clone())
                 .limit(query.limit as u64)
                 .with_payload(without_terms());
+            if dense.is_some() {
+                request = request.with_vectors(VectorsSelector {
+                    names: vec![DENSE_VECTOR.to_string()],
+                });
+            }
             request = match (sparse, dense) {
                 (None, None) => return Ok(Vec::new()),
                 (Some((q, using)), None) | (None, Some((q, using))) => {
@@ -533,10 +538,15 @@ impl VectorIndex for ServerIndex {
                 .result
                 .into_iter()
                 .map(|p| {
+                    let dense = match p.vectors.and_then(|v| v.get_vector_by_name(DENSE_VECTOR)) {
+                        Some(vector_output::Vector::Dense(v)) => Some(v.data),
+                        _ => None,
+                    };
                     Ok(ScoredChunk {
                         id: num_id(p.id),
                         score: p.score,
                         payload: payload_of(p.payload)?,
+                        dense,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;

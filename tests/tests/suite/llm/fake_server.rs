@@ -9,7 +9,7 @@ use async_openai::types::chat::{
 };
 use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
 use futures_util::StreamExt;
-use knowledge::dense::{DenseConfig, DenseEmbedder};
+use knowledge::dense::{RemoteConfig, RemoteEmbedder};
 use serde_json::{Value, json};
 use tests::fake_openai::{FakeOpenAi, embed};
 
@@ -156,10 +156,10 @@ async fn embeddings_are_deterministic_per_text_and_batched_in_order() {
 #[tokio::test]
 async fn the_knowledge_crates_dense_embedder_works_against_the_fake() {
     let fake = FakeOpenAi::start().await;
-    let mut config = DenseConfig::new(fake.base_url(), "fake-embedding", 24);
+    let mut config = RemoteConfig::new(fake.base_url(), "fake-embedding", 24);
     config.request_dimensions = true;
     config.batch_size = 2;
-    let embedder = DenseEmbedder::new(config).expect("an embedder");
+    let embedder = RemoteEmbedder::new(config).expect("an embedder");
     let texts: Vec<String> = ["install", "upgrade the server", "backups"]
         .map(String::from)
         .to_vec();

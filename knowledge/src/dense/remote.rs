@@ -1,5 +1,5 @@
-//! Optional dense vectors from any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI,
-//! OpenRouter, Ollama, vLLM, llama.cpp) through async-openai.
+//! Dense vectors from any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, OpenRouter,
+//! Ollama, vLLM, llama.cpp) through async-openai.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::error::{KnowledgeError, Result};
 
 #[derive(Debug, Clone)]
-pub struct DenseConfig {
+pub struct RemoteConfig {
     /// Base URL including `/v1`, e.g. `http://127.0.0.1:11434/v1`.
     pub base_url: String,
     /// Sent as a bearer token; `Debug` never prints it.
@@ -27,7 +27,7 @@ pub struct DenseConfig {
     pub timeout: Duration,
 }
 
-impl DenseConfig {
+impl RemoteConfig {
     pub fn new(base_url: impl Into<String>, model: impl Into<String>, dimensions: usize) -> Self {
         Self {
             base_url: base_url.into(),
@@ -41,13 +41,13 @@ impl DenseConfig {
     }
 }
 
-pub struct DenseEmbedder {
+pub struct RemoteEmbedder {
     client: Client<OpenAIConfig>,
-    config: DenseConfig,
+    config: RemoteConfig,
 }
 
-impl DenseEmbedder {
-    pub fn new(config: DenseConfig) -> Result<Self> {
+impl RemoteEmbedder {
+    pub fn new(config: RemoteConfig) -> Result<Self> {
         crate::fetch::ensure_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -70,6 +70,13 @@ impl DenseEmbedder {
 
     pub fn dimensions(&self) -> usize {
         self.config.dimensions
+    }
+
+    /// What the vectors depend on (the same text as before local models existed, so
+    /// documents embedded then keep their hashes).
+    pub fn settings_key(&self) -> String {
+        let c = &self.config;
+        format!("{}|{}|{}", c.base_url, c.model, c.dimensions)
     }
 
     /// One vector per text, in order.
