@@ -108,11 +108,12 @@ pub struct Trace {
     pub query: String,
     /// Retrieved passages: location and score.
     pub retrieved: Vec<(String, f32)>,
-    /// How well the best document covers the question, 0 to 1.
+    /// How relevant the best document is to the question, 0 to 1.
     pub evidence: f32,
     /// Share of the question's weight in terms the guild's knowledge never uses.
     pub unknown: f32,
-    /// The retrieved documents in search order with their coverage of the question.
+    /// The retrieved documents in search order with their relevance to the question (coverage,
+    /// blended with similarity when dense vectors exist).
     pub coverage: Vec<(String, f32)>,
     /// Term weights and which documents hold them (ids and numbers only).
     pub detail: serde_json::Value,

@@ -76,9 +76,10 @@ impl Default for LlmConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Least share of a question the best document must cover for an extractive answer.
+    /// Least relevance of the best document for an extractive answer: the share of the
+    /// question it covers, blended with its similarity when dense vectors exist.
     pub relevance_floor: f32,
-    /// Below this coverage no model is asked: the docs lack the topic.
+    /// Below this relevance no model is asked: the docs lack the topic.
     pub model_floor: f32,
     /// Model tokens one guild may spend per UTC day; 0 = unlimited.
     pub daily_token_budget: u64,

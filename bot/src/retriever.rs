@@ -47,7 +47,7 @@ impl Retriever for KnowledgeRetriever {
                         url: h.url,
                         text: h.text,
                         score: h.score,
-                        similarity: None,
+                        similarity: h.dense_score,
                     })
                     .collect(),
                 terms: found

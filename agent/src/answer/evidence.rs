@@ -26,7 +26,16 @@ pub struct DocEvidence {
     /// The highest cosine similarity of the question and one of those chunks, when dense
     /// vectors exist.
     pub similarity: Option<f32>,
+    /// What decides whether the document answers: its coverage, blended half and half with
+    /// its similarity when dense vectors exist. Coverage alone misses paraphrase ("my login
+    /// code never shows up" against "two-factor token not received"); similarity alone
+    /// rates a page on the right topic that lacks the asked-for detail too well.
+    pub relevance: f32,
 }
+
+/// Share of a document's relevance that comes from its cosine similarity to the question,
+/// when dense vectors exist. Chosen on the pihole dev set (docs/benchmarks.md).
+pub const DENSE_WEIGHT: f32 = 0.5;
 
 /// Chunks of one document that count toward its coverage.
 pub const DOC_PASSAGES: usize = 2;
@@ -73,6 +82,7 @@ impl Evidence {
                         rank: i,
                         matched: Vec::new(),
                         similarity: None,
+                        relevance: 0.0,
                     });
                     found.push(HashSet::new());
                     docs.len() - 1
@@ -95,6 +105,10 @@ impl Evidence {
             } else {
                 0.0
             };
+            doc.relevance = match doc.similarity {
+                Some(sim) => (1.0 - DENSE_WEIGHT) * doc.coverage + DENSE_WEIGHT * sim.max(0.0),
+                None => doc.coverage,
+            };
         }
         let unknown_share = if total > 0.0 {
             retrieved
@@ -116,14 +130,14 @@ impl Evidence {
         }
     }
 
-    /// Coverage of the best-ranked document (0 when nothing was found).
+    /// Relevance of the best-ranked document (0 when nothing was found).
     pub fn best(&self) -> f32 {
-        self.docs.first().map_or(0.0, |d| d.coverage)
+        self.docs.first().map_or(0.0, |d| d.relevance)
     }
 
-    /// The highest coverage of any retrieved document.
-    pub fn max_coverage(&self) -> f32 {
-        self.docs.iter().map(|d| d.coverage).fold(0.0, f32::max)
+    /// The highest relevance of any retrieved document.
+    pub fn max_relevance(&self) -> f32 {
+        self.docs.iter().map(|d| d.relevance).fold(0.0, f32::max)
     }
 
     /// The numbers behind the decision, for the trace: each query term's weight and whether
@@ -138,6 +152,7 @@ impl Evidence {
                 "rank": d.rank,
                 "matched": terms.iter().map(|t| d.matched.contains(t)).collect::<Vec<_>>(),
                 "score": retrieved.passages[d.passages[0]].score,
+                "coverage": d.coverage,
                 "similarity": d.similarity,
             })).collect::<Vec<_>>(),
             "chunks": retrieved.chunks,
@@ -212,5 +227,35 @@ mod tests {
         let expected = (e.weights[&1] + e.weights[&2]) / e.total;
         assert!((e.docs[0].coverage - expected).abs() < 1e-6);
         assert!(e.best() < 0.7, "the unknown term keeps coverage down");
+    }
+
+    #[test]
+    fn similarity_lifts_a_paraphrase_that_shares_few_words() {
+        let mut paraphrased = passage("2fa.md");
+        paraphrased.similarity = Some(0.72);
+        let mut off_topic = passage("dns.md");
+        off_topic.similarity = Some(0.05);
+        let retrieved = Retrieved {
+            passages: vec![off_topic, paraphrased],
+            terms: vec![TermStat { term: 1, df: 3 }, TermStat { term: 2, df: 3 }],
+            chunks: 100,
+        };
+        // The off-topic page shares both words, the paraphrase one of them.
+        let e = Evidence::new(&retrieved, &[vec![1, 2], vec![1]]);
+        assert_eq!(e.docs[0].coverage, 1.0);
+        assert!((e.docs[1].coverage - 0.5).abs() < 1e-6);
+        assert!(e.docs[1].relevance > e.docs[0].relevance, "{:?}", e.docs);
+        assert_eq!(e.max_relevance(), e.docs[1].relevance);
+    }
+
+    #[test]
+    fn without_dense_vectors_relevance_is_coverage() {
+        let retrieved = Retrieved {
+            passages: vec![passage("a.md")],
+            terms: vec![TermStat { term: 1, df: 3 }, TermStat { term: 2, df: 9 }],
+            chunks: 100,
+        };
+        let e = Evidence::new(&retrieved, &[vec![1]]);
+        assert_eq!(e.docs[0].relevance, e.docs[0].coverage);
     }
 }

@@ -109,16 +109,16 @@ const OTHER_DOC_CHARS: usize = 350;
 const CODE_LINES: usize = 14;
 /// At most this many documents are quoted.
 pub const MAX_DOCS: usize = 3;
-/// A further document is quoted only when it covers the question nearly as well as the best.
+/// A further document is quoted only when it is nearly as relevant as the best.
 pub const RUNNER_UP: f32 = 0.8;
 
-/// The documents worth quoting, in search order: those covering the question at least to the
-/// floor and nearly as well as the best of them.
+/// The documents worth quoting, in search order: those relevant to the question at least to
+/// the floor and nearly as relevant as the best of them.
 pub fn pick_docs(evidence: &Evidence, floor: f32) -> Vec<&DocEvidence> {
     let best = evidence
         .docs
         .iter()
-        .map(|d| d.coverage)
+        .map(|d| d.relevance)
         .filter(|&c| c >= floor)
         .fold(f32::NAN, f32::max);
     if best.is_nan() {
@@ -127,7 +127,7 @@ pub fn pick_docs(evidence: &Evidence, floor: f32) -> Vec<&DocEvidence> {
     evidence
         .docs
         .iter()
-        .filter(|d| d.coverage >= floor && d.coverage >= best * RUNNER_UP)
+        .filter(|d| d.relevance >= floor && d.relevance >= best * RUNNER_UP)
         .take(MAX_DOCS)
         .collect()
 }

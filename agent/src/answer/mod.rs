@@ -63,9 +63,9 @@ pub struct Answer {
 
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
-    /// Least coverage of the question by the best document for an extractive answer.
+    /// Least relevance of the best document for an extractive answer.
     pub relevance_floor: f32,
-    /// Least coverage for a model to be asked at all; below it the docs lack the topic.
+    /// Least relevance for a model to be asked at all; below it the docs lack the topic.
     pub model_floor: f32,
     /// Passages retrieved per question.
     pub passages: usize,

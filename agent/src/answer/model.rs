@@ -32,17 +32,17 @@ impl Agent {
             .iter()
             .map(|p| (p.location.clone(), p.score))
             .collect();
-        trace.evidence = evidence.max_coverage();
+        trace.evidence = evidence.max_relevance();
         trace.unknown = evidence.unknown_share;
         trace.coverage = evidence
             .docs
             .iter()
-            .map(|d| (d.location.clone(), d.coverage))
+            .map(|d| (d.location.clone(), d.relevance))
             .collect();
         if is_vague(&retrieved) {
             return Ok(ask(phrases));
         }
-        if evidence.max_coverage() < self.settings.model_floor {
+        if evidence.max_relevance() < self.settings.model_floor {
             // The docs lack the topic: no model call, no tokens spent.
             return Ok(not_in_docs(phrases));
         }

@@ -19,12 +19,12 @@ impl Agent {
             .iter()
             .map(|p| (p.location.clone(), p.score))
             .collect();
-        trace.evidence = evidence.max_coverage();
+        trace.evidence = evidence.max_relevance();
         trace.unknown = evidence.unknown_share;
         trace.coverage = evidence
             .docs
             .iter()
-            .map(|d| (d.location.clone(), d.coverage))
+            .map(|d| (d.location.clone(), d.relevance))
             .collect();
         trace.detail = evidence.detail(&retrieved);
         if is_vague(&retrieved) {

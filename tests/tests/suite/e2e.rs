@@ -480,14 +480,22 @@ async fn a_rest_error_is_survived_and_the_next_question_answered() {
         StatusCode::FORBIDDEN,
         json!({"message": "Missing Permissions", "code": 50013}),
     );
-    let refused = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), "first");
+    let refused = fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER),
+        "how do I reset my password?",
+    );
     fake.wait_for_call(
         "the refused thread",
         WAIT,
         is_thread_on(SUPPORT_CHANNEL, refused),
     )
     .await;
-    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), "second");
+    let message = fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER),
+        "where do I find the audit log?",
+    );
     let thread = thread_for(&fake, message).await;
     fake.wait_for_call("the reply", WAIT, is_post_to(thread))
         .await;
@@ -506,7 +514,7 @@ async fn a_rest_error_is_survived_and_the_next_question_answered() {
         .await
         .unwrap();
     assert_eq!(kept.len(), 1);
-    assert_eq!(kept[0].content, "first");
+    assert_eq!(kept[0].content, "how do I reset my password?");
 }
 
 #[tokio::test]
