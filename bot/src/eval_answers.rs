@@ -431,8 +431,8 @@ async fn sweep(
     );
     println!("  floor  citation hit  false answers");
     let retriever = Arc::new(KnowledgeRetriever::new(Arc::clone(&services.knowledge)));
-    for step in 0..=12 {
-        let floor = 0.3 + 0.05 * step as f32;
+    for step in 0..=16 {
+        let floor = 0.3 + 0.025 * step as f32;
         let (mut hits, mut n_hit, mut false_answers, mut n_false) = (0, 0, 0, 0);
         if with_model {
             for s in scored {
@@ -505,7 +505,7 @@ async fn sweep(
             ""
         };
         println!(
-            "  {floor:.2}   {:.3}         {:.3}{marker}",
+            "  {floor:.3}  {:.3}         {:.3}{marker}",
             rate(hits, n_hit),
             rate(false_answers, n_false)
         );

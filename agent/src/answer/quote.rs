@@ -62,32 +62,35 @@ impl Agent {
                 (i, units)
             })
             .collect();
-        // The best passages overall, at most two sections of one document and three in all,
-        // each nearly as good as the best; quoted in the documents' order.
-        let mut ranked: Vec<(usize, usize, f32)> = scored
-            .iter()
-            .enumerate()
-            .map(|(k, (i, units))| {
-                let doc = docs
-                    .iter()
-                    .position(|d| d.passages.contains(i))
-                    .unwrap_or(usize::MAX);
-                (k, doc, extractive::passage_score(units))
-            })
-            .filter(|(_, _, s)| *s > 0.0)
-            .collect();
-        ranked.sort_by(|a, b| b.2.total_cmp(&a.2));
-        let top = ranked.first().map_or(0.0, |r| r.2);
+        // Which documents answer was decided by their relevance (coverage and, when dense
+        // vectors exist, similarity); the sentences' word matches only choose the section
+        // of each to quote: its best passage, and the first document's second-best when that
+        // is nearly as good and there is room. Three passages in all, quoted in the documents' order. Ranking
+        // passages across documents by word matches alone would drop a paraphrased answer
+        // for a page that merely repeats the question's words.
         let mut picked: Vec<(usize, usize)> = Vec::new();
-        for (k, doc, score) in ranked {
-            let from_doc = picked.iter().filter(|(_, d)| *d == doc).count();
-            if score >= top * extractive::RUNNER_UP
-                && from_doc < 2
-                && picked.len() < extractive::MAX_DOCS
+        for (doc, evidence_doc) in docs.iter().enumerate() {
+            let mut own: Vec<(usize, f32)> = scored
+                .iter()
+                .enumerate()
+                .filter(|(_, (i, _))| evidence_doc.passages.contains(i))
+                .map(|(k, (_, units))| (k, extractive::passage_score(units)))
+                .collect();
+            own.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let Some(&(best_k, best)) = own.first() else {
+                continue;
+            };
+            picked.push((best_k, doc));
+            if doc == 0
+                && docs.len() < extractive::MAX_DOCS
+                && let Some(&(k, score)) = own.get(1)
+                && best > 0.0
+                && score >= best * extractive::RUNNER_UP
             {
                 picked.push((k, doc));
             }
         }
+        picked.truncate(extractive::MAX_DOCS);
         picked.sort_by_key(|&(k, doc)| (doc, k));
         let mut quotes = Vec::new();
         let mut citations = Vec::new();

@@ -149,6 +149,16 @@ fn abuse_and_human_requests_are_told_apart() {
             ..
         }
     ));
+    for text in [
+        "can i talk to someone from the actual acme team pls, this bot isnt getting it",
+        "could I speak with anyone on your support staff?",
+    ] {
+        assert_eq!(
+            category(&classify(text)),
+            Some(Category::HumanRequest),
+            "{text}"
+        );
+    }
     assert_eq!(
         category(&classify("I was charged twice, I want a refund")),
         Some(Category::Billing)

@@ -12,6 +12,12 @@ pub(super) const HUMAN: &[Phrase] = &[
         "human_request.ask",
     ),
     (
+        // "someone from the actual zulip team", "anyone on your support staff"
+        r"\b(?:talk|speak|chat) (?:to|with) (?:someone|somebody|anyone|anybody|a person) (?:from|on|at|in|of) (?:the |your |ur )?(?:[a-z0-9-]+ ){0,2}(?:team|staff|support|company|devs?|developers?|mods?|moderators?|admins?)\b",
+        0.9,
+        "human_request.ask",
+    ),
+    (
         r"\b(?:real|actual|live) (?:human|person|agent)\b",
         0.85,
         "human_request.ask",
