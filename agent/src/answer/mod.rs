@@ -90,10 +90,10 @@ impl Default for AgentSettings {
     }
 }
 
-/// Chosen on the Pi-hole dev set (`eval answers`, docs/benchmarks.md). No floor there reaches
-/// both goals: 0.40 gives citation hit 0.83 with 25 % false answers, 0.45 gives 0.77 with 15 %.
-/// A confident wrong answer costs a member more than an honest handoff, so the floor sits
-/// where false answers fall.
+/// Chosen on the Pi-hole dev set (`eval answers`, docs/benchmarks.md) with
+/// `evidence::DENSE_WEIGHT`, one step above the lowest floor that keeps false answers there at
+/// the goal: that edge (0.425) let 31–35 % false answers through on sets written by others,
+/// and a confident wrong answer costs a member more than an honest handoff.
 pub const DEFAULT_FLOOR: f32 = 0.45;
 pub const DEFAULT_MODEL_FLOOR: f32 = 0.3;
 

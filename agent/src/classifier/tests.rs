@@ -159,6 +159,23 @@ fn abuse_and_human_requests_are_told_apart() {
             "{text}"
         );
     }
+    for text in [
+        "think i found an xss bug on your cloud. who do i send details to privately?",
+        "found a csrf in the settings page, dont want to post it in public",
+    ] {
+        assert_eq!(
+            category(&classify(text)),
+            Some(Category::SecurityReport),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        category(&classify(
+            "can I send the logs privately instead of posting them?"
+        )),
+        None,
+        "asking for privacy alone is no security report"
+    );
     assert_eq!(
         category(&classify("I was charged twice, I want a refund")),
         Some(Category::Billing)

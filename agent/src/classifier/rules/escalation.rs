@@ -155,6 +155,18 @@ pub(super) const SECURITY: &[Phrase] = &[
         "security_report.vulnerability",
     ),
     (
+        // "think i found an xss bug", "discovered an auth bypass in the api"
+        r"\b(?:found|discovered|spotted|came across) (?:a |an |what looks like an? )?(?:[a-z0-9-]+ ){0,2}(?:xss|csrf|ssrf|rce|sqli|sql injection|idor|open redirect|auth(?:entication)? bypass|privilege escalation)\b",
+        0.9,
+        "security_report.vulnerability",
+    ),
+    (
+        // Asking to disclose privately: not enough alone, decisive with a vulnerability term.
+        r"\b(?:report|send|disclose|share|dm) (?:it |this |them |details |the details )?(?:to (?:you |someone |somebody )?)?(?:privately|in private|confidentially)\b|\b(?:don'?t|do not|dont) want to post (?:it |this |the details |details )?(?:in public|publicly)\b",
+        0.5,
+        "security_report.private",
+    ),
+    (
         r"\b(?:vulnerabilidad|faille de securite|sicherheitslucke|vulnerabilidade)\b",
         0.85,
         "security_report.vulnerability",
