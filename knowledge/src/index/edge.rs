@@ -19,7 +19,7 @@ use qdrant_edge::{
 
 use super::{
     BoxFuture, ChunkPayload, DENSE_VECTOR, GuildMeta, IndexPoint, IndexQuery, SPARSE_VECTOR,
-    ScoredChunk, VectorIndex, stable_order,
+    ScoredChunk, TIE_SLACK, VectorIndex, cut,
 };
 use crate::error::{KnowledgeError, Result};
 use crate::sparse::SparseVec;
@@ -494,14 +494,14 @@ impl VectorIndex for EdgeIndex {
                     query: Some(scoring),
                     filter,
                     score_threshold: None,
-                    limit: query.limit,
+                    limit: query.limit + TIE_SLACK,
                     offset: 0,
                     params: None,
                     with_vector,
                     with_payload: WithPayloadInterface::Bool(true),
                 })
                 .map_err(index_err)?;
-            let mut hits = found
+            let hits = found
                 .into_iter()
                 .map(|p| {
                     let dense = match p.vector {
@@ -521,8 +521,7 @@ impl VectorIndex for EdgeIndex {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            stable_order(&mut hits);
-            Ok(hits)
+            Ok(cut(hits, query.limit))
         })
     }
 

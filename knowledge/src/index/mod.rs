@@ -141,6 +141,20 @@ pub(crate) fn stable_order(hits: &mut [ScoredChunk]) {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
 }
 
+/// Extra hits asked of the index beyond a search's limit. Fused scores tie often (a chunk
+/// ranked 5th by words alone and one ranked 5th by meaning alone score the same), and which
+/// of two tied hits the index keeps at its cut is arbitrary, so the same question could find
+/// different chunks from one run to the next. Asking for more, ordering ties by id and then
+/// cutting makes the result repeatable.
+pub(crate) const TIE_SLACK: usize = 16;
+
+/// The first `limit` hits in `stable_order`.
+pub(crate) fn cut(mut hits: Vec<ScoredChunk>, limit: usize) -> Vec<ScoredChunk> {
+    stable_order(&mut hits);
+    hits.truncate(limit);
+    hits
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +173,25 @@ mod tests {
         let p: ChunkPayload = serde_json::from_value(old).expect("old payload reads");
         assert!(p.origins.is_empty());
         assert_eq!(p.text, "alpha");
+    }
+
+    #[test]
+    fn tied_hits_are_cut_by_id_whatever_order_the_index_returned() {
+        let payload: ChunkPayload = serde_json::from_value(serde_json::json!({
+            "source_id": 1, "location": "a.md", "url": null, "title": "A",
+            "heading_path": [], "anchor": null, "text": "alpha",
+        }))
+        .expect("payload");
+        let hit = |id, score| ScoredChunk {
+            id,
+            score,
+            payload: payload.clone(),
+            dense: None,
+        };
+        let one = vec![hit(9, 0.5), hit(3, 0.2), hit(7, 0.2), hit(5, 0.2)];
+        let other = vec![hit(5, 0.2), hit(9, 0.5), hit(7, 0.2), hit(3, 0.2)];
+        let ids = |hits: Vec<ScoredChunk>| hits.iter().map(|h| h.id).collect::<Vec<_>>();
+        assert_eq!(ids(cut(one, 3)), vec![9, 3, 5]);
+        assert_eq!(ids(cut(other, 3)), vec![9, 3, 5]);
     }
 }

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     BoxFuture, ChunkPayload, DENSE_VECTOR, GuildMeta, IndexPoint, IndexQuery, SPARSE_VECTOR,
-    ScoredChunk, VectorIndex, stable_order,
+    ScoredChunk, TIE_SLACK, VectorIndex, cut,
 };
 use crate::error::{KnowledgeError, Result};
 use crate::sparse::SparseVec;
@@ -504,7 +504,7 @@ impl VectorIndex for ServerIndex {
                 .map(|d| (Query::new_nearest(VectorInput::new_dense(d)), DENSE_VECTOR));
             let mut request = QueryPointsBuilder::new(&self.collection)
                 .filter(filter.clone())
-                .limit(query.limit as u64)
+                .limit((query.limit + TIE_SLACK) as u64)
                 .with_payload(without_terms());
             if dense.is_some() {
                 request = request.with_vectors(VectorsSelector {
@@ -534,7 +534,7 @@ impl VectorIndex for ServerIndex {
                     .query(Query::new_rrf(RrfBuilder::with_k(query.rrf_k as u32))),
             };
             let found = self.client.query(request).await.map_err(err)?;
-            let mut hits = found
+            let hits = found
                 .result
                 .into_iter()
                 .map(|p| {
@@ -550,8 +550,7 @@ impl VectorIndex for ServerIndex {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            stable_order(&mut hits);
-            Ok(hits)
+            Ok(cut(hits, query.limit))
         })
     }
 
