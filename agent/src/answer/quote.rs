@@ -65,9 +65,9 @@ impl Agent {
         // Which documents answer was decided by their relevance (coverage and, when dense
         // vectors exist, similarity); the sentences' word matches only choose the section
         // of each to quote: its best passage, and the first document's second-best when that
-        // is nearly as good and there is room. Three passages in all, quoted in the documents' order. Ranking
-        // passages across documents by word matches alone would drop a paraphrased answer
-        // for a page that merely repeats the question's words.
+        // is nearly as good and fewer than three documents are quoted. Quoted in the
+        // documents' order. Ranking passages across documents by word matches alone would
+        // drop a paraphrased answer for a page that merely repeats the question's words.
         let mut picked: Vec<(usize, usize)> = Vec::new();
         for (doc, evidence_doc) in docs.iter().enumerate() {
             let mut own: Vec<(usize, f32)> = scored
@@ -90,7 +90,6 @@ impl Agent {
                 picked.push((k, doc));
             }
         }
-        picked.truncate(extractive::MAX_DOCS);
         picked.sort_by_key(|&(k, doc)| (doc, k));
         let mut quotes = Vec::new();
         let mut citations = Vec::new();

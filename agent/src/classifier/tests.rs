@@ -149,25 +149,25 @@ fn abuse_and_human_requests_are_told_apart() {
             ..
         }
     ));
-    for text in [
-        "can i talk to someone from the actual acme team pls, this bot isnt getting it",
-        "could I speak with anyone on your support staff?",
+    for (text, expected) in [
+        (
+            "can i talk to someone from the actual acme team pls, this bot isnt getting it",
+            Category::HumanRequest,
+        ),
+        (
+            "could I speak with anyone on your support staff?",
+            Category::HumanRequest,
+        ),
+        (
+            "think i found an xss bug on your cloud. who do i send details to privately?",
+            Category::SecurityReport,
+        ),
+        (
+            "found a csrf in the settings page, dont want to post it in public",
+            Category::SecurityReport,
+        ),
     ] {
-        assert_eq!(
-            category(&classify(text)),
-            Some(Category::HumanRequest),
-            "{text}"
-        );
-    }
-    for text in [
-        "think i found an xss bug on your cloud. who do i send details to privately?",
-        "found a csrf in the settings page, dont want to post it in public",
-    ] {
-        assert_eq!(
-            category(&classify(text)),
-            Some(Category::SecurityReport),
-            "{text}"
-        );
+        assert_eq!(category(&classify(text)), Some(expected), "{text}");
     }
     assert_eq!(
         category(&classify(

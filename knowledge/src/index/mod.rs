@@ -135,12 +135,6 @@ pub trait VectorIndex: Send + Sync {
     fn store_meta(&self, guild: i64, meta: GuildMeta) -> BoxFuture<'_, ()>;
 }
 
-/// Sorts by score, then id, so results with equal scores (common after RRF) come back in the
-/// same order every time.
-pub(crate) fn stable_order(hits: &mut [ScoredChunk]) {
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-}
-
 /// Extra hits asked of the index beyond a search's limit. Fused scores tie often (a chunk
 /// ranked 5th by words alone and one ranked 5th by meaning alone score the same), and which
 /// of two tied hits the index keeps at its cut is arbitrary, so the same question could find
@@ -148,9 +142,10 @@ pub(crate) fn stable_order(hits: &mut [ScoredChunk]) {
 /// cutting makes the result repeatable.
 pub(crate) const TIE_SLACK: usize = 16;
 
-/// The first `limit` hits in `stable_order`.
+/// The first `limit` hits by score, ties by id, so equal scores come back in the same order
+/// every time.
 pub(crate) fn cut(mut hits: Vec<ScoredChunk>, limit: usize) -> Vec<ScoredChunk> {
-    stable_order(&mut hits);
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
     hits.truncate(limit);
     hits
 }
