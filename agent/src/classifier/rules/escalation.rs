@@ -52,6 +52,16 @@ pub(super) const HUMAN: &[Phrase] = &[
         0.9,
         "human_request.ask",
     ),
+    (
+        r"\b(?:(?:echte[nmr]?|richtige[nmr]?) (?:mensch|menschen|mitarbeiter(?:in)?|person)|(?:une? )?vraie personne|(?:un )?etre humain|persona (?:real|de verdad)|(?:un )?operatore (?:umano)?|persona vera|pessoa de verdade|atendente humano|echte persoon|echt mens|prawdziw\w+ czlowiek\w*|z czlowiekiem|z konsultantem)\b",
+        0.85,
+        "human_request.ask",
+    ),
+    (
+        r"\bis (?:there )?(?:an? |any )?(?:actual|real) (?:staff|mod|moderator|admin|human|person|team member)\b|\b(?:any|an?) (?:actual|real) (?:staff|mod|moderator|admin|human|person)s? (?:around|here|online|available)\b",
+        0.85,
+        "human_request.ask",
+    ),
 ];
 
 pub(super) const LEGAL: &[Phrase] = &[
@@ -133,6 +143,98 @@ pub(super) const SELF_HARM: &[Phrase] = &[
     ),
     (
         r"\b(?:quero morrer|me matar|suicidio)\b",
+        0.9,
+        "self_harm.crisis",
+    ),
+    // Indirect crisis language: hopelessness, being a burden, saying goodbye.
+    (
+        r"\b(?:don'?t|do not|can'?t|cannot) see (?:the |any )?point (?:in (?:living|going on|anything|life)|anymore|of (?:living|life|going on))\b",
+        0.8,
+        "self_harm.indirect",
+    ),
+    (
+        r"\b(?:everyone|everybody|they|people|my family|the world|you all) (?:would be|'d be|will be|are|is) better off without me\b",
+        0.9,
+        "self_harm.indirect",
+    ),
+    (
+        r"\b(?:i'?m|i am|being) (?:just |only )?(?:a|such a) burden (?:to|on) (?:everyone|everybody|my|them|people)\b",
+        0.8,
+        "self_harm.indirect",
+    ),
+    (
+        r"\b(?:fall asleep and|go to sleep and|just) never wake up\b|\bnot wake up (?:tomorrow|again)\b",
+        0.85,
+        "self_harm.indirect",
+    ),
+    (
+        r"\b(?:no longer|don'?t|do not) want to (?:be here|be around|wake up)\b",
+        0.8,
+        "self_harm.indirect",
+    ),
+    (
+        r"\b(?:take|taking|end|ending) my (?:own )?life\b",
+        0.9,
+        "self_harm.crisis",
+    ),
+    (
+        r"\b(?:won'?t|will not) be (?:around|here|alive) (?:much longer|tomorrow|for long)\b",
+        0.75,
+        "self_harm.indirect",
+    ),
+    (
+        r"\b(?:giving|gave|give) away (?:all )?(?:of )?my (?:stuff|things|belongings|possessions|accounts?)\b.*\b(?:won'?t need|goodbye|anymore)\b",
+        0.8,
+        "self_harm.indirect",
+    ),
+    // Other languages (matched after accents are folded away).
+    (
+        r"\b(?:will|mochte) nicht mehr leben\b|\bmir (?:etwas|was) antun\b|\bmein leben (?:ein )?ende (?:setzen|machen)\b|\bbesser (?:dran )?ohne mich\b|\bnicht mehr aufwachen\b|\b(?:mich )?ritzen\b",
+        0.9,
+        "self_harm.crisis",
+    ),
+    (
+        r"\b(?:hat )?(?:alles )?keinen sinn mehr\b|\b(?:allen|jedem) (?:nur )?eine last\b",
+        0.6,
+        "self_harm.indirect",
+    ),
+    (
+        r"\b(?:plus|pas) envie de vivre\b|\bmettre fin a (?:mes jours|ma vie)\b|\bme (?:faire du mal|mutiler|scarifier|tuer)\b|\bmieux sans moi\b|\bne (?:plus|jamais) me reveiller\b|\ba quoi bon (?:vivre|continuer)\b",
+        0.9,
+        "self_harm.crisis",
+    ),
+    (
+        r"\bno quiero (?:vivir|seguir viviendo|despertar)\b|\b(?:hacerme dano|lastimarme|cortarme)\b|\bmejor sin mi\b|\bacabar con (?:todo|mi vida)\b|\bno despertar (?:mas|nunca)\b",
+        0.9,
+        "self_harm.crisis",
+    ),
+    (
+        r"\bno (?:le )?veo (?:el |ningun )?sentido (?:a |de )?(?:la vida|vivir|seguir)\b",
+        0.8,
+        "self_harm.indirect",
+    ),
+    (
+        r"\bnon voglio piu vivere\b|\bfarla finita\b|\b(?:farmi del male|tagliarmi|togliermi la vita|ammazzarmi)\b|\bmeglio senza di me\b|\bnon svegliarmi piu\b|\bsuicid(?:armi|io)\b",
+        0.9,
+        "self_harm.crisis",
+    ),
+    (
+        r"\bnao quero (?:mais )?viver\b|\b(?:me machucar|me cortar|tirar (?:a )?minha (?:propria )?vida)\b|\bmelhor sem mim\b|\bacabar com (?:tudo|a minha vida|minha vida)\b",
+        0.9,
+        "self_harm.crisis",
+    ),
+    (
+        r"\bwil niet meer leven\b|\bmezelf (?:iets aan ?doen|pijn doen|snijden|van kant maken)\b|\bbeter (?:af )?zonder mij\b|\bzelfmoord\b|\ber een einde aan maken\b",
+        0.9,
+        "self_harm.crisis",
+    ),
+    (
+        r"\bnie chce (?:juz )?zyc\b|\bzabic sie\b|\bsamoboj|\b(?:skrzywdzic sie|ciac sie|tne sie)\b|\blepiej beze mnie\b",
+        0.9,
+        "self_harm.crisis",
+    ),
+    (
+        r"\b(?:vill inte leva|ta mitt liv|sjalvmord|yasamak istemiyorum|kendimi oldur\w*|intihar)\b",
         0.9,
         "self_harm.crisis",
     ),

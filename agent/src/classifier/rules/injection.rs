@@ -7,6 +7,84 @@ use super::{Ctx, Hit, Phrase};
 use crate::classifier::verdict::Category;
 
 pub(super) const PHRASES: &[Phrase] = &[
+    // Instruction override and prompt extraction in other languages (accents are folded away).
+    (
+        r"\b(?:ignorier\w*|vergiss|missachte\w*) (?:\w+ ){0,3}(?:anweisungen|instruktionen|regeln|vorgaben|befehle|richtlinien)\b",
+        0.85,
+        "prompt_injection.override",
+    ),
+    (
+        r"\b(?:ignore[rz]?|oublie[rz]?) (?:\w+ ){0,3}(?:instructions|consignes|regles|directives)\b",
+        0.85,
+        "prompt_injection.override",
+    ),
+    (
+        r"\b(?:ignora|ignore|ignorar|olvida|olvidar|esquece|esqueca|esquecer|dimentica|dimenticare) (?:\w+ ){0,3}(?:instrucciones|instrucoes|istruzioni|reglas|regole|regras|indicaciones|indicazioni|directrices|diretrizes)\b",
+        0.85,
+        "prompt_injection.override",
+    ),
+    (
+        r"\b(?:negeer|vergeet) (?:\w+ ){0,3}(?:instructies|regels|richtlijnen|opdrachten)\b|\b(?:zignoruj|zapomnij) (?:\w+ ){0,3}(?:instrukcj\w*|polece\w*|zasad\w*|regul\w*)\b",
+        0.85,
+        "prompt_injection.override",
+    ),
+    (
+        r"\b(?:systemprompt|systemnachricht|systemanweisung\w*|prompt (?:du )?systeme|message systeme|prompt (?:del |de |di |do )?sistema|mensaje (?:del )?sistema|messaggio di sistema|systeemprompt|prompt systemow\w*)\b",
+        0.45,
+        "prompt_injection.prompt_extraction",
+    ),
+    (
+        r"\b(?:zeig\w*|gib|verrat\w*|nenn\w*|montre\w*|affiche\w*|revele\w*|donne\w*|muestra\w*|revela\w*|dime|ensena\w*|mostra\w*|rivela\w*|dimmi|stampa|mostre|toon|geef|pokaz\w*|ujawnij|wypisz)\b.{0,40}\b(?:system ?prompt|systemprompt|systemnachricht|anweisungen|prompt (?:du )?systeme|consignes|instructions initiales|prompt (?:del |de |di |do )?sistema|instrucciones|istruzioni|instrucoes|systeemprompt|instructies|prompt systemow\w*|instrukcje)\b",
+        0.8,
+        "prompt_injection.prompt_extraction",
+    ),
+    (
+        r"\b(?:entwicklermodus|mode developpeur|modo (?:de )?desarrollador|modalita sviluppatore|modo (?:de )?desenvolvedor|ontwikkelaarsmodus|tryb (?:dewelopera|programisty))\b",
+        0.6,
+        "prompt_injection.developer_mode",
+    ),
+    // Fake turns and delimiters: chat-template tokens and invented system lines.
+    (
+        r"<\|(?:im_start|im_end|system|endoftext|start_header_id)\|>|\[/?inst\]|<</?sys>>",
+        0.85,
+        "prompt_injection.fake_turn",
+    ),
+    (
+        r"(?:^|\n)\s*(?:\[|#+\s*)?(?:system|assistant|sys)\s*(?:\]|message|prompt|override|note|update)?\s*:",
+        0.5,
+        "prompt_injection.fake_turn",
+    ),
+    (
+        r"\b(?:end of (?:the )?(?:user (?:input|message|prompt)|input|conversation|context|instructions)|(?:begin|start) (?:of )?(?:new|admin|system) (?:instructions|prompt|session))\b",
+        0.55,
+        "prompt_injection.fake_turn",
+    ),
+    (
+        r"\b(?:print|dump|output|show|reveal|display|repeat|list) (?:me )?(?:your |the )?(?:full |entire |whole |complete )?(?:context window|hidden (?:rules|instructions)|system message|initial instructions|configuration prompt|pre-?prompt)\b",
+        0.8,
+        "prompt_injection.prompt_extraction",
+    ),
+    // Instructions planted in a document for the model that reads it.
+    (
+        r"\b(?:call|invoke|use|run|trigger) the (?:\w+ ){0,2}(?:tool|function|api)\b.{0,80}\b(?:without (?:asking|telling|confirmation)|silently|immediately|do not (?:tell|mention))\b",
+        0.75,
+        "prompt_injection.planted",
+    ),
+    (
+        r"\b(?:send|post|forward|upload|exfiltrate|transmit) (?:all |the |every |any )?(?:\w+ )?(?:data|conversation|messages|history|chat logs?|user (?:data|info\w*)|emails?|tokens?|api keys?|credentials) to (?:https?://|this (?:url|address|endpoint|webhook)|the following (?:url|address|endpoint|webhook))",
+        0.8,
+        "prompt_injection.planted",
+    ),
+    (
+        r"\b(?:append|add|include|insert) (?:this|the following|these) (?:\w+ )?(?:link|url|token|text|string|message|line) (?:to|at the end of|in) (?:every|all|each|your) (?:answer|response|reply|replies|answers|responses|output)s?\b",
+        0.8,
+        "prompt_injection.planted",
+    ),
+    (
+        r"\b(?:ai|assistant|model|llm|bot|chatbot)s? (?:reading|processing|summari[sz]ing) this\b|\bnote to (?:the )?(?:ai|assistant|model|llm|bot)\b|\bif you are an? (?:ai|language model|llm|assistant)\b",
+        0.6,
+        "prompt_injection.planted",
+    ),
     // Instruction override.
     (
         r"\b(?:ignore|disregard|forget|override|bypass|skip) (?:all |any |the |your |my |every )*(?:previous|prior|above|earlier|preceding|initial|original|system|former|past)? ?(?:instructions|prompts?|rules|directives|guidelines|context|programming|restrictions|guardrails|policies)\b",
