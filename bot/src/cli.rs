@@ -10,6 +10,7 @@ use crate::audit_cli::{self, AuditCommand};
 use crate::config::Config;
 use crate::eval_cli::{self, EvalCommand};
 use crate::knowledge_cli::{self, KnowledgeCommand};
+use crate::models_cli::{self, ModelsCommand};
 use crate::terminal::{self, ask::AskArgs, chat::ChatArgs, demo::DemoArgs};
 use crate::{app, doctor, telemetry};
 
@@ -56,6 +57,11 @@ pub enum Command {
     Eval {
         #[command(subcommand)]
         command: EvalCommand,
+    },
+    /// Download the local sentence model (all-MiniLM-L6-v2) for hybrid search.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
     },
 }
 
@@ -129,6 +135,7 @@ async fn dispatch(command: Command, config: Config) -> ExitCode {
         Command::Audit { command } => audit_cli::run(&config, command).await,
         Command::Knowledge { command } => knowledge_cli::run(&config, command).await,
         Command::Eval { command } => eval_cli::run(&config, command).await,
+        Command::Models { command } => models_cli::run(&config, command).await,
         Command::Ask(args) => terminal::ask::run(&config, args).await,
         Command::Chat(args) => terminal::chat::run(&config, args).await,
         Command::Demo(args) => terminal::demo::run(&config, args).await,

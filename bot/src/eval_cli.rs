@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use agent::classifier::semantic::Params;
+use agent::classifier::{Semantic, SentenceEmbedder};
 use clap::Subcommand;
 
 use crate::config::Config;
@@ -45,9 +48,23 @@ pub enum EvalCommand {
         /// Rules only, without the learned model.
         #[arg(long)]
         no_model: bool,
-        /// Also time the rule stage on typical ~200-character messages (one core).
+        /// Also time the classifier on typical ~200-character messages (one core).
         #[arg(long)]
         bench: bool,
+        /// Without the semantic stage (it is on when the local sentence model is found).
+        #[arg(long)]
+        no_semantic: bool,
+        /// Instead of the labelled files: the semantic stage alone, k-fold on its own shipped
+        /// examples (development figures for choosing its parameters), at these settings.
+        #[arg(long)]
+        semantic_kfold: Option<usize>,
+        /// Semantic stage: neighbours that vote, similarity with no weight, with full weight,
+        /// and the factor on its scores.
+        #[arg(long, num_args = 4, value_names = ["K", "FLOOR", "FULL", "WEIGHT"])]
+        semantic_params: Option<Vec<f32>>,
+        /// Embed with the full sentence model instead of the static table (slow; to compare).
+        #[arg(long)]
+        semantic_full_model: bool,
     },
 }
 
@@ -63,7 +80,73 @@ pub async fn run(config: &Config, command: EvalCommand) -> ExitCode {
             kfold,
             no_model,
             bench,
-        } => classifier(&labels, json, kfold, no_model, bench),
+            no_semantic,
+            semantic_kfold,
+            semantic_params,
+            semantic_full_model,
+        } => {
+            let embedder = if no_semantic {
+                None
+            } else if semantic_full_model {
+                let Ok(Some(dir)) = config.classifier_model() else {
+                    eprintln!("error: the full model comparison needs the local sentence model");
+                    return ExitCode::FAILURE;
+                };
+                match knowledge::local_model::LocalEmbedder::load(
+                    &knowledge::LocalModelConfig::new(dir),
+                )
+                .await
+                {
+                    Ok(e) => Some(Arc::new(crate::semantic::FullModelEmbedder(e))
+                        as Arc<dyn SentenceEmbedder>),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                crate::semantic::static_table(config).await.map(|t| {
+                    Arc::new(crate::semantic::TableEmbedder(t)) as Arc<dyn SentenceEmbedder>
+                })
+            };
+            let params = match semantic_params.as_deref() {
+                Some([k, floor, full, weight]) => Params {
+                    k: *k as usize,
+                    near_floor: *floor,
+                    near_full: *full,
+                    weight: *weight,
+                },
+                _ => Params::default(),
+            };
+            if let Some(k) = semantic_kfold {
+                let Some(embedder) = embedder else {
+                    eprintln!("error: the semantic stage needs the local sentence model");
+                    return ExitCode::FAILURE;
+                };
+                for threshold in [0.6, 0.75, 0.9] {
+                    print!(
+                        "{}",
+                        agent::classifier::eval::semantic_kfold(
+                            Arc::clone(&embedder),
+                            k,
+                            params,
+                            threshold
+                        )
+                    );
+                }
+                return ExitCode::SUCCESS;
+            }
+            let make =
+                embedder.map(|e| move || Semantic::shipped(Arc::clone(&e)).with_params(params));
+            classifier(
+                &labels,
+                json,
+                kfold,
+                no_model,
+                bench,
+                make.as_ref().map(|m| m as &dyn Fn() -> Semantic),
+            )
+        }
     }
 }
 
@@ -73,6 +156,7 @@ fn classifier(
     kfold: Option<usize>,
     no_model: bool,
     bench: bool,
+    semantic: Option<&dyn Fn() -> Semantic>,
 ) -> ExitCode {
     use agent::classifier::eval::{self, ModelMode};
     let mode = match (kfold, no_model) {
@@ -80,12 +164,17 @@ fn classifier(
         (None, true) => ModelMode::None,
         (None, false) => ModelMode::Embedded,
     };
-    match eval::run(labels, mode) {
+    println!(
+        "semantic stage: {}",
+        if semantic.is_some() { "on" } else { "off" }
+    );
+    match eval::run_with_corpora(labels, &[], mode, semantic) {
         Ok(report) => {
             println!("{report}");
             let mut summary = report.to_json();
+            summary["semantic"] = serde_json::json!(semantic.is_some());
             if bench {
-                let (rate, p99) = eval::bench_typical(200_000);
+                let (rate, p99) = eval::bench_typical(200_000, semantic);
                 println!(
                     "typical 200-character messages: {rate:.0} messages/s on one core, p99 {p99:.1} µs"
                 );

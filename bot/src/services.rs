@@ -5,7 +5,7 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use agent::classifier::{OpenAiSecondStage, SecondStage};
+use agent::classifier::{Classifier, OpenAiSecondStage, SecondStage};
 use agent::llm::{ProviderChain, RetryPolicy};
 use agent::{Agent, AgentSettings};
 use anyhow::Context as _;
@@ -35,22 +35,26 @@ impl Services {
         let knowledge = KnowledgeBase::open(config.knowledge_config()?, store.clone())
             .await
             .context("opening the knowledge base")?;
+        let classifier = crate::semantic::classifier(config).await;
         Self::build(
             config,
             store,
             Arc::new(knowledge),
             clock,
             config.agent_settings(),
+            classifier,
         )
     }
 
-    /// Wires the pipeline over an open store and knowledge base.
+    /// Wires the pipeline over an open store and knowledge base (`crate::semantic::classifier`
+    /// builds the classifier the bot runs).
     pub fn build(
         config: &Config,
         store: Store,
         knowledge: Arc<KnowledgeBase>,
         clock: Arc<dyn Clock>,
         agent_settings: AgentSettings,
+        classifier: Classifier,
     ) -> anyhow::Result<Services> {
         let settings = pipeline_settings(config)?;
         let second_stage = config.second_stage().map(|c| {
@@ -73,6 +77,7 @@ impl Services {
             store.clone(),
             clock,
             &settings,
+            classifier,
             second_stage,
             Arc::clone(&agent),
         ));

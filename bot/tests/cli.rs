@@ -29,17 +29,22 @@ fn help_lists_the_commands() {
     let out = supportbot(dir.path(), &["--help"], &[]);
     assert!(out.status.success());
     let text = stdout(&out);
-    for command in ["run", "migrate", "doctor"] {
+    for command in ["run", "migrate", "doctor", "models"] {
         assert!(
             text.contains(&format!("  {command}")),
             "{command} missing from:\n{text}"
         );
     }
-    for command in ["run", "migrate", "doctor"] {
+    for command in [
+        &["run"][..],
+        &["migrate"],
+        &["doctor"],
+        &["models", "fetch"],
+    ] {
+        let args = [command, &["--help"]].concat();
         assert!(
-            supportbot(dir.path(), &[command, "--help"], &[])
-                .status
-                .success()
+            supportbot(dir.path(), &args, &[]).status.success(),
+            "{args:?}"
         );
     }
 }
@@ -289,4 +294,27 @@ fn ask_answers_from_a_guilds_docs_as_json_and_its_blocks_land_in_the_audit_log()
     assert_eq!(json["action"], "blocked", "{json}");
     let audit = supportbot(dir.path(), &["audit", "list", "--guild", "5"], &[]);
     assert!(stdout(&audit).contains("scam"), "{}", stdout(&audit));
+}
+
+#[test]
+fn models_fetch_from_an_unreachable_hub_says_so_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let hub = format!("http://{closed}");
+    let out = supportbot(
+        dir.path(),
+        &["models", "fetch"],
+        &[("SUPPORTBOT_MODELS__HUB_URL", &hub)],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: cannot reach the model hub"),
+        "{err}"
+    );
+    assert!(err.contains(&hub), "{err}");
+    assert!(!dir.path().join("data/models").exists(), "{err}");
 }

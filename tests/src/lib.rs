@@ -1,7 +1,8 @@
-//! End-to-end harness: a fake Discord and a fake OpenAI-compatible server on 127.0.0.1,
-//! databases for both backends, and a way to run the real bot against them.
+//! End-to-end harness: a fake Discord, a fake OpenAI-compatible server and a fake Hugging Face
+//! hub on 127.0.0.1, databases for both backends, and a way to run the real bot against them.
 
 pub mod fake_discord;
+pub mod fake_hub;
 pub mod fake_openai;
 
 use std::path::PathBuf;

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         "eval" => {
-            let report = match eval::run_with_corpora(&files, &corpora, mode) {
+            let report = match eval::run_with_corpora(&files, &corpora, mode, None) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
             println!("{report}");
             let mut j = report.to_json();
             if bench {
-                let (rate, p99) = eval::bench_typical(200_000);
+                let (rate, p99) = eval::bench_typical(200_000, None);
                 println!("typical ~200-char messages: {rate:.0} messages/s, p99 {p99:.1} µs");
                 j["bench_typical"] = serde_json::json!({"messages_per_s": rate, "p99_us": p99});
             }

@@ -9,6 +9,7 @@ use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::normalize::fold_text;
+use super::semantic::{GuildExample, Label, Semantic};
 use super::verdict::{Category, PolicyAction};
 
 pub const MAX_PATTERNS: usize = 64;
@@ -16,6 +17,10 @@ pub const MAX_PATTERN_LEN: usize = 256;
 pub const MAX_WORDS: usize = 500;
 pub const MAX_WORD_LEN: usize = 64;
 pub const MAX_DOMAINS: usize = 200;
+/// A guild's own examples for the semantic stage: per category and in total, and their length.
+pub const MAX_EXAMPLES_PER_CATEGORY: usize = 50;
+pub const MAX_EXAMPLES: usize = 200;
+pub const MAX_EXAMPLE_CHARS: usize = 500;
 /// Compiled-program budget per pattern; `regex` reports an error instead of growing past it, which
 /// is how repetition bombs like `(a{100}){100}` are refused.
 const PATTERN_SIZE_LIMIT: usize = 64 * 1024;
@@ -42,6 +47,16 @@ pub enum PolicyError {
     InvalidDomain { domain: String },
     #[error("{count} allowed domains configured; the limit is {max}")]
     TooManyDomains { count: usize, max: usize },
+    #[error("{count} examples configured for `{category}`; the limit is {max} per category")]
+    TooManyExamples {
+        category: String,
+        count: usize,
+        max: usize,
+    },
+    #[error("{count} examples configured in all; the limit is {max}")]
+    TooManyExamplesTotal { count: usize, max: usize },
+    #[error("an example for `{category}` is {reason}")]
+    InvalidExample { category: String, reason: String },
     #[error("policy JSON is invalid: {0}")]
     Json(String),
 }
@@ -77,7 +92,11 @@ pub struct CategorySetting {
 /// The stored shape of a policy. Example:
 /// `{"categories":{"invite_spam":{"action":"off"},"spam":{"action":"block","sensitivity":"high"}},
 ///   "blocked_words":["badword"],"blocked_patterns":["free\\s+robux"],
-///   "allowed_domains":["example.com"],"exempt_roles":[123],"exempt_channels":[456],"shadow":false}`
+///   "allowed_domains":["example.com"],"exempt_roles":[123],"exempt_channels":[456],"shadow":false,
+///   "examples":{"scam":["selling cheap accounts, dm me"],"benign":["this boss is killing me"]}}`
+///
+/// `examples` teach the semantic stage (when the local model is present) what the guild means
+/// by a category, or what is ordinary there (`benign`); messages close to them score as such.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
@@ -90,6 +109,8 @@ pub struct PolicyConfig {
     #[serde(deserialize_with = "snowflakes")]
     pub exempt_channels: Vec<u64>,
     pub shadow: bool,
+    /// Category name (or `benign`) → example messages, for the semantic stage.
+    pub examples: BTreeMap<String, Vec<String>>,
 }
 
 /// Discord ids arrive as strings from its API and from JavaScript (which cannot hold them as
@@ -120,6 +141,8 @@ pub struct Policy {
     config: PolicyConfig,
     words: Option<AhoCorasick>,
     patterns: Option<RegexSet>,
+    /// The guild's examples embedded by the semantic stage, on first use.
+    semantic: std::sync::OnceLock<Vec<GuildExample>>,
 }
 
 impl TryFrom<PolicyConfig> for Policy {
@@ -212,6 +235,48 @@ fn check_domain(domain: &str) -> Result<String, PolicyError> {
     }
 }
 
+fn check_examples(examples: &BTreeMap<String, Vec<String>>) -> Result<(), PolicyError> {
+    let mut total = 0;
+    for (category, texts) in examples {
+        if Label::parse(category).is_none() {
+            return Err(PolicyError::InvalidExample {
+                category: category.clone(),
+                reason: "for an unknown category (use a category name or `benign`)".to_owned(),
+            });
+        }
+        if texts.len() > MAX_EXAMPLES_PER_CATEGORY {
+            return Err(PolicyError::TooManyExamples {
+                category: category.clone(),
+                count: texts.len(),
+                max: MAX_EXAMPLES_PER_CATEGORY,
+            });
+        }
+        for t in texts {
+            let invalid = |reason: String| PolicyError::InvalidExample {
+                category: category.clone(),
+                reason,
+            };
+            if t.trim().is_empty() {
+                return Err(invalid("empty".to_owned()));
+            }
+            let len = t.chars().count();
+            if len > MAX_EXAMPLE_CHARS {
+                return Err(invalid(format!(
+                    "{len} characters long; the limit is {MAX_EXAMPLE_CHARS}"
+                )));
+            }
+        }
+        total += texts.len();
+    }
+    if total > MAX_EXAMPLES {
+        return Err(PolicyError::TooManyExamplesTotal {
+            count: total,
+            max: MAX_EXAMPLES,
+        });
+    }
+    Ok(())
+}
+
 impl PolicyConfig {
     /// Everything an admin command must check before storing the policy.
     pub fn validate(&self) -> Result<(), PolicyError> {
@@ -242,6 +307,7 @@ impl Policy {
         for p in &config.blocked_patterns {
             check_pattern(p)?;
         }
+        check_examples(&config.examples)?;
         let folded_words = config
             .blocked_words
             .iter()
@@ -285,6 +351,7 @@ impl Policy {
             config,
             words,
             patterns,
+            semantic: std::sync::OnceLock::new(),
         })
     }
 
@@ -298,6 +365,54 @@ impl Policy {
 
     pub fn config(&self) -> &PolicyConfig {
         &self.config
+    }
+
+    /// The guild's examples as the semantic stage compares them; embedded once per policy
+    /// (a changed policy is a new `Policy`).
+    pub fn semantic_examples(&self, semantic: &Semantic) -> &[GuildExample] {
+        self.semantic.get_or_init(|| {
+            self.config
+                .examples
+                .iter()
+                .filter_map(|(c, texts)| Label::parse(c).map(|l| (l, texts)))
+                .flat_map(|(label, texts)| {
+                    texts.iter().map(move |t| GuildExample {
+                        label,
+                        vector: semantic.embed(t),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Adds an example message for a category (or `benign`).
+    pub fn add_example(&mut self, category: &str, text: &str) -> Result<(), PolicyError> {
+        self.update(|c| {
+            c.examples
+                .entry(category.to_owned())
+                .or_default()
+                .push(text.trim().to_owned())
+        })
+    }
+
+    /// Removes an example; `false` when there was no such example.
+    pub fn remove_example(&mut self, category: &str, text: &str) -> Result<bool, PolicyError> {
+        let present = self
+            .config
+            .examples
+            .get(category)
+            .is_some_and(|t| t.iter().any(|x| x == text.trim()));
+        if present {
+            self.update(|c| {
+                if let Some(texts) = c.examples.get_mut(category) {
+                    texts.retain(|x| x != text.trim());
+                    if texts.is_empty() {
+                        c.examples.remove(category);
+                    }
+                }
+            })?;
+        }
+        Ok(present)
     }
 
     /// Apply an admin change and revalidate; on error the policy is unchanged.

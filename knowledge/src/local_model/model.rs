@@ -111,6 +111,32 @@ impl MiniLm {
         &self.fingerprint
     }
 
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Each word piece run on its own (`[CLS] piece [SEP]`) and pooled like a sentence: the rows
+    /// of the static table. Not normalised: the table centres them first.
+    pub fn piece_vectors(&self, ids: &[u32]) -> Result<Vec<Vec<f32>>, LocalModelError> {
+        let cls = self.tokenizer.token_to_id("[CLS]").unwrap_or(101);
+        let sep = self.tokenizer.token_to_id("[SEP]").unwrap_or(102);
+        let mut seq = Vec::with_capacity(ids.len() * 3);
+        for &id in ids {
+            seq.extend([cls, id, sep]);
+        }
+        let mask = vec![1u32; seq.len()];
+        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
+            let device = Device::Cpu;
+            let shape = (ids.len(), 3);
+            let ids = Tensor::from_vec(seq, shape, &device)?;
+            let mask = Tensor::from_vec(mask, shape, &device)?;
+            let type_ids = ids.zeros_like()?;
+            let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
+            hidden.mean(1)?.to_vec2::<f32>()
+        };
+        run().map_err(|e| LocalModelError::Inference(e.to_string()))
+    }
+
     /// One unit-length vector per text, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, LocalModelError> {
         if texts.is_empty() {

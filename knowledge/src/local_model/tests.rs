@@ -188,3 +188,54 @@ async fn a_model_directory_missing_a_file_is_a_clear_error_with_the_fix() {
         .to_string();
     assert!(err.contains("does not exist"), "{err}");
 }
+
+/// The static table distilled from the model: unit vectors, meaning kept well enough that a
+/// paraphrase is nearer than an unrelated text, and a cache that is reused, and rebuilt when it
+/// is damaged or belongs to other model files.
+#[test]
+fn the_static_table_is_distilled_once_cached_and_keeps_meaning() {
+    let cache = tempfile::tempdir().unwrap();
+    let model = model::MiniLm::load(&model_dir()).expect("the model loads");
+    let table = StaticTable::load_or_distill(&model, cache.path()).expect("distils");
+    assert_eq!(table.dimensions(), 384);
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .contains(table.fingerprint())
+    );
+
+    let v = table.embed("my two-factor code never arrives");
+    assert!((dot(&v, &v) - 1.0).abs() < 1e-4);
+    let paraphrase = table.embed("the 2fa authentication token is not received");
+    let unrelated = table.embed("what a lovely sunny afternoon at the beach");
+    assert!(
+        dot(&v, &paraphrase) > dot(&v, &unrelated) + 0.1,
+        "paraphrase {} unrelated {}",
+        dot(&v, &paraphrase),
+        dot(&v, &unrelated)
+    );
+    assert!(table.embed("").iter().all(|x| *x == 0.0));
+    assert!(table.embed("\u{0}\u{fffd}🦀🦀").len() == 384);
+
+    // The second start reads the cache: the same vectors (to half precision), no distilling.
+    let started = std::time::Instant::now();
+    let again = StaticTable::load_or_distill(&model, cache.path()).unwrap();
+    let w = again.embed("my two-factor code never arrives");
+    assert!(dot(&v, &w) > 0.999, "{}", dot(&v, &w));
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // A damaged cache is not used.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() / 2]).unwrap();
+    assert!(static_table::read_cache(&files[0], 30522, 384).is_none());
+    std::fs::write(&files[0], &bytes).unwrap();
+    assert!(static_table::read_cache(&files[0], 30522, 384).is_some());
+    assert!(static_table::read_cache(&files[0], 30522, 768).is_none());
+}

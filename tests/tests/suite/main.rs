@@ -1,8 +1,10 @@
-//! The integration suite: store conformance on both backends and end-to-end runs of the real
-//! bot against the fake Discord. One binary, to keep build and link time down.
+//! The integration suite: store conformance on both backends, end-to-end runs of the real bot
+//! against the fake Discord, and `models fetch` against the fake hub. One binary, to keep build
+//! and link time down.
 
 mod e2e;
 mod llm;
+mod models;
 mod moderation;
 mod pipeline;
 mod store_conformance;

@@ -55,6 +55,7 @@ async fn harness(support_role: bool, configure: impl FnOnce(&mut Config)) -> Har
         Arc::new(knowledge),
         Arc::clone(&clock) as Arc<dyn Clock>,
         config.agent_settings(),
+        agent::classifier::Classifier::new(),
     )
     .unwrap();
     store

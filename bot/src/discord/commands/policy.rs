@@ -52,6 +52,7 @@ pub enum ListChoice {
         "allow_domain",
         "exempt_role",
         "exempt_channel",
+        "example",
         "remove",
         "shadow",
         "staff_channel",
@@ -244,6 +245,30 @@ async fn block_pattern(
     let done = format!("Messages matching `{pattern}` will be blocked.");
     change(ctx, done, move |s| {
         s.policy.blocked_patterns.push(pattern);
+        Ok(())
+    })
+    .await
+}
+
+/// Teach the classifier by example: messages close in meaning count as this category.
+#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
+async fn example(
+    ctx: Context<'_>,
+    #[description = "A category (custom, scam, spam, abuse, human_request, …) or benign"]
+    category: String,
+    #[description = "An example message (up to 500 characters)"] text: String,
+) -> Result<(), Error> {
+    let category = category.trim().to_lowercase();
+    let done = format!(
+        "Added an example for `{category}`. Messages close to it in meaning now count as \
+         `{category}` when the bot's semantic stage is on (`classifier.semantic`)."
+    );
+    change(ctx, done, move |s| {
+        s.policy
+            .examples
+            .entry(category)
+            .or_default()
+            .push(text.trim().to_owned());
         Ok(())
     })
     .await
