@@ -163,7 +163,14 @@ impl Classifier {
                 .iter()
                 .filter(|l| !policy.domain_allowed(&l.host))
                 .collect(),
-            phrases: self.rules.phrases(&norm.text),
+            phrases: match normalize::decoded_base64(&input.content) {
+                // Instructions wrapped in base64 are read as what they say.
+                Some(decoded) => {
+                    self.rules
+                        .phrases(&format!("{} \n{}", norm.text, normalize(&decoded).text))
+                }
+                None => self.rules.phrases(&norm.text),
+            },
         };
         let semantic = self
             .semantic
