@@ -51,7 +51,7 @@ pub enum EvalCommand {
         /// Also time the classifier on typical ~200-character messages (one core).
         #[arg(long)]
         bench: bool,
-        /// Without the semantic stage (it is on when the local sentence model is found).
+        /// Without the semantic stage even when `classifier.semantic` turns it on.
         #[arg(long)]
         no_semantic: bool,
         /// Instead of the labelled files: the semantic stage alone, k-fold on its own shipped
