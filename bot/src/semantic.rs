@@ -57,20 +57,20 @@ pub async fn static_table(config: &Config) -> Option<StaticTable> {
     };
     let cache = config.cache_dir();
     let started = Instant::now();
-    match tokio::task::spawn_blocking(move || StaticTable::open(&dir, &cache)).await {
-        Ok(Ok(table)) => {
+    let opened = tokio::task::spawn_blocking(move || StaticTable::open(&dir, &cache))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match opened {
+        Ok(table) => {
             info!(
                 ms = started.elapsed().as_millis() as u64,
                 "classifier semantic stage on"
             );
             Some(table)
         }
-        Ok(Err(e)) => {
-            warn!(error = %e, "classifier semantic stage off");
-            None
-        }
-        Err(e) => {
-            warn!(error = %e, "classifier semantic stage off");
+        Err(error) => {
+            warn!(%error, "classifier semantic stage off");
             None
         }
     }

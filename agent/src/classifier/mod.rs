@@ -182,11 +182,15 @@ impl Classifier {
         let mut hits: Vec<Hit> = Vec::new();
         hits.extend(self.rules.self_harm(&ctx));
         // Crisis language counts in exempt channels and from exempt roles too.
-        hits.extend(semantic_hit(&semantic, Category::SelfHarm));
+        let mut by_meaning: Vec<Hit> = semantic_hit(&semantic, Category::SelfHarm)
+            .into_iter()
+            .collect();
         if !policy.is_exempt(input.channel_id, &input.author_roles) {
-            for category in SEMANTIC_CATEGORIES {
-                hits.extend(semantic_hit(&semantic, category));
-            }
+            by_meaning.extend(
+                SEMANTIC_CATEGORIES
+                    .into_iter()
+                    .filter_map(|c| semantic_hit(&semantic, c)),
+            );
             self.rules.check(&ctx, &mut hits);
             let scores = self.model.as_ref().map(|m| m.score(&norm.text));
             let spam_model = scores.and_then(|s| s.spam);
@@ -210,6 +214,7 @@ impl Classifier {
             ));
         }
         fuse_semantic(&mut hits, &semantic);
+        hits.extend(by_meaning);
         let mut verdict = decide(&hits, policy);
         verdict.frustration_cue = frustration_cue;
         verdict
@@ -254,13 +259,14 @@ fn semantic_hit(scores: &semantic::Scores, category: Category) -> Option<Hit> {
 
 /// A rule's hit and the semantic stage's score for the same category are independent evidence
 /// (noisy-or): "my attorney will be in touch" is a weak rule cue that meaning confirms.
-/// Escalation categories only.
+/// Escalation categories only; `hits` holds the rules' and the model's hits, not the stage's.
 fn fuse_semantic(hits: &mut [Hit], scores: &semantic::Scores) {
     // Only where a mistake costs a staff notice, not a deleted message: in the blocking
     // categories a long benign paste shares enough with the examples to tip a weak cue over.
-    for h in hits.iter_mut().filter(|h| {
-        !h.rule.ends_with(".semantic") && h.category.default_action() == PolicyAction::Escalate
-    }) {
+    for h in hits
+        .iter_mut()
+        .filter(|h| h.category.default_action() == PolicyAction::Escalate)
+    {
         let s = scores.get(h.category) * SEMANTIC_FUSE;
         if s > 0.0 {
             h.score = 1.0 - (1.0 - h.score) * (1.0 - s);
