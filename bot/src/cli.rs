@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::eval_cli::{self, EvalCommand};
 use crate::knowledge_cli::{self, KnowledgeCommand};
 use crate::models_cli::{self, ModelsCommand};
+use crate::policy_cli::{self, PolicyCommand};
 use crate::terminal::{self, ask::AskArgs, chat::ChatArgs, demo::DemoArgs};
 use crate::{app, doctor, telemetry};
 
@@ -48,6 +49,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KnowledgeCommand,
     },
+    /// Show, import or change a guild's moderation settings, and teach the semantic stage by
+    /// example.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Read a guild's audit log of blocked and escalated messages.
     Audit {
         #[command(subcommand)]
@@ -66,6 +73,14 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
+    // This binary is also its own PDF parse worker (see `knowledge::pdf`).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args
+        .first()
+        .is_some_and(|a| a == knowledge::pdf::WORKER_ARG)
+    {
+        return knowledge::pdf::worker_main(&args);
+    }
     agent::tls::install_crypto_provider();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
@@ -132,6 +147,7 @@ async fn dispatch(command: Command, config: Config) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Policy { command } => policy_cli::run(&config, command).await,
         Command::Audit { command } => audit_cli::run(&config, command).await,
         Command::Knowledge { command } => knowledge_cli::run(&config, command).await,
         Command::Eval { command } => eval_cli::run(&config, command).await,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agent::classifier::{Policy, PolicyConfig, PolicyError};
+use agent::classifier::{Category, Policy, PolicyConfig, PolicyError};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use store::Store;
@@ -36,6 +36,112 @@ pub enum SettingsError {
     Timeout(u32),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+}
+
+/// How ids are written when settings are described: as Discord mentions, or as plain numbers
+/// for a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdStyle {
+    Mention,
+    Plain,
+}
+
+impl GuildSettings {
+    /// Adds an example message for a category (or `benign`); `false` when it was already there.
+    /// Limits are checked when the settings are saved.
+    pub fn add_example(&mut self, category: &str, text: &str) -> bool {
+        let texts = self
+            .policy
+            .examples
+            .entry(category.trim().to_lowercase())
+            .or_default();
+        let text = text.trim();
+        if texts.iter().any(|t| t == text) {
+            return false;
+        }
+        texts.push(text.to_owned());
+        true
+    }
+
+    /// Removes one example, compared after trimming as examples are stored; `false` when the
+    /// category had no such example.
+    pub fn remove_example(&mut self, category: &str, text: &str) -> bool {
+        let category = category.trim().to_lowercase();
+        let Some(texts) = self.policy.examples.get_mut(&category) else {
+            return false;
+        };
+        let before = texts.len();
+        texts.retain(|t| t != text.trim());
+        let found = texts.len() < before;
+        if texts.is_empty() {
+            self.policy.examples.remove(&category);
+        }
+        found
+    }
+
+    /// One line per setting, for `/policy show` and `supportbot policy show`. Example texts are
+    /// counted, not quoted: they may be the very messages the guild wants to catch.
+    pub fn describe(&self, policy: &Policy, ids: IdStyle) -> Vec<String> {
+        let channel = |c: u64| match ids {
+            IdStyle::Mention => format!("<#{c}>"),
+            IdStyle::Plain => format!("channel {c}"),
+        };
+        let role = |r: u64| match ids {
+            IdStyle::Mention => format!("<@&{r}>"),
+            IdStyle::Plain => format!("role {r}"),
+        };
+        let mut lines = vec![format!(
+            "Staff channel: {}. Support role: {}. Timeout for blocked authors: {}. Shadow mode: {}.",
+            self.staff_channel_id.map_or("none".to_string(), channel),
+            self.support_role_id.map_or("none".to_string(), role),
+            if self.timeout_minutes == 0 {
+                "off".to_string()
+            } else {
+                format!("{} min", self.timeout_minutes)
+            },
+            if self.policy.shadow { "on" } else { "off" },
+        )];
+        for c in Category::ALL {
+            let setting = policy.setting(c);
+            lines.push(format!(
+                "`{}`: {:?}, {:?} sensitivity",
+                c.as_str(),
+                setting.action,
+                setting.sensitivity
+            ));
+        }
+        let list = |name: &str, items: Vec<String>| {
+            format!(
+                "{name}: {}",
+                if items.is_empty() {
+                    "none".to_string()
+                } else {
+                    items.join(", ")
+                }
+            )
+        };
+        let p = &self.policy;
+        let quoted = |items: &[String]| items.iter().map(|w| format!("`{w}`")).collect();
+        lines.push(list("Blocked words", quoted(&p.blocked_words)));
+        lines.push(list("Blocked patterns", quoted(&p.blocked_patterns)));
+        lines.push(list("Allowed domains", p.allowed_domains.clone()));
+        lines.push(list(
+            "Exempt roles",
+            p.exempt_roles.iter().map(|&r| role(r)).collect(),
+        ));
+        lines.push(list(
+            "Exempt channels",
+            p.exempt_channels.iter().map(|&c| channel(c)).collect(),
+        ));
+        lines.push(list(
+            "Examples",
+            p.examples
+                .iter()
+                .map(|(label, texts)| format!("`{label}` {}", texts.len()))
+                .collect(),
+        ));
+        lines
+    }
 }
 
 /// Settings plus the compiled policy, shared by every message of a guild.

@@ -14,6 +14,7 @@ pub mod guild_settings;
 pub mod knowledge_cli;
 pub mod models_cli;
 pub mod pipeline;
+pub mod policy_cli;
 pub mod retention;
 pub mod retriever;
 pub mod semantic;

@@ -6,7 +6,7 @@ use poise::CreateReply;
 use serenity::all::{ChannelId, RoleId};
 
 use crate::discord::{Context, Error};
-use crate::guild_settings::{GuildSettings, SettingsError};
+use crate::guild_settings::{GuildSettings, IdStyle, SettingsError};
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
 pub enum ActionChoice {
@@ -53,6 +53,7 @@ pub enum ListChoice {
         "exempt_role",
         "exempt_channel",
         "example",
+        "remove_example",
         "remove",
         "shadow",
         "staff_channel",
@@ -100,61 +101,7 @@ async fn show(ctx: Context<'_>) -> Result<(), Error> {
         .guild_settings()
         .get(guild_id.get())
         .await?;
-    let s = &context.settings;
-    let mut lines = vec![format!(
-        "Staff channel: {}. Timeout for blocked authors: {}. Shadow mode: {}.",
-        s.staff_channel_id
-            .map_or("none".to_string(), |c| format!("<#{c}>")),
-        if s.timeout_minutes == 0 {
-            "off".to_string()
-        } else {
-            format!("{} min", s.timeout_minutes)
-        },
-        if s.policy.shadow { "on" } else { "off" },
-    )];
-    for c in Category::ALL {
-        let setting = context.policy.setting(c);
-        lines.push(format!(
-            "`{}`: {:?}, {:?} sensitivity",
-            c.as_str(),
-            setting.action,
-            setting.sensitivity
-        ));
-    }
-    let list = |name: &str, items: Vec<String>| {
-        format!(
-            "{name}: {}",
-            if items.is_empty() {
-                "none".to_string()
-            } else {
-                items.join(", ")
-            }
-        )
-    };
-    let p = &s.policy;
-    lines.push(list(
-        "Blocked words",
-        p.blocked_words.iter().map(|w| format!("`{w}`")).collect(),
-    ));
-    lines.push(list(
-        "Blocked patterns",
-        p.blocked_patterns
-            .iter()
-            .map(|w| format!("`{w}`"))
-            .collect(),
-    ));
-    lines.push(list("Allowed domains", p.allowed_domains.clone()));
-    lines.push(list(
-        "Exempt roles",
-        p.exempt_roles.iter().map(|r| format!("<@&{r}>")).collect(),
-    ));
-    lines.push(list(
-        "Exempt channels",
-        p.exempt_channels
-            .iter()
-            .map(|c| format!("<#{c}>"))
-            .collect(),
-    ));
+    let lines = context.settings.describe(&context.policy, IdStyle::Mention);
     let mut text = lines.join("\n");
     if text.chars().count() > 1900 {
         text = text.chars().take(1900).collect::<String>() + "…";
@@ -264,14 +211,48 @@ async fn example(
          `{category}` when the bot's semantic stage is on (`classifier.semantic`)."
     );
     change(ctx, done, move |s| {
-        s.policy
-            .examples
-            .entry(category)
-            .or_default()
-            .push(text.trim().to_owned());
+        s.add_example(&category, &text);
         Ok(())
     })
     .await
+}
+
+/// Forget one of this server's example messages.
+#[poise::command(
+    slash_command,
+    guild_only,
+    required_permissions = "MANAGE_GUILD",
+    rename = "remove-example"
+)]
+async fn remove_example(
+    ctx: Context<'_>,
+    #[description = "The example's category (or benign)"] category: String,
+    #[description = "The example, exactly as it was added"] text: String,
+) -> Result<(), Error> {
+    let category = category.trim().to_lowercase();
+    let guild_id = ctx.guild_id().ok_or("guild only")?;
+    let mut found = false;
+    let result = ctx
+        .data()
+        .pipeline
+        .guild_settings()
+        .update(guild_id.get(), |s| {
+            found = s.remove_example(&category, &text);
+            Ok(())
+        })
+        .await;
+    match result {
+        Ok(_) if found => reply(ctx, format!("Removed the example from `{category}`.")).await,
+        Ok(_) => {
+            reply(
+                ctx,
+                format!("`{category}` has no such example; nothing changed."),
+            )
+            .await
+        }
+        Err(SettingsError::Store(e)) => Err(e.into()),
+        Err(e) => reply(ctx, format!("Not saved: {e}")).await,
+    }
 }
 
 /// Never treat links to this domain as suspicious.
