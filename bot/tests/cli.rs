@@ -318,3 +318,239 @@ fn models_fetch_from_an_unreachable_hub_says_so_and_leaves_nothing() {
     assert!(err.contains(&hub), "{err}");
     assert!(!dir.path().join("data/models").exists(), "{err}");
 }
+
+#[test]
+fn a_guilds_policy_is_imported_shown_and_taught_by_example_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| supportbot(dir.path(), args, &[]);
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        r#"
+staff_channel_id = 1187465109473443860
+timeout_minutes = 10
+
+[policy]
+blocked_words = ["badword"]
+
+[policy.categories.spam]
+action = "block"
+sensitivity = "high"
+
+[policy.examples]
+benign = ["this boss is killing me"]
+"#,
+    )
+    .unwrap();
+    let imported = run(&["policy", "import", "--guild", "7", "policy.toml"]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+
+    let shown = run(&["policy", "show", "--guild", "7", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&shown)).expect("JSON settings");
+    assert_eq!(json["staff_channel_id"], 1187465109473443860u64);
+    assert_eq!(json["policy"]["categories"]["spam"]["sensitivity"], "high");
+    assert_eq!(
+        json["policy"]["examples"]["benign"][0],
+        "this boss is killing me"
+    );
+    // Another guild is untouched.
+    let other = run(&["policy", "show", "--guild", "8", "--json"]);
+    let other: serde_json::Value = serde_json::from_str(&stdout(&other)).unwrap();
+    assert!(other["staff_channel_id"].is_null(), "{other}");
+
+    // A misspelt setting or an invalid pattern is refused and nothing changes.
+    std::fs::write(dir.path().join("typo.toml"), "staf_channel_id = 1\n").unwrap();
+    let typo = run(&["policy", "import", "--guild", "7", "typo.toml"]);
+    assert!(!typo.status.success());
+    assert!(
+        stderr(&typo).contains("staf_channel_id"),
+        "{}",
+        stderr(&typo)
+    );
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"{"policy": {"blocked_patterns": ["(unclosed"]}}"#,
+    )
+    .unwrap();
+    let bad = run(&["policy", "import", "--guild", "7", "bad.json"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).starts_with("error: not saved"),
+        "{}",
+        stderr(&bad)
+    );
+    let after = run(&["policy", "show", "--guild", "7", "--json"]);
+    assert_eq!(
+        stdout(&after),
+        stdout(&shown),
+        "a refused import changed nothing"
+    );
+
+    // Examples: added, listed, not duplicated, checked, removed.
+    let text = "selling my old account with rare skins, dm offers";
+    let added = run(&["policy", "example", "add", "--guild", "7", "custom", text]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(
+        stdout(&added).contains("semantic stage"),
+        "{}",
+        stdout(&added)
+    );
+    let again = run(&["policy", "example", "add", "--guild", "7", "Custom", text]);
+    assert!(stdout(&again).contains("already"), "{}", stdout(&again));
+    let listed = run(&["policy", "example", "list", "--guild", "7"]);
+    assert_eq!(
+        stdout(&listed),
+        format!("benign\tthis boss is killing me\ncustom\t{text}\n")
+    );
+    let unknown = run(&["policy", "example", "add", "--guild", "7", "scams", "x"]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("unknown category"),
+        "{}",
+        stderr(&unknown)
+    );
+    let long = "x".repeat(501);
+    let too_long = run(&["policy", "example", "add", "--guild", "7", "spam", &long]);
+    assert!(!too_long.status.success());
+    assert!(stderr(&too_long).contains("500"), "{}", stderr(&too_long));
+    let summary = run(&["policy", "show", "--guild", "7"]);
+    assert!(
+        stdout(&summary).contains("Examples: `benign` 1, `custom` 1"),
+        "{}",
+        stdout(&summary)
+    );
+    assert!(
+        !stdout(&summary).contains(text),
+        "the summary counts examples without quoting them"
+    );
+
+    let removed = run(&[
+        "policy", "example", "remove", "--guild", "7", "custom", text,
+    ]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let gone = run(&[
+        "policy", "example", "remove", "--guild", "7", "custom", text,
+    ]);
+    assert!(!gone.status.success());
+    assert!(
+        stderr(&gone).contains("no such example"),
+        "{}",
+        stderr(&gone)
+    );
+    let listed = run(&[
+        "policy",
+        "example",
+        "list",
+        "--guild",
+        "7",
+        "--category",
+        "custom",
+    ]);
+    assert_eq!(stdout(&listed), "no examples\n");
+}
+
+#[test]
+fn an_example_added_from_the_terminal_catches_a_paraphrase_when_the_semantic_stage_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // The static table is distilled once and cached under HOME, as the bot does.
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let env = [
+        ("HOME", home.as_str()),
+        ("SUPPORTBOT_CLASSIFIER__SEMANTIC", "true"),
+    ];
+    let run = |args: &[&str]| supportbot(dir.path(), args, &env);
+    let ask = |text: &str| -> serde_json::Value {
+        let out = run(&["ask", "--guild", "9", "--json", text]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(stdout(&out).trim()).expect("one JSON object")
+    };
+    let paraphrase = "anyone want to buy an account with rare skins? dm me";
+    assert_eq!(ask(paraphrase)["verdict"], "allow", "nothing taught yet");
+
+    let added = run(&[
+        "policy",
+        "example",
+        "add",
+        "--guild",
+        "9",
+        "custom",
+        "selling my old account with rare skins, dm offers",
+    ]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let caught = ask(paraphrase);
+    assert!(
+        caught["verdict"].as_str().unwrap().contains("(custom)"),
+        "{caught}"
+    );
+    assert_eq!(
+        ask("how do I change the language of the bot's replies?")["verdict"],
+        "allow"
+    );
+}
+
+/// A page whose form XObject draws itself: a PDF parser that follows it recurses until its
+/// stack overflows, which no `catch_unwind` can stop.
+fn self_drawing_pdf() -> Vec<u8> {
+    let objects: [&[u8]; 5] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
+          /Resources << /XObject << /X1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length 6 >>\nstream\n/X1 Do\nendstream",
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] \
+          /Resources << /XObject << /X1 5 0 R >> >> /Length 6 >>\nstream\n/X1 Do\nendstream",
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 6\n0000000000 65535 f \n").as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn a_pdf_that_overflows_the_parser_costs_one_file_not_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("recursive.pdf"), self_drawing_pdf()).unwrap();
+    std::fs::write(
+        docs.join("ports.md"),
+        "# Ports\n\nThe admin panel listens on port 8443.\n",
+    )
+    .unwrap();
+    let added = supportbot(
+        dir.path(),
+        &["knowledge", "add", "--guild", "5", "docs"],
+        &[],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let out = stdout(&added);
+    assert!(out.contains("1 documents"), "{out}");
+    assert!(
+        out.contains("skipped recursive.pdf: the PDF is malformed or hostile"),
+        "{out}"
+    );
+    let ask = supportbot(
+        dir.path(),
+        &[
+            "ask",
+            "--guild",
+            "5",
+            "--json",
+            "which port does the admin panel use?",
+        ],
+        &[],
+    );
+    assert!(stdout(&ask).contains("8443"), "{}", stdout(&ask));
+}

@@ -349,43 +349,150 @@ fn parse_html(body: &str) -> (Option<String>, Vec<Section>) {
     (page_title.or(h1), sections)
 }
 
-fn walk_html(el: ElementRef<'_>, out: &mut Outline) {
-    for child in el.children() {
-        match child.value() {
-            Node::Text(t) => out.text(t),
-            Node::Element(e) => {
-                let Some(child_el) = ElementRef::wrap(child) else {
-                    continue;
-                };
-                let name = e.name();
-                if SKIPPED_HTML.contains(&name) {
-                    continue;
-                }
-                match name {
-                    "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
-                        let level = name.as_bytes()[1] - b'0';
-                        let text: String = child_el.text().collect();
-                        out.heading(level, &text, e.attr("id"));
-                    }
-                    "pre" => out.code(&child_el.text().collect::<String>()),
-                    "br" | "td" | "th" => {
-                        walk_html(child_el, out);
-                        out.text(" ");
-                    }
-                    _ if BLOCK_HTML.contains(&name) => {
-                        out.flush();
-                        if name == "li" {
-                            out.text("- ");
-                        }
-                        walk_html(child_el, out);
-                        out.flush();
-                    }
-                    _ => walk_html(child_el, out),
-                }
+/// One step of the walk over an HTML tree.
+enum Step<'a> {
+    Element(ElementRef<'a>),
+    Text(&'a str),
+    Flush,
+}
+
+/// Walks the tree in document order with an explicit stack, so nesting depth costs heap, not
+/// call stack: a hostile page of deeply nested elements cannot overflow it.
+fn walk_html(root: ElementRef<'_>, out: &mut Outline) {
+    let mut stack = Vec::new();
+    push_children(&mut stack, root);
+    while let Some(step) = stack.pop() {
+        let el = match step {
+            Step::Text(t) => {
+                out.text(t);
+                continue;
             }
+            Step::Flush => {
+                out.flush();
+                continue;
+            }
+            Step::Element(el) => el,
+        };
+        let name = el.value().name();
+        if SKIPPED_HTML.contains(&name) {
+            continue;
+        }
+        match name {
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
+                let level = name.as_bytes()[1] - b'0';
+                let text: String = el.text().collect();
+                out.heading(level, &text, el.value().attr("id"));
+            }
+            "pre" => out.code(&el.text().collect::<String>()),
+            "br" | "td" | "th" => {
+                stack.push(Step::Text(" "));
+                push_children(&mut stack, el);
+            }
+            _ if BLOCK_HTML.contains(&name) => {
+                out.flush();
+                if name == "li" {
+                    out.text("- ");
+                }
+                stack.push(Step::Flush);
+                push_children(&mut stack, el);
+            }
+            _ => push_children(&mut stack, el),
+        }
+    }
+}
+
+/// Queues an element's children so that the first is taken next.
+fn push_children<'a>(stack: &mut Vec<Step<'a>>, el: ElementRef<'a>) {
+    for child in el.children().rev() {
+        match child.value() {
+            Node::Text(t) => stack.push(Step::Text(t)),
+            Node::Element(_) => stack.extend(ElementRef::wrap(child).map(Step::Element)),
             _ => {}
         }
     }
+}
+
+/// Deepest element nesting accepted in an HTML page; real pages stay far below it.
+pub const MAX_HTML_NESTING: usize = 512;
+
+/// Refuses, with a reason, an HTML body nested deeper than [`MAX_HTML_NESTING`]: parsing such a
+/// page costs time quadratic in its depth. Other formats pass.
+pub(crate) fn check_nesting(format: Format, body: &str) -> Result<(), String> {
+    if format == Format::Html && html_nesting(body, MAX_HTML_NESTING) > MAX_HTML_NESTING {
+        return Err(format!(
+            "the HTML nests elements more than {MAX_HTML_NESTING} deep; not indexed"
+        ));
+    }
+    Ok(())
+}
+
+/// The deepest element nesting an HTML page asks for, counted in one linear pass over its tags
+/// before any parser sees it, and stopping once it passes `limit`. Void elements, self-closed
+/// tags and elements whose end tag is optional (`p`, `li`, `td`, …) are not counted, so ordinary
+/// pages stay far below what they really nest; raw text (`script`, `style`) and comments are
+/// skipped.
+pub fn html_nesting(body: &str, limit: usize) -> usize {
+    const UNCOUNTED: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+        "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
+        "thead", "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "html", "head", "body",
+        "!doctype",
+    ];
+    const RAW: &[&str] = &["script", "style", "textarea", "title", "xmp", "noscript"];
+    let bytes = body.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'<') {
+        i += offset + 1;
+        if bytes[i..].starts_with(b"!--") {
+            i = find(bytes, i, b"-->").map_or(bytes.len(), |e| e + 3);
+            continue;
+        }
+        let closing = bytes.get(i) == Some(&b'/');
+        let start = i + usize::from(closing);
+        let name_len = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'!'))
+            .count();
+        if name_len == 0 {
+            continue;
+        }
+        let name = body[start..start + name_len].to_ascii_lowercase();
+        let end = find(bytes, start, b">").unwrap_or(bytes.len());
+        let self_closed = end > start && bytes[end - 1] == b'/';
+        i = (end + 1).min(bytes.len());
+        if UNCOUNTED.contains(&name.as_str()) || self_closed {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if RAW.contains(&name.as_str()) {
+            let close = format!("</{name}");
+            i = find_ignore_case(bytes, i, close.as_bytes()).unwrap_or(bytes.len());
+        } else {
+            depth += 1;
+            deepest = deepest.max(depth);
+            if deepest > limit {
+                break;
+            }
+        }
+    }
+    deepest
+}
+
+fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| from + p)
+}
+
+fn find_ignore_case(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+        .map(|p| from + p)
 }
 
 fn parse_text(body: &str) -> (Option<String>, Vec<Section>) {
@@ -587,6 +694,52 @@ mod tests {
                 .iter()
                 .any(|c| c.text.contains("About") || c.text.contains("var x"))
         );
+    }
+
+    #[test]
+    fn html_nesting_counts_what_a_parser_would_nest_and_stops_past_the_limit() {
+        let page = "<!doctype html><html><head><title>T</title><script>if (a<b) { x = '<div>'; }\
+            </script></head><body><div class=\"a>b\"><ul><li>one<li>two</ul><p>text<br>more<img \
+            src=x><p>again</div><!-- <div><div><div> --></body></html>";
+        assert_eq!(html_nesting(page, 512), 2, "div and ul");
+        let deep = "<div>".repeat(600) + &"</div>".repeat(600);
+        assert_eq!(html_nesting(&deep, 512), 513, "stops once past the limit");
+        assert_eq!(html_nesting("<section><span/></section>", 512), 1);
+        assert_eq!(html_nesting("a < b and </ c <", 512), 0, "stray brackets");
+        assert!(
+            check_nesting(Format::Html, &deep)
+                .unwrap_err()
+                .contains("512 deep")
+        );
+        assert!(
+            check_nesting(Format::Markdown, &deep).is_ok(),
+            "only HTML is checked"
+        );
+    }
+
+    #[test]
+    fn nesting_just_under_the_limit_is_walked_in_document_order() {
+        let depth = MAX_HTML_NESTING - 10;
+        let html = "<div>".repeat(depth)
+            + "<h2>Deep</h2><p>first</p><p>second</p>"
+            + &"</div>".repeat(depth)
+            + "<p>third</p>";
+        assert!(check_nesting(Format::Html, &html).is_ok());
+        let (_, chunks) = chunk_document(&doc(Format::Html, &html), &ChunkSettings::default());
+        let text: String = chunks
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let at = |w: &str| {
+            text.find(w)
+                .unwrap_or_else(|| panic!("{w} missing: {text}"))
+        };
+        assert!(
+            at("first") < at("second") && at("second") < at("third"),
+            "{text}"
+        );
+        assert_eq!(chunks[0].heading_path, vec!["Deep"]);
     }
 
     #[test]

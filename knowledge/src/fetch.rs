@@ -3,6 +3,7 @@
 //! client connects through, and for IP literals on every redirect hop, which are followed by
 //! hand. Responses, page counts and time are capped.
 
+use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use url::Url;
 
 use crate::document::{Document, Format};
 use crate::error::{KnowledgeError, Result};
+use crate::pdf::ParserConfig;
 use crate::source::{Loaded, Skipped};
 
 /// Limits and policy for web sources.
@@ -23,6 +25,9 @@ pub struct FetchConfig {
     pub max_bytes: u64,
     /// Pages fetched from one sitemap at most.
     pub max_pages: usize,
+    /// Sitemap files (the root, indexes and the sitemaps they list) fetched for one sitemap
+    /// source at most; with `max_pages` it bounds every request one ingest makes.
+    pub max_sitemaps: usize,
     /// How deep sitemap indexes may nest.
     pub max_depth: usize,
     /// Bytes fetched for one sitemap source at most, pages included.
@@ -42,6 +47,7 @@ impl Default for FetchConfig {
             allow_private: false,
             max_bytes: 5 * 1024 * 1024,
             max_pages: 500,
+            max_sitemaps: 50,
             max_depth: 2,
             max_total_bytes: 100 * 1024 * 1024,
             max_redirects: 5,
@@ -53,12 +59,14 @@ impl Default for FetchConfig {
 }
 
 /// Whether an address is on the public internet: not private (RFC 1918, unique local),
-/// loopback, link-local, CGNAT, multicast, documentation or otherwise reserved.
+/// loopback, link-local, CGNAT, multicast, documentation or otherwise reserved. IPv6 forms
+/// that carry an IPv4 address (mapped, IPv4-compatible, NAT64, 6to4) are judged by that IPv4
+/// address, so `64:ff9b::7f00:1` is as private as `127.0.0.1`.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_v4(v6) {
                 return is_public_v4(v4);
             }
             let seg = v6.segments();
@@ -67,9 +75,28 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (seg[0] & 0xfe00) == 0xfc00 // unique local
                 || (seg[0] & 0xffc0) == 0xfe80 // link-local
-                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0))
+                || (seg[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside)
+                || seg[..3] == [0x64, 0xff9b, 1] // NAT64 local-use prefix, an operator's own
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8)) // documentation
         }
+    }
+}
+
+/// The IPv4 address inside an IPv6 one that stands for it.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let seg = v6.segments();
+    let o = v6.octets();
+    let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        Some(v4) // ::ffff:a.b.c.d
+    } else if seg[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+        Some(last) // ::a.b.c.d, IPv4-compatible (deprecated)
+    } else if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        Some(last) // NAT64, the well-known prefix
+    } else if seg[0] == 0x2002 {
+        Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])) // 6to4
+    } else {
+        None
     }
 }
 
@@ -133,6 +160,7 @@ async fn checked_addrs(
 pub struct Fetcher {
     client: reqwest::Client,
     config: FetchConfig,
+    parser: ParserConfig,
 }
 
 struct Page {
@@ -142,9 +170,13 @@ struct Page {
 }
 
 impl Fetcher {
-    pub fn new(config: FetchConfig) -> Result<Self> {
+    pub fn new(config: FetchConfig, parser: ParserConfig) -> Result<Self> {
         let client = guarded_client(&config)?;
-        Ok(Self { client, config })
+        Ok(Self {
+            client,
+            config,
+            parser,
+        })
     }
 
     fn err(url: &str, reason: impl Into<String>) -> KnowledgeError {
@@ -262,11 +294,12 @@ impl Fetcher {
     }
 
     /// Decoding a PDF takes real CPU time, so documents are parsed off the async threads.
-    async fn parse(page: Page) -> Result<Document> {
-        tokio::task::spawn_blocking(move || Self::document(page)).await?
+    async fn parse(&self, page: Page) -> Result<Document> {
+        let parser = self.parser.clone();
+        tokio::task::spawn_blocking(move || Self::document(page, &parser)).await?
     }
 
-    fn document(page: Page) -> Result<Document> {
+    fn document(page: Page, parser: &ParserConfig) -> Result<Document> {
         let ct = page.content_type.as_str();
         let format = if ct.starts_with("text/markdown") {
             Format::Markdown
@@ -283,9 +316,10 @@ impl Fetcher {
             ));
         };
         let body = match format {
-            Format::Pdf => crate::pdf::pdf_text(&page.body),
+            Format::Pdf => crate::pdf::pdf_text(&page.body, parser),
             _ => crate::source::decode_text(page.body),
         }
+        .and_then(|body| crate::chunk::check_nesting(format, &body).map(|()| body))
         .map_err(|reason| Self::err(page.url.as_str(), reason))?;
         let url = page.url.to_string();
         Ok(Document {
@@ -299,20 +333,35 @@ impl Fetcher {
 
     /// One page.
     pub async fn page(&self, url: &str) -> Result<Document> {
-        Self::parse(self.get(url).await?).await
+        self.parse(self.get(url).await?).await
     }
 
     /// Every page a sitemap lists (following sitemap indexes up to `max_depth`), on the
-    /// sitemap's own host only, within the page, byte and time budgets. Pages that fail are
-    /// reported in `skipped`.
+    /// sitemap's own host only. One budget covers the whole crawl — sitemap files, pages and
+    /// bytes fetched, and time — so no sitemap, however built, makes more than
+    /// `max_sitemaps + max_pages + 1` requests. What the budget leaves out is reported in
+    /// `skipped`, once per sitemap or page for what was listed and never fetched, and once in
+    /// all for pages listed beyond `max_pages`.
     pub async fn sitemap(&self, url: &str) -> Result<Loaded> {
-        let started = Instant::now();
         let root = Url::parse(url).map_err(|e| Self::err(url, e.to_string()))?;
+        let mut budget = Budget::new(&self.config);
         let mut loaded = Loaded::default();
-        let mut total: u64 = 0;
         let mut pages: Vec<Url> = Vec::new();
-        let mut queue: Vec<(Url, usize)> = vec![(root.clone(), 0)];
-        while let Some((sitemap, depth)) = queue.pop() {
+        let mut listed: HashSet<Url> = HashSet::new();
+        let mut unlisted = 0usize;
+        let mut sitemaps_seen: HashSet<Url> = HashSet::from([root.clone()]);
+        let mut queue: VecDeque<(Url, usize)> = VecDeque::from([(root.clone(), 0)]);
+        while let Some((sitemap, depth)) = queue.pop_front() {
+            if let Some(reason) = budget.refuses_sitemap() {
+                if sitemap == root {
+                    return Err(Self::err(sitemap.as_str(), reason));
+                }
+                loaded.skipped.push(Skipped {
+                    location: sitemap.to_string(),
+                    reason,
+                });
+                continue;
+            }
             let page = match self.get(sitemap.as_str()).await {
                 Ok(p) => p,
                 Err(e) if sitemap != root => {
@@ -321,7 +370,7 @@ impl Fetcher {
                 }
                 Err(e) => return Err(e),
             };
-            total += page.body.len() as u64;
+            budget.spent(page.body.len());
             let body = self.gunzip(&sitemap, page.body)?;
             let xml = String::from_utf8_lossy(&body);
             let doc = roxmltree::Document::parse(&xml)
@@ -334,7 +383,7 @@ impl Fetcher {
             {
                 let Ok(u) = sitemap.join(loc.trim()) else {
                     loaded.skipped.push(Skipped {
-                        location: loc.to_string(),
+                        location: loc.chars().take(200).collect(),
                         reason: "invalid URL".into(),
                     });
                     continue;
@@ -345,46 +394,41 @@ impl Fetcher {
                         reason: "not on the sitemap's host; not fetched".into(),
                     });
                 } else if is_index {
-                    if depth < self.config.max_depth {
-                        queue.push((u, depth + 1));
-                    } else {
+                    if depth >= self.config.max_depth {
                         loaded.skipped.push(Skipped {
                             location: u.to_string(),
                             reason: format!("sitemap nested deeper than {}", self.config.max_depth),
                         });
+                    } else if sitemaps_seen.insert(u.clone()) {
+                        queue.push_back((u, depth + 1));
                     }
-                } else if !pages.contains(&u) {
+                } else if listed.contains(&u) {
+                    // Listed twice: fetched once.
+                } else if pages.len() < self.config.max_pages {
+                    listed.insert(u.clone());
                     pages.push(u);
+                } else {
+                    listed.insert(u);
+                    unlisted += 1;
                 }
             }
+        }
+        if unlisted > 0 {
+            loaded.skipped.push(Skipped {
+                location: root.to_string(),
+                reason: format!(
+                    "{unlisted} more pages listed beyond the first {}; not fetched",
+                    self.config.max_pages
+                ),
+            });
         }
         let robots = if self.config.respect_robots_txt {
             self.robots(&root).await
         } else {
             Robots::AllowAll
         };
-        for (i, page_url) in pages.into_iter().enumerate() {
-            let over = if let Some(reason) = robots.refuses(&page_url) {
-                Some(reason)
-            } else if i >= self.config.max_pages {
-                Some(format!(
-                    "more than {} pages in the sitemap",
-                    self.config.max_pages
-                ))
-            } else if total >= self.config.max_total_bytes {
-                Some(format!(
-                    "sitemap exceeded {} bytes in total",
-                    self.config.max_total_bytes
-                ))
-            } else if started.elapsed() >= self.config.total_timeout {
-                Some(format!(
-                    "sitemap crawl exceeded {:?}",
-                    self.config.total_timeout
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = over {
+        for page_url in pages {
+            if let Some(reason) = robots.refuses(&page_url).or_else(|| budget.refuses_page()) {
                 loaded.skipped.push(Skipped {
                     location: page_url.to_string(),
                     reason,
@@ -393,8 +437,8 @@ impl Fetcher {
             }
             match self.get(page_url.as_str()).await {
                 Ok(page) => {
-                    total += page.body.len() as u64;
-                    match Self::parse(page).await {
+                    budget.spent(page.body.len());
+                    match self.parse(page).await {
                         Ok(d) => loaded.documents.push(d),
                         Err(e) => loaded.skipped.push(skipped(page_url.as_str(), e)),
                     }
@@ -403,6 +447,82 @@ impl Fetcher {
             }
         }
         Ok(loaded)
+    }
+}
+
+/// What one sitemap crawl may still spend: sitemap files, pages, bytes and time.
+struct Budget {
+    started: Instant,
+    sitemaps: usize,
+    pages: usize,
+    bytes: u64,
+    max_sitemaps: usize,
+    max_pages: usize,
+    max_bytes: u64,
+    max_time: Duration,
+}
+
+impl Budget {
+    fn new(config: &FetchConfig) -> Self {
+        Self {
+            started: Instant::now(),
+            sitemaps: 0,
+            pages: 0,
+            bytes: 0,
+            max_sitemaps: config.max_sitemaps,
+            max_pages: config.max_pages,
+            max_bytes: config.max_total_bytes,
+            max_time: config.total_timeout,
+        }
+    }
+
+    /// Records a finished request and the bytes it brought.
+    fn spent(&mut self, bytes: usize) {
+        self.bytes += bytes as u64;
+    }
+
+    /// Why no more may be fetched at all, if so.
+    fn exhausted(&self) -> Option<String> {
+        if self.bytes >= self.max_bytes {
+            Some(format!(
+                "the sitemap crawl reached {} bytes in total; not fetched",
+                self.max_bytes
+            ))
+        } else if self.started.elapsed() >= self.max_time {
+            Some(format!(
+                "the sitemap crawl exceeded {:?}; not fetched",
+                self.max_time
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Takes one sitemap file from the budget, or says why not.
+    fn refuses_sitemap(&mut self) -> Option<String> {
+        if let Some(reason) = self.exhausted() {
+            return Some(reason);
+        }
+        if self.sitemaps >= self.max_sitemaps {
+            return Some(format!(
+                "more than {} sitemap files in one crawl; not fetched",
+                self.max_sitemaps
+            ));
+        }
+        self.sitemaps += 1;
+        None
+    }
+
+    /// Takes one page from the budget, or says why not.
+    fn refuses_page(&mut self) -> Option<String> {
+        if let Some(reason) = self.exhausted() {
+            return Some(reason);
+        }
+        if self.pages >= self.max_pages {
+            return Some(format!("more than {} pages in the sitemap", self.max_pages));
+        }
+        self.pages += 1;
+        None
     }
 }
 
@@ -547,10 +667,26 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::",
+            "::ffff:0.0.0.0",
+            // IPv4 inside IPv6: NAT64, IPv4-compatible, 6to4; and site-local.
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::c0a8:101",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "64:ff9b::101:101",
+            "2002:101:101::1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -137,7 +137,7 @@ impl KnowledgeBase {
                 collection,
             } => Arc::new(ServerIndex::connect(url, api_key.as_ref(), collection, dims).await?),
         };
-        let fetcher = Fetcher::new(config.fetch.clone())?;
+        let fetcher = Fetcher::new(config.fetch.clone(), config.files.parser.clone())?;
         // Fail now, not at the first ingest, if the BM25 settings are invalid.
         SparseEncoder::new(&config.bm25, 1.0)?;
         Ok(Self {

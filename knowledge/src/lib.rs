@@ -31,6 +31,7 @@ pub use error::{KnowledgeError, Result};
 pub use fetch::FetchConfig;
 pub use kb::{Hit, IngestSummary, KnowledgeBase, SearchMode, SearchOutcome};
 pub use local_model::LocalModelConfig;
+pub use pdf::ParserConfig;
 pub use progress::{NoProgress, Progress, Stage};
 pub use source::{QaEntry, Skipped, SourceSpec};
 pub use store::{KnowledgeSource, KnowledgeSourceStatus};

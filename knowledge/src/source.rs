@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::document::{Document, Format};
 use crate::error::{KnowledgeError, Result};
 use crate::markup::include::{self, Expander};
+use crate::pdf::ParserConfig;
 
 /// A question and its answer, written by an admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,8 @@ pub struct FileLimits {
     pub max_file_bytes: u64,
     /// A folder stops being walked after this many files.
     pub max_files: usize,
+    /// How PDFs (in folders and at URLs) are parsed: in a worker process, under limits.
+    pub parser: ParserConfig,
 }
 
 impl Default for FileLimits {
@@ -80,6 +83,7 @@ impl Default for FileLimits {
         Self {
             max_file_bytes: 10 * 1024 * 1024,
             max_files: 10_000,
+            parser: ParserConfig::default(),
         }
     }
 }
@@ -294,9 +298,10 @@ fn load_file(path: &Path, location: String, limits: &FileLimits, loaded: &mut Lo
         }
     };
     let body = match format {
-        Format::Pdf => crate::pdf::pdf_text(&bytes),
+        Format::Pdf => crate::pdf::pdf_text(&bytes, &limits.parser),
         _ => decode_text(bytes),
-    };
+    }
+    .and_then(|body| crate::chunk::check_nesting(format, &body).map(|()| body));
     match body {
         Ok(body) => {
             let fallback_title = path

@@ -84,10 +84,23 @@ fn config_in(dir: &Path, backend: Backend) -> KnowledgeConfig {
             ),
         },
     };
-    KnowledgeConfig {
+    let mut config = KnowledgeConfig {
         data_dir: dir.join("knowledge"),
         backend,
         ..KnowledgeConfig::default()
+    };
+    config.files.parser = parser();
+    config
+}
+
+/// PDFs are parsed by the crate's own worker binary (a test binary cannot be one).
+fn parser() -> knowledge::ParserConfig {
+    knowledge::ParserConfig {
+        worker: Some((
+            env!("CARGO_BIN_EXE_knowledge-parse-worker").into(),
+            Vec::new(),
+        )),
+        ..knowledge::ParserConfig::default()
     }
 }
 
@@ -493,6 +506,144 @@ async fn pdf_manuals_are_searchable_and_cited_by_page() {
     assert!(!texts(&e.kb, 7, "guest network").await.is_empty());
 }
 
+/// A PDF from raw objects (binary streams allowed), numbered from 1, with a valid xref table.
+fn raw_pdf(objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+fn stream(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut o = format!("<< {dict} /Length {} >>\nstream\n", data.len()).into_bytes();
+    o.extend_from_slice(data);
+    o.extend_from_slice(b"\nendstream");
+    o
+}
+
+/// A page whose form XObject draws itself: a parser that follows it recurses without end.
+fn self_drawing_pdf() -> Vec<u8> {
+    raw_pdf(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
+          /Resources << /XObject << /X1 5 0 R >> >> /Contents 4 0 R >>"
+            .to_vec(),
+        stream("", b"/X1 Do"),
+        stream(
+            "/Type /XObject /Subtype /Form /BBox [0 0 612 792] \
+             /Resources << /XObject << /X1 5 0 R >> >>",
+            b"/X1 Do",
+        ),
+    ])
+}
+
+/// A content stream compressed twice: a few kilobytes that inflate to `gib` GiB of zeros.
+fn filter_bomb_pdf(gib: u64) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    // The inner zlib stream is built from one repeated block instead of compressing gigabytes:
+    // once the window is all zeros, every 1 MiB of zeros compresses to the same bytes.
+    let mut z = Compress::new(Compression::best(), true);
+    let zeros = vec![0u8; 1 << 20];
+    let mut block = |z: &mut Compress| {
+        let mut out = Vec::with_capacity(1 << 16);
+        z.compress_vec(&zeros, &mut out, FlushCompress::Sync)
+            .unwrap();
+        out
+    };
+    let first = block(&mut z);
+    let repeated = block(&mut z);
+    let mut inner = first;
+    let blocks = gib * 1024;
+    for _ in 1..blocks {
+        inner.extend_from_slice(&repeated);
+    }
+    inner.extend_from_slice(&[0x03, 0x00]); // a final, empty fixed-Huffman block
+    let total = blocks << 20;
+    let (a, b) = (1u32, (total % 65521) as u32); // Adler-32 of `total` zero bytes
+    inner.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut outer = flate2::write::ZlibEncoder::new(Vec::new(), Compression::best());
+    std::io::Write::write_all(&mut outer, &inner).unwrap();
+    let outer = outer.finish().unwrap();
+    raw_pdf(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_vec(),
+        stream("/Filter [/FlateDecode /FlateDecode]", &outer),
+    ])
+}
+
+#[tokio::test]
+async fn hostile_files_cost_one_file_each_and_the_rest_of_the_folder_ingests() {
+    // The worker gets little memory here, so the bomb is stopped early.
+    let e = env_with(Backend::Edge, |c| {
+        c.files.parser.memory_bytes = 256 * 1024 * 1024
+    })
+    .await;
+    let docs = e.dir.path().join("hostile");
+    std::fs::create_dir_all(&docs).unwrap();
+    let bomb = filter_bomb_pdf(4);
+    assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+    std::fs::write(docs.join("bomb.pdf"), &bomb).unwrap();
+    std::fs::write(docs.join("recursive.pdf"), self_drawing_pdf()).unwrap();
+    let nested = |depth: usize| "<div>".repeat(depth) + "deep text" + &"</div>".repeat(depth);
+    std::fs::write(docs.join("deep.html"), nested(20_000)).unwrap();
+    std::fs::write(docs.join("deeper.html"), nested(200_000)).unwrap();
+    std::fs::write(
+        docs.join("binary.md"),
+        b"# Title\n\xff\xfe broken \xc3\x28 bytes\n",
+    )
+    .unwrap();
+    // One enormous line is still ordinary text.
+    let line = "the modem hums quietly ".repeat(40_000);
+    write(&docs, "oneline.md", &format!("# One line\n\n{line}\n"));
+    write(
+        &docs,
+        "good.md",
+        "# Ports\n\nThe admin panel listens on port 8443 over TLS.\n",
+    );
+
+    let summary =
+        e.kb.add(7, SourceSpec::Path(docs), &NoProgress)
+            .await
+            .unwrap();
+    let reason = |loc: &str| {
+        summary
+            .skipped
+            .iter()
+            .find(|s| s.location == loc)
+            .map(|s| s.reason.clone())
+            .unwrap_or_else(|| panic!("{loc} not reported: {summary:?}"))
+    };
+    assert!(reason("bomb.pdf").contains("hostile"), "{summary:?}");
+    assert!(reason("recursive.pdf").contains("hostile"), "{summary:?}");
+    assert!(reason("deep.html").contains("512 deep"), "{summary:?}");
+    assert!(reason("deeper.html").contains("512 deep"), "{summary:?}");
+    assert!(reason("binary.md").contains("UTF-8"), "{summary:?}");
+    assert_eq!(summary.documents, 2, "{summary:?}");
+    assert!(!texts(&e.kb, 7, "admin panel port").await.is_empty());
+    assert!(!texts(&e.kb, 7, "modem hums").await.is_empty());
+}
+
 /// IDF follows the guild's corpus as it changes: a word that becomes common weighs less in
 /// the very next search (caches must not keep the old statistics).
 async fn idf_follows_the_corpus_after_each_write(backend: Backend) {
@@ -624,6 +775,90 @@ async fn re_adding_a_folder_re_embeds_only_changed_files(backend: Backend) {
 
 /// RFC 9309: when robots.txt cannot be fetched because of a server error, assume the whole
 /// site is off limits.
+#[tokio::test]
+async fn one_budget_bounds_every_request_of_a_sitemap_crawl() {
+    // An index of 3,000 child sitemaps, each listing one page, and a sitemap listing 20,000
+    // pages (some of them twice): the crawl stops at its sitemap and page budgets.
+    let server = http::serve(|req: http::Request| {
+        let path = req.path.as_str();
+        if path == "/index.xml" {
+            let children: String = (0..3000)
+                .map(|i| format!("<sitemap><loc>/child-{i}.xml</loc></sitemap>"))
+                .collect();
+            http::Response::ok(
+                "application/xml",
+                format!(
+                    "<sitemapindex>{children}<sitemap><loc>/big.xml</loc></sitemap></sitemapindex>"
+                ),
+            )
+        } else if path == "/big.xml" {
+            let urls: String = (0..20_000)
+                .map(|i| format!("<url><loc>/p/{}.html</loc></url>", i % 15_000))
+                .collect();
+            http::Response::ok("application/xml", format!("<urlset>{urls}</urlset>"))
+        } else if let Some(i) = path.strip_prefix("/child-") {
+            http::Response::ok(
+                "application/xml",
+                format!("<urlset><url><loc>/c/{i}.html</loc></url></urlset>"),
+            )
+        } else if path == "/robots.txt" {
+            http::Response::ok("text/plain", "User-agent: *\nAllow: /\n")
+        } else {
+            http::Response::ok("text/html", format!("<h1>Page</h1><p>{path} text</p>"))
+        }
+    })
+    .await;
+    let e = env_with(Backend::Edge, |c| {
+        c.fetch.allow_private = true;
+        c.fetch.max_sitemaps = 20;
+        c.fetch.max_pages = 30;
+    })
+    .await;
+    let s =
+        e.kb.add(
+            7,
+            SourceSpec::Sitemap(server.url("/index.xml")),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    // 20 sitemap files (the index and 19 children), robots.txt, 30 pages.
+    assert_eq!(server.hits(), 20 + 1 + 19, "{s:?}");
+    assert_eq!(s.documents, 19, "{:?}", s.documents);
+    let over: Vec<_> = s
+        .skipped
+        .iter()
+        .filter(|k| k.reason.contains("more than 20 sitemap files"))
+        .collect();
+    assert_eq!(
+        over.len(),
+        3000 - 19 + 1,
+        "every child left out is named once"
+    );
+
+    // 15,000 distinct pages listed (5,000 of them twice): 30 fetched, the rest told in one line.
+    let before = server.hits();
+    let s =
+        e.kb.add(7, SourceSpec::Sitemap(server.url("/big.xml")), &NoProgress)
+            .await
+            .unwrap();
+    assert_eq!(server.hits() - before, 1 + 1 + 30);
+    assert_eq!(s.documents, 30);
+    assert_eq!(
+        s.skipped.len(),
+        1,
+        "{:?}",
+        &s.skipped[..s.skipped.len().min(3)]
+    );
+    assert!(
+        s.skipped[0]
+            .reason
+            .starts_with("14970 more pages listed beyond the first 30"),
+        "{:?}",
+        s.skipped[0]
+    );
+}
+
 #[tokio::test]
 async fn a_sitemap_whose_robots_txt_fails_is_not_crawled() {
     let server = http::serve(|req: http::Request| match req.path.as_str() {

@@ -568,8 +568,10 @@ impl VectorIndex for ServerIndex {
 
     fn update_sparse(&self, guild: i64, vectors: Vec<(u64, SparseVec)>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            // Ids come from `all_chunks` for this guild, and are hashes that include the guild.
-            // The vector and the term list change together, in one request.
+            // Ids come from `all_chunks` for this guild, and are hashes that include the guild;
+            // still, every write here is also filtered by guild, so an id from elsewhere
+            // cannot touch another guild's point. The vector and the term list change
+            // together, in one request.
             let mut operations = Vec::with_capacity(vectors.len() + 1);
             let mut points = Vec::with_capacity(vectors.len());
             for (id, v) in vectors {
@@ -580,7 +582,10 @@ impl VectorIndex for ServerIndex {
                     operation: Some(points_update_operation::Operation::SetPayload(
                         points_update_operation::SetPayload {
                             payload: HashMap::from([(TERMS.to_string(), terms)]),
-                            points_selector: Some(PointsSelector::from(vec![PointId::from(id)])),
+                            points_selector: Some(PointsSelector::from(Filter::must([
+                                Condition::has_id([id]),
+                                Condition::matches("guild_id", guild_key(guild)),
+                            ]))),
                             ..Default::default()
                         },
                     )),
@@ -598,6 +603,7 @@ impl VectorIndex for ServerIndex {
                 operation: Some(points_update_operation::Operation::UpdateVectors(
                     points_update_operation::UpdateVectors {
                         points,
+                        update_filter: Some(chunks_filter(guild, None)),
                         ..Default::default()
                     },
                 )),
