@@ -1,8 +1,14 @@
-//! A fake Discord on 127.0.0.1: the gateway WebSocket and the REST routes the bot uses, faithful
-//! enough for the real serenity/poise client (see shared/notes/fake-discord.md).
-//!
-//! Every dispatch is first deserialized into serenity's own event type, so a payload serenity
-//! would silently drop fails the test instead. Every REST call is recorded; tests wait on them.
+//! A fake Discord on 127.0.0.1: the gateway WebSocket and the REST API, faithful enough for the
+//! real serenity/poise client (see shared/notes/fake-discord.md), and an oracle independent of
+//! serenity: every request is checked against Discord's official OpenAPI description and the
+//! limits it cannot express. Anything wrong is a violation, and a fake that recorded one fails
+//! its test when dropped, even if the bot coped.
+
+mod gateway;
+pub mod limits;
+mod payloads;
+mod rest;
+pub mod spec;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,28 +17,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{Method, StatusCode};
 use axum::routing::get;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use serenity::model::event::{
-    GuildCreateEvent, InteractionCreateEvent, MessageCreateEvent, ReadyEvent, ThreadCreateEvent,
-};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub const BOT_ID: u64 = 1000;
-pub const GUILD_ID: u64 = 2000;
-pub const OWNER_ID: u64 = 3000;
-pub const SUPPORT_CHANNEL: u64 = 4000;
-pub const OTHER_CHANNEL: u64 = 4001;
-pub const STAFF_CHANNEL: u64 = 4002;
-pub const TOKEN: &str = "fake.bot.token";
-const TIMESTAMP: &str = "2024-01-01T00:00:00.000000+00:00";
+pub use payloads::{
+    Author, BOT_ID, BOT_ROLE, GUILD_ID, OTHER_CHANNEL, OWNER_ID, STAFF_CHANNEL, SUPPORT_CHANNEL,
+    TOKEN, interaction_token, message_payload, names,
+};
+pub use rest::ACK_WINDOW;
+
+use payloads::{FIRST_SNOWFLAKE, check_dispatch, command_data, interaction_base};
 
 /// One REST request the bot made.
 #[derive(Debug, Clone)]
@@ -42,6 +40,21 @@ pub struct RestCall {
     pub body: Value,
     /// When the request arrived (for latency benchmarks).
     pub at: std::time::Instant,
+}
+
+/// Something the bot did that real Discord would refuse, or an answer of the fake's own that
+/// breaks the spec.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub method: Method,
+    pub path: String,
+    pub what: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.method, self.path, self.what)
+    }
 }
 
 /// What the fake saw on the gateway.
@@ -56,7 +69,7 @@ enum Command {
     Drop,
 }
 
-/// A canned failure for the next request matching a method and path suffix.
+/// A canned failure for the next request matching a method and path part.
 struct Failure {
     method: Method,
     path_part: String,
@@ -64,14 +77,26 @@ struct Failure {
     body: Value,
 }
 
+/// An interaction the fake created: it takes one initial response within 3 s, then follow-ups.
+struct Interaction {
+    token: String,
+    channel_id: u64,
+    created: tokio::time::Instant,
+    acknowledged: bool,
+}
+
 #[derive(Default)]
 struct Inner {
     calls: Vec<RestCall>,
+    violations: Vec<Violation>,
     gateway_ops: Vec<GatewayOp>,
     connection: Option<mpsc::UnboundedSender<Command>>,
     connections: usize,
     /// (parent channel, message, thread) for each thread created.
     threads: Vec<(u64, u64, u64)>,
+    /// (recipient, channel) for each DM channel opened.
+    dm_channels: Vec<(u64, u64)>,
+    interactions: HashMap<u64, Interaction>,
     failures: Vec<Failure>,
     delays: HashMap<String, Duration>,
 }
@@ -88,8 +113,17 @@ impl Shared {
         self.inner.lock().expect("fake discord state poisoned")
     }
 
+    /// A new snowflake, a millisecond after the last one.
     fn snowflake(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::SeqCst)
+        self.next_id.fetch_add(1 << 22, Ordering::SeqCst)
+    }
+
+    fn violation(&self, method: &Method, path: &str, what: String) {
+        self.lock().violations.push(Violation {
+            method: method.clone(),
+            path: path.to_string(),
+            what,
+        });
     }
 }
 
@@ -101,11 +135,27 @@ pub struct FakeDiscord {
 impl Drop for FakeDiscord {
     fn drop(&mut self) {
         self.server.abort();
+        if std::thread::panicking() {
+            return;
+        }
+        let violations = self.take_violations();
+        assert!(
+            violations.is_empty(),
+            "the fake Discord recorded {} violation(s); real Discord would have refused:\n{}",
+            violations.len(),
+            violations
+                .iter()
+                .map(|v| format!("  - {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 }
 
 impl FakeDiscord {
     pub async fn start() -> Self {
+        // Read and index the spec before the bot's first request, outside any timeout.
+        std::sync::LazyLock::force(&spec::SPEC);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port for the fake Discord");
@@ -113,12 +163,12 @@ impl FakeDiscord {
         let shared = Arc::new(Shared {
             addr,
             seq: AtomicU64::new(0),
-            next_id: AtomicU64::new(900_000_000_000_000_000),
+            next_id: AtomicU64::new(FIRST_SNOWFLAKE),
             inner: Mutex::new(Inner::default()),
         });
         let app = Router::new()
-            .route("/gateway", get(gateway))
-            .fallback(rest)
+            .route("/gateway", get(gateway::gateway))
+            .fallback(rest::rest)
             .with_state(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -131,8 +181,26 @@ impl FakeDiscord {
         format!("http://{}", self.shared.addr)
     }
 
+    /// serenity's HTTP client pointed at the fake, for tests that call REST themselves.
+    pub fn http(&self) -> serenity::http::Http {
+        serenity::http::HttpBuilder::new(TOKEN)
+            .application_id(BOT_ID.into())
+            .proxy(self.http_url())
+            .ratelimiter_disabled(true)
+            .build()
+    }
+
     pub fn calls(&self) -> Vec<RestCall> {
         self.shared.lock().calls.clone()
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        self.shared.lock().violations.clone()
+    }
+
+    /// Returns the violations so far and forgets them: for tests that provoke them on purpose.
+    pub fn take_violations(&self) -> Vec<Violation> {
+        std::mem::take(&mut self.shared.lock().violations)
     }
 
     pub fn gateway_ops(&self) -> Vec<GatewayOp> {
@@ -147,6 +215,16 @@ impl FakeDiscord {
             .iter()
             .find(|(_, m, _)| *m == message)
             .map(|(_, _, t)| *t)
+    }
+
+    /// The DM channel opened to `user`, if any.
+    pub fn dm_channel_of(&self, user: u64) -> Option<u64> {
+        self.shared
+            .lock()
+            .dm_channels
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map(|(_, c)| *c)
     }
 
     pub fn connections(&self) -> usize {
@@ -265,6 +343,43 @@ impl FakeDiscord {
         id
     }
 
+    /// Creates an interaction in `channel_id` that Discord would have sent `age` ago, without
+    /// dispatching it: for tests that answer it over REST themselves. Returns its ID and token.
+    pub fn open_interaction(&self, channel_id: u64, age: Duration) -> (u64, String) {
+        let id = self.next_id();
+        let token = interaction_token(id);
+        let created = tokio::time::Instant::now()
+            .checked_sub(age)
+            .expect("the interaction's age fits the clock");
+        self.shared.lock().interactions.insert(
+            id,
+            Interaction {
+                token: token.clone(),
+                channel_id,
+                created,
+                acknowledged: false,
+            },
+        );
+        (id, token)
+    }
+
+    fn dispatch_interaction(&self, id: u64, d: Value) {
+        let channel_id = d["channel_id"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        self.shared.lock().interactions.insert(
+            id,
+            Interaction {
+                token: interaction_token(id),
+                channel_id,
+                created: tokio::time::Instant::now(),
+                acknowledged: false,
+            },
+        );
+        self.dispatch("INTERACTION_CREATE", d);
+    }
+
     /// An INTERACTION_CREATE for `/support <sub>` by a member with `permissions`.
     pub fn send_support_command(
         &self,
@@ -293,8 +408,8 @@ impl FakeDiscord {
     ) -> u64 {
         let id = self.next_id();
         let mut d = interaction_base(id, 2, channel_id, user_id, permissions);
-        d["data"] = json!({"id": "7000", "name": name, "type": 1, "options": options});
-        self.dispatch("INTERACTION_CREATE", d);
+        d["data"] = command_data(name, options);
+        self.dispatch_interaction(id, d);
         id
     }
 
@@ -311,340 +426,46 @@ impl FakeDiscord {
         d["data"] = json!({"custom_id": custom_id, "component_type": 2});
         d["message"] =
             message_payload(self.next_id(), channel_id, Author::Bot(BOT_ID), "page", &[]);
-        self.dispatch("INTERACTION_CREATE", d);
+        self.dispatch_interaction(id, d);
         id
     }
-}
 
-fn interaction_base(id: u64, kind: u8, channel_id: u64, user_id: u64, permissions: u64) -> Value {
-    json!({
-        "id": id.to_string(), "application_id": BOT_ID.to_string(), "type": kind,
-        "token": format!("itoken-{id}"), "version": 1,
-        "guild_id": GUILD_ID.to_string(), "channel_id": channel_id.to_string(),
-        "member": {
-            "user": {"id": user_id.to_string(), "username": "member", "discriminator": "0", "avatar": null},
-            "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0,
-            "permissions": permissions.to_string()
-        },
-        "app_permissions": "309237722112",
-        "channel": {"id": channel_id.to_string(), "type": 0, "name": "support"},
-        "locale": "en-US", "entitlements": [], "attachment_size_limit": 8388608
-    })
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum Author {
-    Member(u64),
-    Bot(u64),
-}
-
-pub fn message_payload(
-    id: u64,
-    channel_id: u64,
-    author: Author,
-    content: &str,
-    mentions: &[u64],
-) -> Value {
-    let (author_id, is_bot) = match author {
-        Author::Member(id) => (id, false),
-        Author::Bot(id) => (id, true),
-    };
-    let mentions: Vec<Value> = mentions
-        .iter()
-        .map(|m| json!({"id": m.to_string(), "username": format!("user{m}"), "discriminator": "0", "avatar": null, "bot": *m == BOT_ID}))
-        .collect();
-    json!({
-        "id": id.to_string(), "channel_id": channel_id.to_string(), "guild_id": GUILD_ID.to_string(),
-        "author": {"id": author_id.to_string(), "username": format!("user{author_id}"), "discriminator": "0", "avatar": null, "bot": is_bot},
-        "member": {"roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false},
-        "content": content, "timestamp": TIMESTAMP, "edited_timestamp": null,
-        "tts": false, "mention_everyone": false, "mentions": mentions, "mention_roles": [],
-        "attachments": [], "embeds": [], "pinned": false, "type": 0
-    })
-}
-
-fn check_dispatch(event: &str, d: &Value) {
-    let result = match event {
-        "READY" => serde_json::from_value::<ReadyEvent>(d.clone()).map(|_| ()),
-        "GUILD_CREATE" => serde_json::from_value::<GuildCreateEvent>(d.clone()).map(|_| ()),
-        "MESSAGE_CREATE" => serde_json::from_value::<MessageCreateEvent>(d.clone()).map(|_| ()),
-        "INTERACTION_CREATE" => {
-            serde_json::from_value::<InteractionCreateEvent>(d.clone()).map(|_| ())
-        }
-        "THREAD_CREATE" => serde_json::from_value::<ThreadCreateEvent>(d.clone()).map(|_| ()),
-        _ => Ok(()),
-    };
-    if let Err(e) = result {
-        panic!("the fake built a {event} that serenity cannot parse: {e}\n{d:#}");
-    }
-}
-
-fn check<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Value {
-    if let Err(e) = serde_json::from_value::<T>(v.clone()) {
-        panic!("the fake built a {what} that serenity cannot parse: {e}\n{v:#}");
-    }
-    v
-}
-
-fn bot_user() -> Value {
-    json!({"id": BOT_ID.to_string(), "username": "supportbot", "discriminator": "0", "avatar": null, "bot": true})
-}
-
-fn ready(session: &str, addr: SocketAddr) -> Value {
-    json!({
-        "v": 10, "user": bot_user(), "guilds": [{"id": GUILD_ID.to_string(), "unavailable": true}],
-        "session_id": session, "resume_gateway_url": format!("ws://{addr}/gateway"),
-        "application": {"id": BOT_ID.to_string(), "flags": 0}
-    })
-}
-
-fn guild() -> Value {
-    // @everyone may view, send, create public threads and send in threads; the bot's role
-    // adds Manage Messages.
-    json!({
-        "id": GUILD_ID.to_string(), "name": "Test Guild", "icon": null, "owner_id": OWNER_ID.to_string(),
-        "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0,
-        "roles": [
-            {"id": GUILD_ID.to_string(), "name": "@everyone", "color": 0, "colors": {"primary_color": 0},
-             "hoist": false, "managed": false, "permissions": "309237713920", "position": 0},
-            {"id": "2001", "name": "supportbot", "color": 0, "colors": {"primary_color": 0},
-             "hoist": false, "managed": true, "permissions": "8192", "position": 1}
-        ],
-        "emojis": [], "features": [], "mfa_level": 0, "system_channel_flags": 0, "premium_tier": 0,
-        "preferred_locale": "en-US", "nsfw_level": 0, "stickers": [], "premium_progress_bar_enabled": false,
-        "joined_at": TIMESTAMP, "large": false, "member_count": 2, "voice_states": [],
-        "members": [{"user": bot_user(), "roles": ["2001"], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0}],
-        "channels": [
-            {"id": SUPPORT_CHANNEL.to_string(), "type": 0, "name": "support"},
-            {"id": OTHER_CHANNEL.to_string(), "type": 0, "name": "general"},
-            {"id": STAFF_CHANNEL.to_string(), "type": 0, "name": "staff"}
-        ],
-        "threads": [], "presences": [], "stage_instances": [], "guild_scheduled_events": []
-    })
-}
-
-async fn gateway(ws: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {
-    ws.on_upgrade(move |socket| session(socket, shared))
-}
-
-async fn session(socket: WebSocket, shared: Arc<Shared>) {
-    let (mut tx, mut rx) = socket.split();
-    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
-    {
-        let mut inner = shared.lock();
-        inner.connection = Some(cmd_tx);
-        inner.connections += 1;
-    }
-    let hello = json!({"op": 10, "d": {"heartbeat_interval": 41250}, "s": null, "t": null});
-    if tx
-        .send(WsMessage::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let dispatch = |event: &str, d: Value| {
-        check_dispatch(event, &d);
-        let s = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        json!({"op": 0, "s": s, "t": event, "d": d}).to_string()
-    };
-    loop {
-        tokio::select! {
-            frame = rx.next() => {
-                let text = match frame {
-                    Some(Ok(WsMessage::Text(t))) => t.to_string(),
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => continue,
-                };
-                let Ok(payload) = serde_json::from_str::<Value>(&text) else { continue };
-                let replies: Vec<String> = match payload["op"].as_u64() {
-                    Some(1) => vec![json!({"op": 11}).to_string()],
-                    Some(2) => {
-                        shared.lock().gateway_ops.push(GatewayOp::Identify(payload["d"].clone()));
-                        vec![dispatch("READY", ready("session-1", shared.addr)), dispatch("GUILD_CREATE", guild())]
-                    }
-                    Some(6) => {
-                        shared.lock().gateway_ops.push(GatewayOp::Resume(payload["d"].clone()));
-                        vec![dispatch("RESUMED", json!({}))]
-                    }
-                    _ => vec![],
-                };
-                for reply in replies {
-                    if tx.send(WsMessage::Text(reply.into())).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            cmd = cmd_rx.recv() => match cmd {
-                Some(Command::Send(frame)) => {
-                    if tx.send(WsMessage::Text(frame.into())).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Command::Drop) | None => break,
-            }
-        }
-    }
-}
-
-fn error(status: StatusCode, message: &str, code: u64) -> Response {
-    (
-        status,
-        axum::Json(json!({"message": message, "code": code})),
-    )
-        .into_response()
-}
-
-async fn rest(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_string();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (failure, delay) = {
-        let mut inner = shared.lock();
-        inner.calls.push(RestCall {
-            method: method.clone(),
-            path: path.clone(),
-            body: body.clone(),
-            at: std::time::Instant::now(),
-        });
-        let failure = inner
-            .failures
-            .iter()
-            .position(|f| f.method == method && path.contains(&f.path_part))
-            .map(|i| inner.failures.remove(i));
-        let delay = inner
-            .delays
-            .iter()
-            .find(|(suffix, _)| path.ends_with(suffix.as_str()))
-            .map(|(_, d)| *d);
-        (failure, delay)
-    };
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
-    }
-    if let Some(f) = failure {
-        return (f.status, axum::Json(f.body)).into_response();
-    }
-    let authorised = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bot {TOKEN}"));
-    if !authorised {
-        return error(StatusCode::UNAUTHORIZED, "401: Unauthorized", 0);
-    }
-
-    let segments: Vec<&str> = path.trim_start_matches("/api/v10/").split('/').collect();
-    let ok = |v: Value| axum::Json(v).into_response();
-    match (method.as_str(), segments.as_slice()) {
-        ("GET", ["gateway"]) | ("GET", ["gateway", "bot"]) => ok(json!({
-            "url": format!("ws://{}/gateway", shared.addr),
-            "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
-        })),
-        ("GET", ["users", "@me"]) => ok(bot_user()),
-        ("GET", ["oauth2", "applications", "@me"]) => ok(json!({
-            "id": BOT_ID.to_string(), "name": "supportbot", "icon": null, "description": "",
-            "bot_public": true, "bot_require_code_grant": false, "verify_key": "00",
-            "owner": {"id": OWNER_ID.to_string(), "username": "owner", "discriminator": "0", "avatar": null},
-            "flags": 0
-        })),
-        ("PUT", ["applications", app, "commands"]) => {
-            let commands: Vec<Value> = body
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|mut c| {
-                    c["id"] = json!(shared.snowflake().to_string());
-                    c["application_id"] = json!(app.to_string());
-                    c["version"] = json!("1");
-                    c["type"] = c.get("type").cloned().unwrap_or(json!(1));
-                    c["description"] = c.get("description").cloned().unwrap_or(json!(""));
-                    c
-                })
-                .collect();
-            ok(check::<Vec<serenity::model::application::Command>>(
-                "command list",
-                json!(commands),
-            ))
-        }
-        ("POST", ["channels", channel, "messages"]) => {
-            let id = shared.snowflake();
-            let channel_id: u64 = channel.parse().unwrap_or(0);
-            let content = body["content"].as_str().unwrap_or("");
-            let mut message = message_payload(id, channel_id, Author::Bot(BOT_ID), content, &[]);
-            if let Some(obj) = message.as_object_mut() {
-                obj.remove("member");
-            }
-            ok(check::<serenity::model::channel::Message>(
-                "message", message,
-            ))
-        }
-        ("POST", ["channels", channel, "messages", message, "threads"]) => {
-            let id = shared.snowflake();
-            shared.lock().threads.push((
-                channel.parse().unwrap_or(0),
-                message.parse().unwrap_or(0),
-                id,
-            ));
-            let thread = json!({
-                "id": id.to_string(), "type": 11, "guild_id": GUILD_ID.to_string(),
-                "parent_id": channel.to_string(), "owner_id": BOT_ID.to_string(),
-                "name": body["name"].as_str().unwrap_or("thread"),
-                "rate_limit_per_user": 0, "message_count": 0, "member_count": 1, "flags": 0,
-                "thread_metadata": {
-                    "archived": false, "locked": false,
-                    "auto_archive_duration": body["auto_archive_duration"].as_u64().unwrap_or(1440),
-                    "archive_timestamp": TIMESTAMP
-                }
-            });
-            let thread = check::<serenity::model::channel::GuildChannel>("thread", thread);
-            // Discord tells the gateway about the new thread too.
-            let conn = shared.lock().connection.clone();
-            if let Some(conn) = conn {
-                let mut d = thread.clone();
-                d["newly_created"] = json!(true);
-                check_dispatch("THREAD_CREATE", &d);
-                let s = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
-                let _ = conn.send(Command::Send(
-                    json!({"op": 0, "s": s, "t": "THREAD_CREATE", "d": d}).to_string(),
-                ));
-            }
-            (StatusCode::CREATED, axum::Json(thread)).into_response()
-        }
-        ("POST", ["interactions", _id, _token, "callback"]) => {
-            StatusCode::NO_CONTENT.into_response()
-        }
-        ("POST", ["users", "@me", "channels"]) => {
-            let recipient = body["recipient_id"].as_str().unwrap_or("0").to_string();
-            ok(check::<serenity::model::channel::PrivateChannel>(
-                "DM channel",
-                json!({
-                    "id": shared.snowflake().to_string(), "type": 1, "last_message_id": null,
-                    "recipients": [{"id": recipient, "username": "member", "discriminator": "0", "avatar": null}]
-                }),
-            ))
-        }
-        ("PATCH", ["guilds", guild, "members", user]) => {
-            ok(check::<serenity::model::guild::Member>(
-                "member",
-                json!({
-                    "guild_id": guild.to_string(),
-                    "user": {"id": user.to_string(), "username": "member", "discriminator": "0", "avatar": null},
-                    "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0,
-                    "communication_disabled_until": body["communication_disabled_until"].clone()
-                }),
-            ))
-        }
-        ("POST", ["channels", _channel, "typing"]) => StatusCode::NO_CONTENT.into_response(),
-        ("DELETE", ["channels", _channel, "messages", _message]) => {
-            StatusCode::NO_CONTENT.into_response()
-        }
-        _ => error(StatusCode::NOT_FOUND, "404: Not Found", 0),
+    /// Sends one raw HTTP/1.1 request to the fake's REST side, as any client could, and returns
+    /// the status and JSON body (`Null` when empty).
+    pub async fn raw_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut stream = tokio::net::TcpStream::connect(self.shared.addr)
+            .await
+            .expect("connect to the fake");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bot {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.shared.addr,
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send the request");
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .await
+            .expect("read the answer");
+        let response = String::from_utf8_lossy(&response);
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .expect("an HTTP answer has a head");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("an HTTP status");
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 }

@@ -14,7 +14,10 @@ use tests::{Kind, RunningBot, TestDb};
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for a reply that must not come.
 pub(crate) const QUIET: Duration = Duration::from_millis(700);
-pub(crate) const MEMBER: u64 = 3100;
+/// A member who joined in 2021: a real 18-digit snowflake.
+pub(crate) const MEMBER: u64 = 871_337_004_238_450_729;
+/// A staff role made in 2023.
+pub(crate) const SUPPORT_ROLE: u64 = 1_104_228_519_730_761_780;
 pub(crate) const MANAGE_GUILD: u64 = 1 << 5;
 
 /// A small product's docs: what the test guild's knowledge base holds.
@@ -127,7 +130,7 @@ async fn question_in_enabled_channel_gets_a_thread_and_a_reply(kind: Kind) {
     enable_support_channel(&db).await;
     let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
 
-    let question = "How do I reset my API key? <@999> said to ask here";
+    let question = "How do I reset my API key? <@402967271003734017> said to ask here";
     let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), question);
     let thread_call = fake
         .wait_for_call(
@@ -244,7 +247,7 @@ async fn a_mention_is_answered_in_any_channel() {
     let message = fake.send_message_with(
         OTHER_CHANNEL,
         Author::Member(MEMBER),
-        "<@1000> where are the docs?",
+        &format!("<@{BOT_ID}> where are the docs?"),
         &[BOT_ID],
     );
     fake.wait_for_call(
@@ -263,7 +266,11 @@ async fn bot_authored_messages_are_ignored() {
     enable_support_channel(&db).await;
     let bot = RunningBot::start(&fake, &db).await;
 
-    fake.send_message(SUPPORT_CHANNEL, Author::Bot(5555), "I am another bot");
+    fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Bot(1_045_893_218_604_826_624),
+        "I am another bot",
+    );
     fake.send_message(
         SUPPORT_CHANNEL,
         Author::Bot(BOT_ID),
@@ -759,7 +766,7 @@ async fn with_every_model_down_the_member_is_handed_off_to_the_support_role() {
     store
         .set_guild_settings(
             GUILD_ID as i64,
-            &json!({"support_role_id": 5000}),
+            &json!({"support_role_id": SUPPORT_ROLE}),
             chrono::Utc::now(),
         )
         .await
@@ -773,8 +780,14 @@ async fn with_every_model_down_the_member_is_handed_off_to_the_support_role() {
         .wait_for_call("the handoff", WAIT, is_post_to(thread))
         .await;
     let content = reply.body["content"].as_str().unwrap();
-    assert!(content.starts_with("<@&5000>"), "{content}");
-    assert_eq!(reply.body["allowed_mentions"]["roles"], json!(["5000"]));
+    assert!(
+        content.starts_with(&format!("<@&{SUPPORT_ROLE}>")),
+        "{content}"
+    );
+    assert_eq!(
+        reply.body["allowed_mentions"]["roles"],
+        json!([SUPPORT_ROLE.to_string()])
+    );
     bot.stop().await.unwrap();
     let conversation = store
         .conversations(GUILD_ID as i64)
