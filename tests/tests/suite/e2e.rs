@@ -256,6 +256,22 @@ async fn a_mention_is_answered_in_any_channel() {
         is_thread_on(OTHER_CHANNEL, message),
     )
     .await;
+    let thread = fake
+        .thread_on(message)
+        .expect("the fake recorded the thread");
+    let reply = fake
+        .wait_for_call("the reply in the thread", WAIT, is_post_to(thread))
+        .await;
+    assert!(
+        !reply.body["content"]
+            .as_str()
+            .unwrap_or("")
+            .trim()
+            .is_empty(),
+        "the mention got an answer: {}",
+        reply.body
+    );
+    assert_eq!(reply.body["allowed_mentions"]["parse"], json!([]));
     bot.stop().await.unwrap();
 }
 
@@ -370,6 +386,29 @@ async fn a_follow_up_in_the_thread_continues_the_conversation() {
         "how do i restore a backup?",
     );
     let thread = thread_for(&fake, first).await;
+    // The reply is recorded once Discord has answered the POST: wait for that, or the follow-up
+    // can be stored before it.
+    let store = db.store().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let conversations = store.conversations(GUILD_ID as i64).await.unwrap();
+        let recorded = match conversations.first() {
+            Some(c) => store
+                .conversation_messages(GUILD_ID as i64, c.id)
+                .await
+                .unwrap()
+                .len(),
+            None => 0,
+        };
+        if recorded == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first reply was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     fake.send_message(
         thread,
         Author::Member(MEMBER),
@@ -396,7 +435,6 @@ async fn a_follow_up_in_the_thread_continues_the_conversation() {
     assert_eq!(threads, 1, "no thread inside the thread");
     bot.stop().await.unwrap();
 
-    let store = db.store().await;
     let conversations = store.conversations(GUILD_ID as i64).await.unwrap();
     assert_eq!(conversations.len(), 1);
     let messages = store

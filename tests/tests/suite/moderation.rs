@@ -75,10 +75,12 @@ async fn a_scam_link_anywhere_is_deleted_logged_and_reported_to_staff() {
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
     with_staff_channel(&db, json!({"timeout_minutes": 10})).await;
+    // In the support channel, where a question would have been answered.
+    enable_support_channel(&db).await;
     let bot = RunningBot::start(&fake, &db).await;
 
-    let message = fake.send_message(OTHER_CHANNEL, Author::Member(MEMBER), SCAM);
-    fake.wait_for_call("the deletion", WAIT, is_delete_of(OTHER_CHANNEL, message))
+    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), SCAM);
+    fake.wait_for_call("the deletion", WAIT, is_delete_of(SUPPORT_CHANNEL, message))
         .await;
     let notice = fake
         .wait_for_call("the staff notice", WAIT, is_post_to(STAFF_CHANNEL))
@@ -96,11 +98,30 @@ async fn a_scam_link_anywhere_is_deleted_logged_and_reported_to_staff() {
         "the notice pings nobody"
     );
 
+    let timeout = fake
+        .wait_for_call("the timeout", WAIT, |c| {
+            c.method == Method::PATCH
+                && c.path == format!("/api/v10/guilds/{GUILD_ID}/members/{MEMBER}")
+        })
+        .await;
+    let until = chrono::DateTime::parse_from_rfc3339(
+        timeout.body["communication_disabled_until"]
+            .as_str()
+            .expect("a timeout end"),
+    )
+    .expect("an RFC 3339 timestamp");
+    let minutes =
+        (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds() as f64 / 60.0;
+    assert!(
+        (9.0..=10.5).contains(&minutes),
+        "the policy's 10 minutes, not {minutes:.1}"
+    );
+
     let entry = settled_audit(&db, message).await;
     assert_eq!(entry.verdict, "block");
     assert_eq!(entry.category, "scam");
     assert_eq!(entry.author_id, MEMBER as i64);
-    assert_eq!(entry.channel_id, OTHER_CHANNEL as i64);
+    assert_eq!(entry.channel_id, SUPPORT_CHANNEL as i64);
     assert_eq!(entry.action_status, "ok");
     assert!(
         entry.action.contains("delete")
@@ -114,9 +135,23 @@ async fn a_scam_link_anywhere_is_deleted_logged_and_reported_to_staff() {
             .unwrap()
             .contains("dlscord-gift.com")
     );
+    // A later question in the same channel is answered, so the scam's turn is over.
+    let later = fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER + 1),
+        "how do I log in?",
+    );
+    thread_for(&fake, later).await;
     assert!(
-        fake.calls().iter().all(|c| !c.path.ends_with("/threads")),
+        fake.calls()
+            .iter()
+            .all(|c| !c.path.ends_with(&format!("/messages/{message}/threads"))),
         "no answer to a scam"
+    );
+    assert_eq!(
+        posts(&fake).len(),
+        2,
+        "the staff notice and the later answer, nothing for the scam"
     );
     bot.stop().await.unwrap();
 }
@@ -180,9 +215,13 @@ async fn a_leaked_token_is_removed_and_its_author_told_privately_to_rotate_it() 
                     .is_some_and(|t| t.contains("rotate"))
         })
         .await;
-    assert!(
-        !note.path.contains(&OTHER_CHANNEL.to_string()),
-        "the note is private"
+    let dm_channel = fake
+        .dm_channel_of(MEMBER)
+        .expect("a DM channel to the author");
+    assert_eq!(
+        note.path,
+        format!("/api/v10/channels/{dm_channel}/messages"),
+        "the note goes to the author's DMs"
     );
     let entry = settled_audit(&db, message).await;
     assert_eq!(entry.category, "secret");
