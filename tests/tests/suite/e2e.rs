@@ -14,7 +14,10 @@ use tests::{Kind, RunningBot, TestDb};
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for a reply that must not come.
 pub(crate) const QUIET: Duration = Duration::from_millis(700);
-pub(crate) const MEMBER: u64 = 3100;
+/// A member who joined in 2021: a real 18-digit snowflake.
+pub(crate) const MEMBER: u64 = 871_337_004_238_450_729;
+/// A staff role made in 2023.
+pub(crate) const SUPPORT_ROLE: u64 = 1_104_228_519_730_761_780;
 pub(crate) const MANAGE_GUILD: u64 = 1 << 5;
 
 /// A small product's docs: what the test guild's knowledge base holds.
@@ -127,7 +130,7 @@ async fn question_in_enabled_channel_gets_a_thread_and_a_reply(kind: Kind) {
     enable_support_channel(&db).await;
     let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
 
-    let question = "How do I reset my API key? <@999> said to ask here";
+    let question = "How do I reset my API key? <@402967271003734017> said to ask here";
     let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), question);
     let thread_call = fake
         .wait_for_call(
@@ -244,7 +247,7 @@ async fn a_mention_is_answered_in_any_channel() {
     let message = fake.send_message_with(
         OTHER_CHANNEL,
         Author::Member(MEMBER),
-        "<@1000> where are the docs?",
+        &format!("<@{BOT_ID}> where are the docs?"),
         &[BOT_ID],
     );
     fake.wait_for_call(
@@ -253,6 +256,22 @@ async fn a_mention_is_answered_in_any_channel() {
         is_thread_on(OTHER_CHANNEL, message),
     )
     .await;
+    let thread = fake
+        .thread_on(message)
+        .expect("the fake recorded the thread");
+    let reply = fake
+        .wait_for_call("the reply in the thread", WAIT, is_post_to(thread))
+        .await;
+    assert!(
+        !reply.body["content"]
+            .as_str()
+            .unwrap_or("")
+            .trim()
+            .is_empty(),
+        "the mention got an answer: {}",
+        reply.body
+    );
+    assert_eq!(reply.body["allowed_mentions"]["parse"], json!([]));
     bot.stop().await.unwrap();
 }
 
@@ -263,7 +282,11 @@ async fn bot_authored_messages_are_ignored() {
     enable_support_channel(&db).await;
     let bot = RunningBot::start(&fake, &db).await;
 
-    fake.send_message(SUPPORT_CHANNEL, Author::Bot(5555), "I am another bot");
+    fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Bot(1_045_893_218_604_826_624),
+        "I am another bot",
+    );
     fake.send_message(
         SUPPORT_CHANNEL,
         Author::Bot(BOT_ID),
@@ -363,6 +386,29 @@ async fn a_follow_up_in_the_thread_continues_the_conversation() {
         "how do i restore a backup?",
     );
     let thread = thread_for(&fake, first).await;
+    // The reply is recorded once Discord has answered the POST: wait for that, or the follow-up
+    // can be stored before it.
+    let store = db.store().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let conversations = store.conversations(GUILD_ID as i64).await.unwrap();
+        let recorded = match conversations.first() {
+            Some(c) => store
+                .conversation_messages(GUILD_ID as i64, c.id)
+                .await
+                .unwrap()
+                .len(),
+            None => 0,
+        };
+        if recorded == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first reply was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     fake.send_message(
         thread,
         Author::Member(MEMBER),
@@ -389,7 +435,6 @@ async fn a_follow_up_in_the_thread_continues_the_conversation() {
     assert_eq!(threads, 1, "no thread inside the thread");
     bot.stop().await.unwrap();
 
-    let store = db.store().await;
     let conversations = store.conversations(GUILD_ID as i64).await.unwrap();
     assert_eq!(conversations.len(), 1);
     let messages = store
@@ -759,7 +804,7 @@ async fn with_every_model_down_the_member_is_handed_off_to_the_support_role() {
     store
         .set_guild_settings(
             GUILD_ID as i64,
-            &json!({"support_role_id": 5000}),
+            &json!({"support_role_id": SUPPORT_ROLE}),
             chrono::Utc::now(),
         )
         .await
@@ -773,8 +818,14 @@ async fn with_every_model_down_the_member_is_handed_off_to_the_support_role() {
         .wait_for_call("the handoff", WAIT, is_post_to(thread))
         .await;
     let content = reply.body["content"].as_str().unwrap();
-    assert!(content.starts_with("<@&5000>"), "{content}");
-    assert_eq!(reply.body["allowed_mentions"]["roles"], json!(["5000"]));
+    assert!(
+        content.starts_with(&format!("<@&{SUPPORT_ROLE}>")),
+        "{content}"
+    );
+    assert_eq!(
+        reply.body["allowed_mentions"]["roles"],
+        json!([SUPPORT_ROLE.to_string()])
+    );
     bot.stop().await.unwrap();
     let conversation = store
         .conversations(GUILD_ID as i64)

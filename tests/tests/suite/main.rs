@@ -6,5 +6,6 @@ mod e2e;
 mod llm;
 mod models;
 mod moderation;
+mod oracle;
 mod pipeline;
 mod store_conformance;

@@ -12,10 +12,9 @@ use tests::fake_discord::{
 use tests::{RunningBot, TestDb};
 
 use crate::e2e::{
-    MANAGE_GUILD, MEMBER, QUIET, WAIT, enable_support_channel, is_post_to, posts, thread_for,
+    MANAGE_GUILD, MEMBER, QUIET, SUPPORT_ROLE, WAIT, enable_support_channel, is_post_to, posts,
+    thread_for,
 };
-
-const SUPPORT_ROLE: u64 = 5000;
 
 const SCAM: &str = "Free nitro for everyone! claim here https://dlscord-gift.com/claim";
 
@@ -76,10 +75,12 @@ async fn a_scam_link_anywhere_is_deleted_logged_and_reported_to_staff() {
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
     with_staff_channel(&db, json!({"timeout_minutes": 10})).await;
+    // In the support channel, where a question would have been answered.
+    enable_support_channel(&db).await;
     let bot = RunningBot::start(&fake, &db).await;
 
-    let message = fake.send_message(OTHER_CHANNEL, Author::Member(MEMBER), SCAM);
-    fake.wait_for_call("the deletion", WAIT, is_delete_of(OTHER_CHANNEL, message))
+    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), SCAM);
+    fake.wait_for_call("the deletion", WAIT, is_delete_of(SUPPORT_CHANNEL, message))
         .await;
     let notice = fake
         .wait_for_call("the staff notice", WAIT, is_post_to(STAFF_CHANNEL))
@@ -97,11 +98,30 @@ async fn a_scam_link_anywhere_is_deleted_logged_and_reported_to_staff() {
         "the notice pings nobody"
     );
 
+    let timeout = fake
+        .wait_for_call("the timeout", WAIT, |c| {
+            c.method == Method::PATCH
+                && c.path == format!("/api/v10/guilds/{GUILD_ID}/members/{MEMBER}")
+        })
+        .await;
+    let until = chrono::DateTime::parse_from_rfc3339(
+        timeout.body["communication_disabled_until"]
+            .as_str()
+            .expect("a timeout end"),
+    )
+    .expect("an RFC 3339 timestamp");
+    let minutes =
+        (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds() as f64 / 60.0;
+    assert!(
+        (9.0..=10.5).contains(&minutes),
+        "the policy's 10 minutes, not {minutes:.1}"
+    );
+
     let entry = settled_audit(&db, message).await;
     assert_eq!(entry.verdict, "block");
     assert_eq!(entry.category, "scam");
     assert_eq!(entry.author_id, MEMBER as i64);
-    assert_eq!(entry.channel_id, OTHER_CHANNEL as i64);
+    assert_eq!(entry.channel_id, SUPPORT_CHANNEL as i64);
     assert_eq!(entry.action_status, "ok");
     assert!(
         entry.action.contains("delete")
@@ -115,9 +135,23 @@ async fn a_scam_link_anywhere_is_deleted_logged_and_reported_to_staff() {
             .unwrap()
             .contains("dlscord-gift.com")
     );
+    // A later question in the same channel is answered, so the scam's turn is over.
+    let later = fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER + 1),
+        "how do I log in?",
+    );
+    thread_for(&fake, later).await;
     assert!(
-        fake.calls().iter().all(|c| !c.path.ends_with("/threads")),
+        fake.calls()
+            .iter()
+            .all(|c| !c.path.ends_with(&format!("/messages/{message}/threads"))),
         "no answer to a scam"
+    );
+    assert_eq!(
+        posts(&fake).len(),
+        2,
+        "the staff notice and the later answer, nothing for the scam"
     );
     bot.stop().await.unwrap();
 }
@@ -181,9 +215,13 @@ async fn a_leaked_token_is_removed_and_its_author_told_privately_to_rotate_it() 
                     .is_some_and(|t| t.contains("rotate"))
         })
         .await;
-    assert!(
-        !note.path.contains(&OTHER_CHANNEL.to_string()),
-        "the note is private"
+    let dm_channel = fake
+        .dm_channel_of(MEMBER)
+        .expect("a DM channel to the author");
+    assert_eq!(
+        note.path,
+        format!("/api/v10/channels/{dm_channel}/messages"),
+        "the note goes to the author's DMs"
     );
     let entry = settled_audit(&db, message).await;
     assert_eq!(entry.category, "secret");
@@ -411,16 +449,45 @@ async fn an_invalid_pattern_is_refused_and_a_valid_one_enforced() {
     bot.stop().await.unwrap();
 }
 
+/// The button labelled `label` on an interaction answer, if any.
+fn button(answer: &RestCall, label: &str) -> Option<String> {
+    answer.body["data"]["components"]
+        .as_array()?
+        .iter()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .find(|b| b["label"] == label)
+        .and_then(|b| b["custom_id"].as_str().map(str::to_string))
+}
+
 #[tokio::test]
 async fn admins_page_through_the_audit_log_privately() {
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
+    with_staff_channel(&db, json!({"timeout_minutes": 10})).await;
     let bot = RunningBot::start(&fake, &db).await;
-    let mut messages = Vec::new();
+    // Long scams whose deletion and timeout Discord refused: audit rows as long as real ones
+    // get, with real 18–19-digit IDs. Six of them no longer fit one 2,000-character message.
+    let long_scam = format!(
+        "{SCAM} — limited offer for the first 500 members of this server, verify your account \
+         with your login at the link above before midnight UTC or lose it"
+    );
+    let mut members = Vec::new();
     for i in 0..8 {
-        let m = fake.send_message(OTHER_CHANNEL, Author::Member(MEMBER + i), SCAM);
-        settled_audit(&db, m).await;
-        messages.push(m);
+        fake.fail_next(
+            Method::DELETE,
+            "/messages/",
+            StatusCode::FORBIDDEN,
+            json!({"message": "Missing Permissions", "code": 50013}),
+        );
+        fake.fail_next(
+            Method::PATCH,
+            "/members/",
+            StatusCode::FORBIDDEN,
+            json!({"message": "Missing Permissions", "code": 50013}),
+        );
+        let m = fake.send_message(OTHER_CHANNEL, Author::Member(MEMBER + i), &long_scam);
+        assert_eq!(settled_audit(&db, m).await.action_status, "failed");
+        members.push(MEMBER + i);
     }
 
     let denied = fake.send_command("audit", json!([]), STAFF_CHANNEL, MEMBER, 1 << 10);
@@ -444,24 +511,20 @@ async fn admins_page_through_the_audit_log_privately() {
         OWNER_ID,
         MANAGE_GUILD,
     );
-    let page = fake
+    let mut page = fake
         .wait_for_call("the first page", WAIT, |c| {
             c.path
                 .starts_with(&format!("/api/v10/interactions/{asked}/"))
         })
         .await;
     assert_eq!(page.body["data"]["flags"], 64, "only the admin sees it");
-    let text = page.body["data"]["content"].as_str().unwrap();
-    assert_eq!(text.matches("block · scam").count(), 6, "{text}");
+    let first = page.body["data"]["content"].as_str().unwrap().to_string();
     assert!(
-        text.contains(&format!("<@{}>", MEMBER + 7)),
-        "newest first: {text}"
+        first.contains(&format!("<@{}>", MEMBER + 7)),
+        "newest first: {first}"
     );
-    let button = page.body["data"]["components"][0]["components"][0].clone();
-    assert_eq!(button["label"], "Older");
-    let custom_id = button["custom_id"].as_str().unwrap().to_string();
-
-    let stranger = fake.click_button(&custom_id, STAFF_CHANNEL, MEMBER, 1 << 10);
+    let older = button(&page, "Older").expect("an Older button");
+    let stranger = fake.click_button(&older, STAFF_CHANNEL, MEMBER, 1 << 10);
     let refused = fake
         .wait_for_call("a refused click", WAIT, |c| {
             c.path
@@ -471,17 +534,43 @@ async fn admins_page_through_the_audit_log_privately() {
     assert_eq!(refused.body["type"], 4);
     assert_eq!(refused.body["data"]["flags"], 64);
 
-    let click = fake.click_button(&custom_id, STAFF_CHANNEL, OWNER_ID, MANAGE_GUILD);
-    let older = fake
-        .wait_for_call("the older page", WAIT, |c| {
-            c.path
-                .starts_with(&format!("/api/v10/interactions/{click}/"))
-        })
-        .await;
-    assert_eq!(older.body["type"], 7, "the page is updated in place");
-    let text = older.body["data"]["content"].as_str().unwrap();
-    assert_eq!(text.matches("block · scam").count(), 2, "{text}");
-    assert!(text.contains(&format!("<@{MEMBER}>")), "{text}");
+    let mut pages = vec![first];
+    while let Some(older) = button(&page, "Older") {
+        assert!(pages.len() < 8, "paging ends");
+        let click = fake.click_button(&older, STAFF_CHANNEL, OWNER_ID, MANAGE_GUILD);
+        page = fake
+            .wait_for_call("an older page", WAIT, |c| {
+                c.path
+                    .starts_with(&format!("/api/v10/interactions/{click}/"))
+            })
+            .await;
+        assert_eq!(page.body["type"], 7, "the page is updated in place");
+        pages.push(page.body["data"]["content"].as_str().unwrap().to_string());
+    }
+    for text in &pages {
+        assert!(
+            text.chars().count() <= 2000,
+            "{} characters: {text}",
+            text.chars().count()
+        );
+    }
+    assert!(pages.len() >= 2, "{pages:#?}");
+    let rows: usize = pages
+        .iter()
+        .map(|t| t.matches("block · scam").count())
+        .sum();
+    assert_eq!(rows, 8, "every entry shown once: {pages:#?}");
+    for member in members {
+        let shown = pages
+            .iter()
+            .filter(|t| t.contains(&format!("<@{member}>")))
+            .count();
+        assert_eq!(shown, 1, "<@{member}> on one page: {pages:#?}");
+    }
+    assert!(
+        pages[pages.len() - 1].contains(&format!("<@{MEMBER}>")),
+        "oldest last"
+    );
     bot.stop().await.unwrap();
 }
 

@@ -1,0 +1,471 @@
+//! A fake Discord on 127.0.0.1: the gateway WebSocket and the REST API, faithful enough for the
+//! real serenity/poise client (see shared/notes/fake-discord.md), and an oracle independent of
+//! serenity: every request is checked against Discord's official OpenAPI description and the
+//! limits it cannot express. Anything wrong is a violation, and a fake that recorded one fails
+//! its test when dropped, even if the bot coped.
+
+mod gateway;
+pub mod limits;
+mod payloads;
+mod rest;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{Method, StatusCode};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use payloads::{
+    Author, BOT_ID, BOT_ROLE, GUILD_ID, OTHER_CHANNEL, OWNER_ID, STAFF_CHANNEL, SUPPORT_CHANNEL,
+    TOKEN, interaction_token, message_payload, names,
+};
+pub use rest::ACK_WINDOW;
+
+use payloads::{FIRST_SNOWFLAKE, check_dispatch, command_data, interaction_base};
+
+/// One REST request the bot made.
+#[derive(Debug, Clone)]
+pub struct RestCall {
+    pub method: Method,
+    pub path: String,
+    pub body: Value,
+    /// When the request arrived (for latency benchmarks).
+    pub at: std::time::Instant,
+}
+
+/// Something the bot did that real Discord would refuse, or an answer of the fake's own that
+/// breaks the spec.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub method: Method,
+    pub path: String,
+    pub what: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.method, self.path, self.what)
+    }
+}
+
+/// What the fake saw on the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayOp {
+    Identify(Value),
+    Resume(Value),
+}
+
+enum Command {
+    Send(String),
+    Drop,
+}
+
+/// A canned failure for the next request matching a method and path part.
+struct Failure {
+    method: Method,
+    path_part: String,
+    status: StatusCode,
+    body: Value,
+}
+
+/// An interaction the fake created: it takes one initial response within 3 s, then follow-ups.
+struct Interaction {
+    token: String,
+    channel_id: u64,
+    created: tokio::time::Instant,
+    acknowledged: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<RestCall>,
+    violations: Vec<Violation>,
+    gateway_ops: Vec<GatewayOp>,
+    connection: Option<mpsc::UnboundedSender<Command>>,
+    connections: usize,
+    /// (parent channel, message, thread) for each thread created.
+    threads: Vec<(u64, u64, u64)>,
+    /// (recipient, channel) for each DM channel opened.
+    dm_channels: Vec<(u64, u64)>,
+    interactions: HashMap<u64, Interaction>,
+    failures: Vec<Failure>,
+    delays: HashMap<String, Duration>,
+}
+
+struct Shared {
+    addr: SocketAddr,
+    seq: AtomicU64,
+    next_id: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("fake discord state poisoned")
+    }
+
+    /// A new snowflake, a millisecond after the last one.
+    fn snowflake(&self) -> u64 {
+        self.next_id.fetch_add(1 << 22, Ordering::SeqCst)
+    }
+
+    fn violation(&self, method: &Method, path: &str, what: String) {
+        self.lock().violations.push(Violation {
+            method: method.clone(),
+            path: path.to_string(),
+            what,
+        });
+    }
+}
+
+pub struct FakeDiscord {
+    shared: Arc<Shared>,
+    server: JoinHandle<()>,
+}
+
+impl Drop for FakeDiscord {
+    fn drop(&mut self) {
+        self.server.abort();
+        if std::thread::panicking() {
+            return;
+        }
+        let violations = self.take_violations();
+        assert!(
+            violations.is_empty(),
+            "the fake Discord recorded {} violation(s); real Discord would have refused:\n{}",
+            violations.len(),
+            violations
+                .iter()
+                .map(|v| format!("  - {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+impl FakeDiscord {
+    pub async fn start() -> Self {
+        // Read and index the spec before the bot's first request, outside any timeout.
+        std::sync::LazyLock::force(&spec::SPEC);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port for the fake Discord");
+        let addr = listener.local_addr().expect("listener has an address");
+        let shared = Arc::new(Shared {
+            addr,
+            seq: AtomicU64::new(0),
+            next_id: AtomicU64::new(FIRST_SNOWFLAKE),
+            inner: Mutex::new(Inner::default()),
+        });
+        let app = Router::new()
+            .route("/gateway", get(gateway::gateway))
+            .fallback(rest::rest)
+            .with_state(Arc::clone(&shared));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeDiscord { shared, server }
+    }
+
+    /// The value for `discord.api_proxy`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    /// serenity's HTTP client pointed at the fake, for tests that call REST themselves.
+    pub fn http(&self) -> serenity::http::Http {
+        serenity::http::HttpBuilder::new(TOKEN)
+            .application_id(BOT_ID.into())
+            .proxy(self.http_url())
+            .ratelimiter_disabled(true)
+            .build()
+    }
+
+    pub fn calls(&self) -> Vec<RestCall> {
+        self.shared.lock().calls.clone()
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        self.shared.lock().violations.clone()
+    }
+
+    /// Returns the violations so far and forgets them: for tests that provoke them on purpose.
+    pub fn take_violations(&self) -> Vec<Violation> {
+        std::mem::take(&mut self.shared.lock().violations)
+    }
+
+    pub fn gateway_ops(&self) -> Vec<GatewayOp> {
+        self.shared.lock().gateway_ops.clone()
+    }
+
+    /// The thread created on `message`, if any.
+    pub fn thread_on(&self, message: u64) -> Option<u64> {
+        self.shared
+            .lock()
+            .threads
+            .iter()
+            .find(|(_, m, _)| *m == message)
+            .map(|(_, _, t)| *t)
+    }
+
+    /// The DM channel opened to `user`, if any.
+    pub fn dm_channel_of(&self, user: u64) -> Option<u64> {
+        self.shared
+            .lock()
+            .dm_channels
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map(|(_, c)| *c)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.shared.lock().connections
+    }
+
+    /// Makes the next request `method` whose path contains `path_part` fail with `status`.
+    pub fn fail_next(&self, method: Method, path_part: &str, status: StatusCode, body: Value) {
+        self.shared.lock().failures.push(Failure {
+            method,
+            path_part: path_part.to_string(),
+            status,
+            body,
+        });
+    }
+
+    /// Delays answers to requests whose path ends with `path_suffix`.
+    pub fn delay(&self, path_suffix: &str, by: Duration) {
+        self.shared
+            .lock()
+            .delays
+            .insert(path_suffix.to_string(), by);
+    }
+
+    /// Waits until a recorded REST call matches, or panics after `timeout`.
+    pub async fn wait_for_call(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&RestCall) -> bool,
+    ) -> RestCall {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(call) = self.calls().into_iter().find(&pred) {
+                return call;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; calls so far: {:#?}",
+                    self.calls()
+                        .iter()
+                        .map(|c| format!("{} {}", c.method, c.path))
+                        .collect::<Vec<_>>()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the gateway has seen `n` IDENTIFY or RESUME operations in total.
+    pub async fn wait_for_gateway_ops(&self, n: usize, timeout: Duration) -> Vec<GatewayOp> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ops = self.gateway_ops();
+            if ops.len() >= n {
+                return ops;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("timed out waiting for {n} gateway operations; saw {ops:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a dispatch after checking that serenity can parse it.
+    pub fn dispatch(&self, event: &str, d: Value) {
+        check_dispatch(event, &d);
+        self.send_raw_dispatch(event, d);
+    }
+
+    /// Sends a dispatch without checking it: for malformed-input tests.
+    pub fn send_raw_dispatch(&self, event: &str, d: Value) {
+        let s = self.shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let frame = json!({"op": 0, "s": s, "t": event, "d": d}).to_string();
+        self.send_frame(frame);
+    }
+
+    pub fn send_frame(&self, frame: String) {
+        let inner = self.shared.lock();
+        let conn = inner
+            .connection
+            .as_ref()
+            .expect("the bot is connected to the fake gateway");
+        conn.send(Command::Send(frame))
+            .expect("gateway connection task is alive");
+    }
+
+    /// Drops the gateway connection without a close frame, as a network failure would.
+    pub fn drop_connection(&self) {
+        if let Some(conn) = self.shared.lock().connection.take() {
+            let _ = conn.send(Command::Drop);
+        }
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.shared.snowflake()
+    }
+
+    /// A MESSAGE_CREATE from a member (or a bot) in a channel; returns the message ID.
+    pub fn send_message(&self, channel_id: u64, author: Author, content: &str) -> u64 {
+        self.send_message_with(channel_id, author, content, &[])
+    }
+
+    pub fn send_message_with(
+        &self,
+        channel_id: u64,
+        author: Author,
+        content: &str,
+        mentions: &[u64],
+    ) -> u64 {
+        let id = self.next_id();
+        self.dispatch(
+            "MESSAGE_CREATE",
+            message_payload(id, channel_id, author, content, mentions),
+        );
+        id
+    }
+
+    /// Creates an interaction in `channel_id` that Discord would have sent `age` ago, without
+    /// dispatching it: for tests that answer it over REST themselves. Returns its ID and token.
+    pub fn open_interaction(&self, channel_id: u64, age: Duration) -> (u64, String) {
+        let id = self.next_id();
+        let token = interaction_token(id);
+        let created = tokio::time::Instant::now()
+            .checked_sub(age)
+            .expect("the interaction's age fits the clock");
+        self.shared.lock().interactions.insert(
+            id,
+            Interaction {
+                token: token.clone(),
+                channel_id,
+                created,
+                acknowledged: false,
+            },
+        );
+        (id, token)
+    }
+
+    fn dispatch_interaction(&self, id: u64, d: Value) {
+        let channel_id = d["channel_id"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        self.shared.lock().interactions.insert(
+            id,
+            Interaction {
+                token: interaction_token(id),
+                channel_id,
+                created: tokio::time::Instant::now(),
+                acknowledged: false,
+            },
+        );
+        self.dispatch("INTERACTION_CREATE", d);
+    }
+
+    /// An INTERACTION_CREATE for `/support <sub>` by a member with `permissions`.
+    pub fn send_support_command(
+        &self,
+        sub: &str,
+        channel_id: u64,
+        user_id: u64,
+        permissions: u64,
+    ) -> u64 {
+        self.send_command(
+            "support",
+            json!([{"name": sub, "type": 1, "options": []}]),
+            channel_id,
+            user_id,
+            permissions,
+        )
+    }
+
+    /// An INTERACTION_CREATE for a slash command with `options` (Discord's option tree).
+    pub fn send_command(
+        &self,
+        name: &str,
+        options: Value,
+        channel_id: u64,
+        user_id: u64,
+        permissions: u64,
+    ) -> u64 {
+        let id = self.next_id();
+        let mut d = interaction_base(id, 2, channel_id, user_id, permissions);
+        d["data"] = command_data(name, options);
+        self.dispatch_interaction(id, d);
+        id
+    }
+
+    /// A click on a button with `custom_id`, on a message the bot posted.
+    pub fn click_button(
+        &self,
+        custom_id: &str,
+        channel_id: u64,
+        user_id: u64,
+        permissions: u64,
+    ) -> u64 {
+        let id = self.next_id();
+        let mut d = interaction_base(id, 3, channel_id, user_id, permissions);
+        d["data"] = json!({"custom_id": custom_id, "component_type": 2});
+        d["message"] =
+            message_payload(self.next_id(), channel_id, Author::Bot(BOT_ID), "page", &[]);
+        self.dispatch_interaction(id, d);
+        id
+    }
+
+    /// Sends one raw HTTP/1.1 request to the fake's REST side, as any client could, and returns
+    /// the status and JSON body (`Null` when empty).
+    pub async fn raw_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut stream = tokio::net::TcpStream::connect(self.shared.addr)
+            .await
+            .expect("connect to the fake");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bot {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.shared.addr,
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send the request");
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .await
+            .expect("read the answer");
+        let response = String::from_utf8_lossy(&response);
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .expect("an HTTP answer has a head");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("an HTTP status");
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+}

@@ -1,0 +1,390 @@
+//! REST: each request is recorded, matched against Discord's OpenAPI description, checked against
+//! the limits the spec cannot express, then answered as Discord would; the answer is checked
+//! against the spec too. Anything wrong is recorded as a violation that fails the test.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::limits;
+use super::payloads::{
+    BOT_ID, GUILD_ID, OWNER_ID, TIMESTAMP, TOKEN, bot_user, check, check_dispatch, posted_message,
+    user,
+};
+use super::spec::{Operation, Problem, SPEC, invalid_form_body};
+use super::{Command, RestCall, Shared};
+
+/// Discord forgets an interaction that was not acknowledged within 3 s.
+pub const ACK_WINDOW: Duration = Duration::from_secs(3);
+/// An interaction's token works for follow-ups for 15 minutes.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// What the fake answers.
+struct Reply {
+    status: StatusCode,
+    body: Option<Value>,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body: Some(body),
+        }
+    }
+
+    fn empty() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+        }
+    }
+
+    fn error(status: StatusCode, message: &str, code: u64) -> Reply {
+        Reply {
+            status,
+            body: Some(json!({"message": message, "code": code})),
+        }
+    }
+
+    fn into_response(self) -> Response {
+        match self.body {
+            Some(body) => (self.status, axum::Json(body)).into_response(),
+            None => self.status.into_response(),
+        }
+    }
+}
+
+pub(super) async fn rest(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let parsed: Result<Option<Value>, String> = if body.is_empty() {
+        Ok(None)
+    } else {
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    };
+    let (failure, delay) = {
+        let mut inner = shared.lock();
+        inner.calls.push(RestCall {
+            method: method.clone(),
+            path: path.clone(),
+            body: parsed.clone().ok().flatten().unwrap_or(Value::Null),
+            at: std::time::Instant::now(),
+        });
+        let failure = inner
+            .failures
+            .iter()
+            .position(|f| f.method == method && path.contains(&f.path_part))
+            .map(|i| inner.failures.remove(i));
+        let delay = inner
+            .delays
+            .iter()
+            .find(|(suffix, _)| path.ends_with(suffix.as_str()))
+            .map(|(_, d)| *d);
+        (failure, delay)
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let violation = |what: String| shared.violation(&method, &path, what);
+
+    let Some(op) = SPEC.find(method.as_str(), &path) else {
+        violation("no such route in Discord's API".into());
+        return Reply::error(StatusCode::NOT_FOUND, "404: Not Found", 0).into_response();
+    };
+    let body = match parsed {
+        Ok(body) => body,
+        Err(e) => {
+            violation(format!("the body is not JSON ({e})"));
+            let problem = Problem::new(&[], "BASE_TYPE_INVALID", "Invalid JSON body");
+            return finish(&shared, &method, &path, &op, invalid(&[problem]));
+        }
+    };
+    let problems = SPEC.check_request(&op, uri.query(), body.as_ref());
+    if !problems.is_empty() {
+        violation(format!(
+            "{} breaks Discord's API description: {}",
+            op.id,
+            describe(&problems)
+        ));
+        return finish(&shared, &method, &path, &op, invalid(&problems));
+    }
+    if let Some(f) = failure {
+        let reply = Reply {
+            status: f.status,
+            body: Some(f.body),
+        };
+        return finish(&shared, &method, &path, &op, reply);
+    }
+    let authorised = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bot {TOKEN}"));
+    if !authorised {
+        let reply = Reply::error(StatusCode::UNAUTHORIZED, "401: Unauthorized", 0);
+        return finish(&shared, &method, &path, &op, reply);
+    }
+    let body = body.unwrap_or(Value::Null);
+    let problems = limits::check(&op.id, &body, Utc::now());
+    if !problems.is_empty() {
+        violation(format!(
+            "{} breaks Discord's limits: {}",
+            op.id,
+            describe(&problems)
+        ));
+        return finish(&shared, &method, &path, &op, invalid(&problems));
+    }
+    let reply = answer(&shared, &op, &body, &violation);
+    finish(&shared, &method, &path, &op, reply)
+}
+
+fn describe(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::describe)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn invalid(problems: &[Problem]) -> Reply {
+    Reply {
+        status: StatusCode::BAD_REQUEST,
+        body: Some(invalid_form_body(problems)),
+    }
+}
+
+/// Checks the fake's own answer against the spec before it leaves.
+fn finish(shared: &Shared, method: &Method, path: &str, op: &Operation, reply: Reply) -> Response {
+    if let Err(e) = SPEC.check_response(op, reply.status.as_u16(), reply.body.as_ref()) {
+        shared.violation(
+            method,
+            path,
+            format!("the fake's own answer to {} breaks the spec: {e}", op.id),
+        );
+    }
+    reply.into_response()
+}
+
+/// What Discord does for each operation the bot uses.
+fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(String)) -> Reply {
+    match op.id.as_str() {
+        "get_gateway" => Reply::ok(json!({"url": format!("ws://{}/gateway", shared.addr)})),
+        "get_bot_gateway" => Reply::ok(json!({
+            "url": format!("ws://{}/gateway", shared.addr),
+            "shards": 1,
+            "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
+        })),
+        "get_my_user" => Reply::ok(bot_user()),
+        "get_my_oauth2_application" => Reply::ok(json!({
+            "id": BOT_ID.to_string(), "name": "supportbot", "icon": null, "description": "",
+            "type": null, "bot_public": true, "bot_require_code_grant": false,
+            "verify_key": "8e2f4c1a9b7d6e5f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f",
+            "owner": user(OWNER_ID, false), "team": null, "flags": 0, "flags_new": "0",
+            "redirect_uris": [], "interactions_endpoint_url": null,
+            "role_connections_verification_url": null, "approximate_guild_count": 1,
+            "approximate_user_install_count": 0, "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0, "eligible_oauth2_scopes": []
+        })),
+        "bulk_set_application_commands" | "bulk_set_guild_application_commands" => {
+            let app = op.param("application_id");
+            let commands: Vec<Value> = body
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut c| {
+                    // Discord leaves out what was not set; serenity sends some of it as null.
+                    strip_nulls(&mut c);
+                    c["id"] = json!(shared.snowflake().to_string());
+                    c["application_id"] = json!(app);
+                    c["version"] = json!(shared.snowflake().to_string());
+                    c["type"] = c.get("type").cloned().unwrap_or(json!(1));
+                    c["description"] = c.get("description").cloned().unwrap_or(json!(""));
+                    c["default_member_permissions"] = c
+                        .get("default_member_permissions")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    c
+                })
+                .collect();
+            Reply::ok(check::<Vec<serenity::model::application::Command>>(
+                "command list",
+                json!(commands),
+            ))
+        }
+        "create_message" => {
+            let channel: u64 = op.param("channel_id").parse().unwrap_or(0);
+            let message = posted_message(shared.snowflake(), channel, body);
+            Reply::ok(check::<serenity::model::channel::Message>(
+                "message", message,
+            ))
+        }
+        "create_thread_from_message" => {
+            let id = shared.snowflake();
+            let (channel, message) = (op.param("channel_id"), op.param("message_id"));
+            shared.lock().threads.push((
+                channel.parse().unwrap_or(0),
+                message.parse().unwrap_or(0),
+                id,
+            ));
+            let thread = json!({
+                "id": id.to_string(), "type": 11, "guild_id": GUILD_ID.to_string(),
+                "parent_id": channel, "owner_id": BOT_ID.to_string(),
+                "name": body["name"].as_str().unwrap_or("thread"),
+                "last_message_id": null, "rate_limit_per_user": 0, "message_count": 0,
+                "member_count": 1, "total_message_sent": 0, "flags": 0,
+                "thread_metadata": {
+                    "archived": false, "locked": false,
+                    "auto_archive_duration": body["auto_archive_duration"].as_u64().unwrap_or(4320),
+                    "archive_timestamp": TIMESTAMP, "create_timestamp": TIMESTAMP
+                }
+            });
+            let thread = check::<serenity::model::channel::GuildChannel>("thread", thread);
+            // Discord tells the gateway about the new thread too.
+            let conn = shared.lock().connection.clone();
+            if let Some(conn) = conn {
+                let mut d = thread.clone();
+                d["newly_created"] = json!(true);
+                check_dispatch("THREAD_CREATE", &d);
+                let s = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+                let _ = conn.send(Command::Send(
+                    json!({"op": 0, "s": s, "t": "THREAD_CREATE", "d": d}).to_string(),
+                ));
+            }
+            Reply {
+                status: StatusCode::CREATED,
+                body: Some(thread),
+            }
+        }
+        "create_interaction_response" => interaction_callback(shared, op, violation),
+        "execute_webhook"
+        | "get_original_webhook_message"
+        | "update_original_webhook_message"
+        | "update_webhook_message"
+        | "delete_original_webhook_message" => follow_up(shared, op, body, violation),
+        "create_dm" => {
+            let recipient: u64 = body["recipient_id"]
+                .as_str()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0);
+            let id = shared.snowflake();
+            shared.lock().dm_channels.push((recipient, id));
+            Reply::ok(check::<serenity::model::channel::PrivateChannel>(
+                "DM channel",
+                json!({
+                    "id": id.to_string(), "type": 1, "last_message_id": null,
+                    "flags": 0, "recipients": [user(recipient, false)]
+                }),
+            ))
+        }
+        "update_guild_member" => Reply::ok(check::<serenity::model::guild::Member>(
+            "member",
+            json!({
+                "guild_id": GUILD_ID.to_string(),
+                "user": user(op.param("user_id").parse().unwrap_or(0), false),
+                "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0,
+                "pending": false, "premium_since": null, "nick": null, "avatar": null,
+                "banner": null,
+                "communication_disabled_until": body["communication_disabled_until"].clone()
+            }),
+        )),
+        "trigger_typing_indicator" | "delete_message" => Reply::empty(),
+        other => {
+            violation(format!(
+                "the fake does not model {other}; teach it before the bot relies on it"
+            ));
+            Reply::error(StatusCode::NOT_FOUND, "404: Not Found", 0)
+        }
+    }
+}
+
+/// The one initial response an interaction gets, within 3 s of its creation.
+fn interaction_callback(shared: &Shared, op: &Operation, violation: &dyn Fn(String)) -> Reply {
+    let id: u64 = op.param("interaction_id").parse().unwrap_or(0);
+    let mut inner = shared.lock();
+    let Some(interaction) = inner
+        .interactions
+        .get_mut(&id)
+        .filter(|i| i.token == op.param("interaction_token"))
+    else {
+        drop(inner);
+        violation(format!("interaction {id} is unknown or its token is wrong"));
+        return Reply::error(StatusCode::NOT_FOUND, "Unknown interaction", 10062);
+    };
+    if interaction.acknowledged {
+        drop(inner);
+        violation(format!("interaction {id} was already acknowledged"));
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            "Interaction has already been acknowledged.",
+            40060,
+        );
+    }
+    let age = interaction.created.elapsed();
+    if age > ACK_WINDOW {
+        drop(inner);
+        violation(format!(
+            "interaction {id} was answered after {age:?}, past Discord's 3 s"
+        ));
+        return Reply::error(StatusCode::NOT_FOUND, "Unknown interaction", 10062);
+    }
+    interaction.acknowledged = true;
+    Reply::empty()
+}
+
+/// Follow-ups and edits through the interaction's webhook: only after the initial response and
+/// within the token's 15 minutes.
+fn follow_up(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(String)) -> Reply {
+    let token = op.param("webhook_token");
+    let channel = {
+        let inner = shared.lock();
+        inner
+            .interactions
+            .values()
+            .find(|i| i.token == token && i.acknowledged && i.created.elapsed() < TOKEN_LIFETIME)
+            .filter(|_| op.param("webhook_id") == BOT_ID.to_string())
+            .map(|i| i.channel_id)
+    };
+    let Some(channel) = channel else {
+        violation(format!(
+            "{} on a webhook that is not an acknowledged interaction of this application",
+            op.id
+        ));
+        return Reply::error(StatusCode::NOT_FOUND, "Unknown Webhook", 10015);
+    };
+    if op.id == "delete_original_webhook_message" {
+        return Reply::empty();
+    }
+    let mut message = posted_message(shared.snowflake(), channel, body);
+    message["webhook_id"] = json!(BOT_ID.to_string());
+    message["application_id"] = json!(BOT_ID.to_string());
+    Reply::ok(check::<serenity::model::channel::Message>(
+        "follow-up message",
+        message,
+    ))
+}
+
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|_, child| !child.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
