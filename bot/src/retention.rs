@@ -11,7 +11,9 @@ pub fn cutoffs(config: &RetentionConfig, now: DateTime<Utc>) -> RetentionCutoffs
     RetentionCutoffs {
         now,
         messages_before: now - Duration::days(config.message_days.into()),
+        traces_before: now - Duration::days(config.trace_days.into()),
         audit_before: now - Duration::days(config.audit_days.into()),
+        guild_id: None,
     }
 }
 

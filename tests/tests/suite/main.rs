@@ -8,3 +8,4 @@ mod models;
 mod moderation;
 mod pipeline;
 mod store_conformance;
+mod store_data;
