@@ -7,5 +7,6 @@ mod llm;
 mod models;
 mod moderation;
 mod pipeline;
+mod pipeline_data;
 mod store_conformance;
 mod store_data;
