@@ -74,6 +74,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let pipeline = Arc::clone(&pipeline);
         let shutdown = shutdown.clone();
         let store = store.clone();
+        let knowledge = Arc::clone(&services.knowledge);
         let retention = config.retention.clone();
         let clock = Arc::clone(&clock);
         async move {
@@ -86,7 +87,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                         pipeline.maintain();
                         // Retention hourly, and once at start.
                         if ticks.is_multiple_of(60) {
-                            retention::run_once(&store, &retention, clock.now()).await;
+                            retention::run_once(&store, &knowledge, &retention, clock.now()).await;
                         }
                         ticks += 1;
                     }

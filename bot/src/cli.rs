@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit_cli::{self, AuditCommand};
 use crate::config::Config;
+use crate::data_cli::{self, DataCommand};
 use crate::eval_cli::{self, EvalCommand};
 use crate::knowledge_cli::{self, KnowledgeCommand};
 use crate::models_cli::{self, ModelsCommand};
@@ -59,6 +60,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Export, erase or purge stored data; run the retention pass; set a guild's retention.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
     },
     /// Measure the classifier, retrieval or answers on labelled data.
     Eval {
@@ -150,6 +156,7 @@ async fn dispatch(command: Command, config: Config) -> ExitCode {
         Command::Policy { command } => policy_cli::run(&config, command).await,
         Command::Audit { command } => audit_cli::run(&config, command).await,
         Command::Knowledge { command } => knowledge_cli::run(&config, command).await,
+        Command::Data { command } => data_cli::run(&config, command).await,
         Command::Eval { command } => eval_cli::run(&config, command).await,
         Command::Models { command } => models_cli::run(&config, command).await,
         Command::Ask(args) => terminal::ask::run(&config, args).await,

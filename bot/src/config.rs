@@ -222,12 +222,16 @@ impl Default for SecondStageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
-    /// Message text is zeroed after this many days.
+    /// Message text is zeroed after this many days; audit excerpts (message text too) are
+    /// cleared on the same schedule.
     pub message_days: u32,
-    /// Audit entries (and their excerpts) are deleted after this many days.
+    /// Audit entries (verdicts without text) are deleted after this many days.
     pub audit_days: u32,
     /// Agent traces are deleted after this many days.
     pub trace_days: u32,
+    /// A guild that removed the bot is purged (rows, knowledge vectors, settings) this many
+    /// days later, unless the bot is added back first.
+    pub left_guild_grace_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -236,6 +240,7 @@ impl Default for RetentionConfig {
             message_days: 90,
             audit_days: 365,
             trace_days: 14,
+            left_guild_grace_days: 30,
         }
     }
 }
@@ -639,6 +644,10 @@ impl Config {
             (
                 "SUPPORTBOT_RETENTION__TRACE_DAYS",
                 self.retention.trace_days,
+            ),
+            (
+                "SUPPORTBOT_RETENTION__LEFT_GUILD_GRACE_DAYS",
+                self.retention.left_guild_grace_days,
             ),
         ] {
             if !(1..=3650).contains(&days) {

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use store::Store;
 use tracing::warn;
 
+use crate::config::RetentionConfig;
+
 /// Longest timeout Discord allows (28 days), in minutes.
 pub const MAX_TIMEOUT_MINUTES: u32 = 28 * 24 * 60;
 
@@ -26,6 +28,56 @@ pub struct GuildSettings {
     /// Time out the author of a blocked message for this long; 0 = never.
     pub timeout_minutes: u32,
     pub policy: PolicyConfig,
+    /// The guild's own, shorter retention periods.
+    #[serde(skip_serializing_if = "RetentionOverrides::is_empty")]
+    pub retention: RetentionOverrides,
+}
+
+/// A guild may keep its data for less time than the instance does, never for more: each period
+/// is at least one day and at most the instance's own (`retention.*_days`). The retention job
+/// applies the shorter of the two, so lowering the instance's period later lowers every guild's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_days: Option<u32>,
+}
+
+impl RetentionOverrides {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Refuses a period outside 1 day ..= the instance's period.
+    pub fn check(&self, instance: &RetentionConfig) -> Result<(), SettingsError> {
+        for (what, chosen, max) in [
+            ("message_days", self.message_days, instance.message_days),
+            ("trace_days", self.trace_days, instance.trace_days),
+            ("audit_days", self.audit_days, instance.audit_days),
+        ] {
+            if let Some(days) = chosen
+                && !(1..=max).contains(&days)
+            {
+                return Err(SettingsError::Retention { what, days, max });
+            }
+        }
+        Ok(())
+    }
+
+    /// The periods that apply to the guild: the shorter of its own and the instance's.
+    pub fn apply_to(&self, instance: &RetentionConfig) -> RetentionConfig {
+        let shorter = |own: Option<u32>, max: u32| own.map_or(max, |d| d.clamp(1, max));
+        RetentionConfig {
+            message_days: shorter(self.message_days, instance.message_days),
+            trace_days: shorter(self.trace_days, instance.trace_days),
+            audit_days: shorter(self.audit_days, instance.audit_days),
+            left_guild_grace_days: instance.left_guild_grace_days,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +86,14 @@ pub enum SettingsError {
     Policy(#[from] PolicyError),
     #[error("timeout must be between 0 and {MAX_TIMEOUT_MINUTES} minutes (28 days), got {0}")]
     Timeout(u32),
+    #[error(
+        "{what} must be from 1 to {max} days (a guild may keep data for less time than this instance, not more), got {days}"
+    )]
+    Retention {
+        what: &'static str,
+        days: u32,
+        max: u32,
+    },
     #[error(transparent)]
     Store(#[from] store::StoreError),
 }

@@ -6,6 +6,8 @@ pub mod audit_view;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod data;
+pub mod data_cli;
 pub mod discord;
 pub mod doctor;
 pub mod eval_answers;

@@ -95,7 +95,8 @@ pub fn pipeline_settings(config: &Config) -> anyhow::Result<PipelineSettings> {
         max_in_flight: config.pipeline.max_in_flight,
         per_member_per_minute: NonZeroU32::new(config.pipeline.per_member_per_minute)
             .context("pipeline.per_member_per_minute must be at least 1")?,
-        audit_excerpt_days: config.retention.audit_days,
+        // Excerpts are message text: they follow its period, not the audit entry's.
+        audit_excerpt_days: config.retention.message_days,
         trace_days: config.retention.trace_days,
         daily_token_budget: config.agent.daily_token_budget,
     })

@@ -29,7 +29,7 @@ fn help_lists_the_commands() {
     let out = supportbot(dir.path(), &["--help"], &[]);
     assert!(out.status.success());
     let text = stdout(&out);
-    for command in ["run", "migrate", "doctor", "models"] {
+    for command in ["run", "migrate", "doctor", "models", "data"] {
         assert!(
             text.contains(&format!("  {command}")),
             "{command} missing from:\n{text}"
@@ -40,6 +40,7 @@ fn help_lists_the_commands() {
         &["migrate"],
         &["doctor"],
         &["models", "fetch"],
+        &["data", "purge"],
     ] {
         let args = [command, &["--help"]].concat();
         assert!(
@@ -129,7 +130,7 @@ fn migrate_creates_the_embedded_database_once() {
     let out = supportbot(dir.path(), &["migrate"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("1 migrations applied"),
+        stdout(&out).contains("2 migrations applied"),
         "{}",
         stdout(&out)
     );
@@ -553,4 +554,85 @@ fn a_pdf_that_overflows_the_parser_costs_one_file_not_the_process() {
         &[],
     );
     assert!(stdout(&ask).contains("8443"), "{}", stdout(&ask));
+}
+
+#[test]
+fn data_export_erase_and_purge_say_what_they_delete_and_refuse_without_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("keys.md"),
+        "# API keys\n\n## Reset your API key\n\nOpen Settings → API and click Reset key.\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| supportbot(dir.path(), args, &[]);
+    assert!(
+        run(&["knowledge", "add", "--guild", "5", "docs"])
+            .status
+            .success()
+    );
+    let asked = run(&[
+        "ask",
+        "--guild",
+        "5",
+        "--member",
+        "77",
+        "how do I reset my API key?",
+    ]);
+    assert!(asked.status.success(), "{}", stderr(&asked));
+
+    let export = run(&["data", "export", "--guild", "5", "--member", "77"]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&export)).unwrap();
+    assert_eq!(json["member_id"], 77);
+    assert!(
+        json["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("reset my API key"),
+        "{json}"
+    );
+
+    let refused = run(&["data", "erase", "--guild", "5", "--member", "77"]);
+    assert_eq!(refused.status.code(), Some(2), "refused without --yes");
+    let said = stderr(&refused);
+    assert!(
+        said.contains("--yes") && said.contains("conversations they started"),
+        "{said}"
+    );
+    let erased = run(&["data", "erase", "--guild", "5", "--member", "77", "--yes"]);
+    assert!(erased.status.success(), "{}", stderr(&erased));
+    let after = run(&["data", "export", "--guild", "5", "--member", "77"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&after)).unwrap();
+    assert_eq!(json["messages"], serde_json::json!([]), "{json}");
+
+    let refused = run(&["data", "purge", "--guild", "5"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = stderr(&refused);
+    assert!(
+        said.contains("knowledge chunks") && said.contains("rows of knowledge_sources"),
+        "{said}"
+    );
+    let sources = run(&["knowledge", "list", "--guild", "5"]);
+    assert!(stdout(&sources).contains("docs"), "nothing purged yet");
+    let purged = run(&["data", "purge", "--guild", "5", "--yes"]);
+    assert!(purged.status.success(), "{}", stderr(&purged));
+    let export = run(&["data", "export", "--guild", "5"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&export)).unwrap();
+    for table in ["guilds", "knowledge_sources", "audit_log", "conversations"] {
+        assert_eq!(json[table], serde_json::json!([]), "{table}: {json}");
+    }
+    assert!(
+        !dir.path().join("data/knowledge/edge/5").exists(),
+        "the guild's shard is gone"
+    );
+
+    let dry = run(&["data", "retention", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains("message texts zeroed"),
+        "{}",
+        stdout(&dry)
+    );
 }

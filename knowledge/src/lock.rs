@@ -17,7 +17,7 @@ pub struct DirLock {
 
 impl DirLock {
     pub fn acquire(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|source| KnowledgeError::DataDir {
+        private_dir(dir).map_err(|source| KnowledgeError::DataDir {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -40,6 +40,16 @@ impl DirLock {
             Err(TryLockError::Error(source)) => Err(KnowledgeError::DataDir { path: lock, source }),
         }
     }
+}
+
+/// Creates the directory (and any missing parents) readable by the owner only: the index holds
+/// the guilds' documents.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 #[cfg(test)]

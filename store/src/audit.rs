@@ -138,6 +138,24 @@ impl Store {
         .await)?)
     }
 
+    /// A guild's audit entries, or (with `member`) those about the member's messages, oldest
+    /// first, for an export.
+    pub(crate) async fn export_audit(
+        &self,
+        guild_id: i64,
+        member: Option<i64>,
+    ) -> Result<Vec<AuditEntry>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, guild_id, channel_id, message_id, author_id, verdict, category, rule, model,
+                    model_verdict, score, action, action_status, action_error, excerpt, created_at
+             FROM audit_log WHERE guild_id = $1 AND ($2 IS NULL OR author_id = $2) ORDER BY id",
+        )
+        .bind(guild_id)
+        .bind(member)
+        .fetch_all(pool)
+        .await)?)
+    }
+
     /// Clears excerpts whose retention has passed; returns how many.
     pub async fn expire_audit_excerpts(&self, now: DateTime<Utc>) -> Result<u64> {
         Ok(on_pool!(self, pool => sqlx::query(

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{Result, Store, StoreError, on_pool, ts};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
     Open,
     /// A human took over; the bot stays quiet in this thread.
@@ -38,7 +39,8 @@ impl ConversationStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MessageRole {
     Member,
     Bot,
@@ -63,7 +65,7 @@ impl MessageRole {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Conversation {
     pub id: i64,
     pub guild_id: i64,
@@ -127,7 +129,7 @@ pub struct NewMessage<'a> {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StoredMessage {
     pub id: i64,
     pub guild_id: i64,
@@ -310,20 +312,65 @@ impl Store {
         .bind(conversation_id)
         .fetch_all(pool)
         .await)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredMessage {
-                    id: r.id,
-                    guild_id: r.guild_id,
-                    conversation_id: r.conversation_id,
-                    channel_id: r.channel_id,
-                    discord_message_id: r.discord_message_id,
-                    author_id: r.author_id,
-                    role: MessageRole::parse(&r.role)?,
-                    content: r.content,
-                    created_at: r.created_at,
-                })
-            })
-            .collect()
+        rows.into_iter().map(StoredMessage::try_from).collect()
+    }
+
+    /// A guild's conversations, or (with `member`) those the member started, for an export.
+    pub(crate) async fn export_conversations(
+        &self,
+        guild_id: i64,
+        member: Option<i64>,
+    ) -> Result<Vec<Conversation>> {
+        let sql = concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE guild_id = $1 AND ($2 IS NULL OR author_id = $2) ORDER BY id"
+        );
+        let rows: Vec<ConversationRow> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(guild_id)
+            .bind(member)
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(Conversation::try_from).collect()
+    }
+
+    /// A guild's messages, or (with `member`) the member's own and every message of the
+    /// conversations they started, for an export.
+    pub(crate) async fn export_messages(
+        &self,
+        guild_id: i64,
+        member: Option<i64>,
+    ) -> Result<Vec<StoredMessage>> {
+        let rows: Vec<MessageRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, guild_id, conversation_id, channel_id, discord_message_id, author_id, role, content, created_at
+             FROM messages
+             WHERE guild_id = $1
+               AND ($2 IS NULL OR author_id = $2
+                    OR conversation_id IN (SELECT id FROM conversations WHERE guild_id = $1 AND author_id = $2))
+             ORDER BY id",
+        )
+        .bind(guild_id)
+        .bind(member)
+        .fetch_all(pool)
+        .await)?;
+        rows.into_iter().map(StoredMessage::try_from).collect()
+    }
+}
+
+impl TryFrom<MessageRow> for StoredMessage {
+    type Error = StoreError;
+
+    fn try_from(r: MessageRow) -> Result<Self> {
+        Ok(StoredMessage {
+            id: r.id,
+            guild_id: r.guild_id,
+            conversation_id: r.conversation_id,
+            channel_id: r.channel_id,
+            discord_message_id: r.discord_message_id,
+            author_id: r.author_id,
+            role: MessageRole::parse(&r.role)?,
+            content: r.content,
+            created_at: r.created_at,
+        })
     }
 }

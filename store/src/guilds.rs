@@ -5,7 +5,7 @@ use sqlx::types::Json;
 
 use crate::{Result, Store, on_pool, ts};
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct Guild {
     pub guild_id: i64,
     pub settings: Json<serde_json::Value>,
@@ -15,7 +15,7 @@ pub struct Guild {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct ChannelSetting {
     pub guild_id: i64,
     pub channel_id: i64,
@@ -118,6 +118,23 @@ impl Store {
         .fetch_optional(pool)
         .await)?;
         Ok(enabled.unwrap_or(false))
+    }
+
+    /// A guild's channel settings, or (with `member`) those the member last changed, for an
+    /// export.
+    pub(crate) async fn export_channel_settings(
+        &self,
+        guild_id: i64,
+        member: Option<i64>,
+    ) -> Result<Vec<ChannelSetting>> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT guild_id, channel_id, enabled, updated_by, updated_at FROM channel_settings
+             WHERE guild_id = $1 AND ($2 IS NULL OR updated_by = $2) ORDER BY channel_id",
+        )
+        .bind(guild_id)
+        .bind(member)
+        .fetch_all(pool)
+        .await)?)
     }
 
     pub async fn channel_settings(&self, guild_id: i64) -> Result<Vec<ChannelSetting>> {

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{Result, Store, StoreError, on_pool, ts};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KnowledgeSourceStatus {
     /// Registered, not (yet) indexed.
     Pending,
@@ -36,7 +37,7 @@ impl KnowledgeSourceStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct KnowledgeSource {
     pub id: i64,
     pub guild_id: i64,

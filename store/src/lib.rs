@@ -5,9 +5,14 @@
 
 mod audit;
 mod conversations;
+mod erase;
+mod export;
+mod feedback;
+mod files;
 mod guilds;
 mod knowledge_sources;
 mod retention;
+mod schema;
 mod settings;
 mod traces;
 
@@ -23,9 +28,13 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::{Conversation, ConversationStatus, MessageRole, NewMessage, StoredMessage};
+pub use erase::{ForgottenMessages, MemberErasure, TableCount};
+pub use export::{GuildExport, MemberExport};
+pub use feedback::FeedbackRecord;
 pub use guilds::{ChannelSetting, Guild};
 pub use knowledge_sources::{KnowledgeSource, KnowledgeSourceStatus};
 pub use retention::{RetentionCutoffs, RetentionReport};
+pub use schema::Needle;
 pub use settings::{DatabaseSettings, TlsMode, redact_url};
 pub use traces::{NewTrace, StoredTrace};
 
@@ -138,14 +147,11 @@ impl Store {
                 // message's handful of writes.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
+                // Deleted and zeroed text is overwritten on disk, not left in free pages.
+                .pragma("secure_delete", "ON")
                 .busy_timeout(Duration::from_secs(5));
-            if let Some(dir) = opts.get_filename().parent()
-                && !dir.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
+            if !url.contains(":memory:") && !url.contains("mode=memory") {
+                files::prepare_sqlite_file(opts.get_filename())?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections)

@@ -24,7 +24,7 @@ pub struct NewTrace<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StoredTrace {
     pub id: i64,
     pub guild_id: i64,
@@ -89,23 +89,30 @@ impl Store {
         .bind(limit)
         .fetch_all(pool)
         .await)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| StoredTrace {
-                id: r.id,
-                guild_id: r.guild_id,
-                conversation_id: r.conversation_id,
-                message_id: r.message_id,
-                kind: r.kind,
-                model: r.model,
-                latency_ms: r.latency_ms,
-                tokens_in: r.tokens_in,
-                tokens_out: r.tokens_out,
-                payload: r.payload.0,
-                created_at: r.created_at,
-                expires_at: r.expires_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(StoredTrace::from).collect())
+    }
+
+    /// A guild's traces, or (with `member`) those of the member's conversations and messages,
+    /// for an export.
+    pub(crate) async fn export_traces(
+        &self,
+        guild_id: i64,
+        member: Option<i64>,
+    ) -> Result<Vec<StoredTrace>> {
+        let rows: Vec<TraceRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, guild_id, conversation_id, message_id, kind, model, latency_ms, tokens_in, tokens_out, payload, created_at, expires_at
+             FROM traces
+             WHERE guild_id = $1
+               AND ($2 IS NULL
+                    OR conversation_id IN (SELECT id FROM conversations WHERE guild_id = $1 AND author_id = $2)
+                    OR message_id IN (SELECT discord_message_id FROM messages WHERE guild_id = $1 AND author_id = $2))
+             ORDER BY id",
+        )
+        .bind(guild_id)
+        .bind(member)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows.into_iter().map(StoredTrace::from).collect())
     }
 
     /// Model tokens (prompt and completion) a guild spent since `since`, for its daily budget.
@@ -119,5 +126,24 @@ impl Store {
         .fetch_one(pool)
         .await)?;
         Ok(used.unwrap_or(0).max(0) as u64)
+    }
+}
+
+impl From<TraceRow> for StoredTrace {
+    fn from(r: TraceRow) -> Self {
+        StoredTrace {
+            id: r.id,
+            guild_id: r.guild_id,
+            conversation_id: r.conversation_id,
+            message_id: r.message_id,
+            kind: r.kind,
+            model: r.model,
+            latency_ms: r.latency_ms,
+            tokens_in: r.tokens_in,
+            tokens_out: r.tokens_out,
+            payload: r.payload.0,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
     }
 }

@@ -102,6 +102,23 @@ impl TestDb {
             .await
             .expect("open the test store")
     }
+
+    /// Runs one statement on a connection of its own, around the store: for tests that prove
+    /// the schema itself refuses something. SQLite connections enforce foreign keys here too.
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        if self.pg_name.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+            let done = sqlx::query(sql).execute(&mut conn).await;
+            let _ = conn.close().await;
+            Ok(done?.rows_affected())
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+            let done = sqlx::query(sql).execute(&mut conn).await;
+            let _ = conn.close().await;
+            Ok(done?.rows_affected())
+        }
+    }
 }
 
 impl Drop for TestDb {

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serenity::all::{
-    ComponentInteraction, Context, CreateInteractionResponse, CreateInteractionResponseMessage,
-    EventHandler, Guild, Interaction, Message, Ready, ResumedEvent, UnavailableGuild,
+    ChannelId, ComponentInteraction, Context, CreateInteractionResponse,
+    CreateInteractionResponseMessage, EventHandler, Guild, GuildId, Interaction, Message,
+    MessageId, Ready, ResumedEvent, UnavailableGuild,
 };
 use serenity::async_trait;
 use tracing::{debug, info, warn};
@@ -70,6 +71,28 @@ impl EventHandler for Handler {
         }
     }
 
+    async fn message_delete(
+        &self,
+        _ctx: Context,
+        channel_id: ChannelId,
+        deleted_message_id: MessageId,
+        guild_id: Option<GuildId>,
+    ) {
+        self.forget(guild_id, channel_id, &[deleted_message_id])
+            .await;
+    }
+
+    async fn message_delete_bulk(
+        &self,
+        _ctx: Context,
+        channel_id: ChannelId,
+        multiple_deleted_messages_ids: Vec<MessageId>,
+        guild_id: Option<GuildId>,
+    ) {
+        self.forget(guild_id, channel_id, &multiple_deleted_messages_ids)
+            .await;
+    }
+
     async fn message(&self, ctx: Context, msg: Message) {
         let Some(guild_id) = msg.guild_id else {
             debug!(
@@ -116,6 +139,36 @@ impl EventHandler for Handler {
 }
 
 impl Handler {
+    /// A deleted message's text is not kept: the pipeline forgets it.
+    async fn forget(&self, guild_id: Option<GuildId>, channel_id: ChannelId, ids: &[MessageId]) {
+        let Some(guild_id) = guild_id else {
+            return;
+        };
+        let ids: Vec<u64> = ids.iter().map(|id| id.get()).collect();
+        match self
+            .state
+            .pipeline
+            .messages_deleted(guild_id.get(), &ids)
+            .await
+        {
+            Ok(forgotten) => debug!(
+                guild_id = guild_id.get(),
+                channel_id = channel_id.get(),
+                deleted = ids.len(),
+                messages_zeroed = forgotten.messages_zeroed,
+                audit_excerpts_cleared = forgotten.audit_excerpts_cleared,
+                traces_deleted = forgotten.traces_deleted,
+                "deleted messages forgotten"
+            ),
+            Err(e) => warn!(
+                guild_id = guild_id.get(),
+                channel_id = channel_id.get(),
+                error = %e,
+                "could not forget deleted messages"
+            ),
+        }
+    }
+
     /// "Talk to a human" under an answer: the same handoff as asking for a person.
     async fn handoff_button(&self, ctx: &Context, click: &ComponentInteraction, id: &str) {
         let (Some(guild_id), Ok(conversation_id)) = (click.guild_id, id.parse::<i64>()) else {

@@ -32,7 +32,7 @@ use agent::classifier::{
 };
 use agent::{Agent, Decision, HandoffReason};
 use chrono::{DateTime, Utc};
-use store::{Conversation, MessageRole, NewMessage, Store};
+use store::{Conversation, ForgottenMessages, MessageRole, NewMessage, Store};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -133,7 +133,7 @@ pub enum PipelineError {
 pub struct PipelineSettings {
     pub max_in_flight: usize,
     pub per_member_per_minute: NonZeroU32,
-    /// How long audit excerpts are kept.
+    /// How long audit excerpts are kept (message text's period).
     pub audit_excerpt_days: u32,
     /// How long agent traces are kept.
     pub trace_days: u32,
@@ -399,6 +399,21 @@ impl Pipeline {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&conversation_id);
+    }
+
+    /// Messages deleted on Discord (MESSAGE_DELETE, MESSAGE_DELETE_BULK), by their author, a
+    /// moderator or the bot itself: their stored text, audit excerpts and traces are forgotten;
+    /// an audit entry keeps its verdict.
+    pub async fn messages_deleted(
+        &self,
+        guild_id: u64,
+        message_ids: &[u64],
+    ) -> Result<ForgottenMessages, PipelineError> {
+        let ids: Vec<i64> = message_ids.iter().map(|&id| id as i64).collect();
+        Ok(self
+            .store
+            .forget_messages(guild_id as i64, &ids, self.clock.now())
+            .await?)
     }
 
     /// Stores the member's message; `None` when it was stored before (a replayed event).

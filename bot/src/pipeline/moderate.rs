@@ -105,7 +105,10 @@ impl Moderation<'_> {
             },
             Err(e) => format!("error: {e}"),
         });
-        let excerpt = excerpt(&inbound.content, EXCERPT_CHARS);
+        // A leaked token or key is never stored: the category and the rule (which names the
+        // kind of secret, e.g. `secret.discord_token`) say enough.
+        let excerpt =
+            (category != Category::Secret).then(|| excerpt(&inbound.content, EXCERPT_CHARS));
         let audit_id = self
             .store
             .insert_audit(&NewAuditEntry {
@@ -121,8 +124,10 @@ impl Moderation<'_> {
                 score: f64::from(score),
                 action: &action,
                 action_status: status,
-                excerpt: Some(&excerpt),
-                excerpt_expires_at: Some(self.now + Duration::days(self.excerpt_days.into())),
+                excerpt: excerpt.as_deref(),
+                excerpt_expires_at: excerpt
+                    .is_some()
+                    .then(|| self.now + Duration::days(self.excerpt_days.into())),
                 created_at: self.now,
             })
             .await?;

@@ -8,4 +8,6 @@ mod models;
 mod moderation;
 mod oracle;
 mod pipeline;
+mod pipeline_data;
 mod store_conformance;
+mod store_data;

@@ -16,23 +16,23 @@ use tests::fake_openai::{Behaviour, FakeOpenAi};
 
 use crate::e2e::DOCS;
 
-const GUILD: u64 = 7000;
+pub(crate) const GUILD: u64 = 7000;
 const CHANNEL: u64 = 7001;
 const STAFF: u64 = 7002;
 const ROLE: u64 = 7003;
 const BOT: u64 = 7004;
 
-struct Harness {
-    services: Services,
-    delivery: RecordingDelivery,
-    clock: Arc<ManualClock>,
-    next_id: u64,
-    _dir: tempfile::TempDir,
+pub(crate) struct Harness {
+    pub(crate) services: Services,
+    pub(crate) delivery: RecordingDelivery,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) next_id: u64,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 /// A guild with `DOCS` indexed, an enabled channel, a staff channel and (optionally) a
 /// support role; `configure` may add an answer model.
-async fn harness(support_role: bool, configure: impl FnOnce(&mut Config)) -> Harness {
+pub(crate) async fn harness(support_role: bool, configure: impl FnOnce(&mut Config)) -> Harness {
     tests::init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
@@ -77,7 +77,7 @@ async fn harness(support_role: bool, configure: impl FnOnce(&mut Config)) -> Har
         delivery: RecordingDelivery::new(BOT, 1_000_000),
         clock,
         next_id: 100,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -100,7 +100,7 @@ fn with_model(fake: &FakeOpenAi) -> impl FnOnce(&mut Config) {
 
 impl Harness {
     /// A member's message: a new question in the enabled channel, or a reply in `thread`.
-    async fn say(&mut self, author: u64, thread: Option<u64>, text: &str) -> Outcome {
+    pub(crate) async fn say(&mut self, author: u64, thread: Option<u64>, text: &str) -> Outcome {
         self.next_id += 1;
         let inbound = Inbound {
             guild_id: GUILD,
@@ -125,7 +125,7 @@ impl Harness {
             .unwrap()
     }
 
-    fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.services.store
     }
 }
@@ -175,7 +175,8 @@ async fn a_question_is_answered_with_citations_and_its_trace_expires_after_14_da
 
     h.clock.advance(Duration::days(15));
     let retention = supportbot::config::RetentionConfig::default();
-    supportbot::retention::run_once(h.store(), &retention, h.clock.now()).await;
+    supportbot::retention::run_once(h.store(), &h.services.knowledge, &retention, h.clock.now())
+        .await;
     assert!(h.store().traces(GUILD as i64, 10).await.unwrap().is_empty());
 }
 

@@ -493,7 +493,9 @@ mod retention {
             .apply_retention(RetentionCutoffs {
                 now: t(30),
                 messages_before: t(10),
+                traces_before: t(10),
                 audit_before: t(10),
+                guild_id: None,
             })
             .await
             .unwrap();
@@ -519,7 +521,9 @@ mod retention {
             .apply_retention(RetentionCutoffs {
                 now: t(80),
                 messages_before: t(10),
+                traces_before: t(10),
                 audit_before: t(10),
+                guild_id: None,
             })
             .await
             .unwrap();
