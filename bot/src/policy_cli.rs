@@ -14,7 +14,9 @@ use figment::providers::{Format, Toml};
 use store::Store;
 
 use crate::config::Config;
-use crate::guild_settings::{GuildSettings, GuildSettingsCache, IdStyle, SettingsError};
+use crate::guild_settings::{
+    GuildSettings, GuildSettingsCache, IdStyle, RetentionOverrides, SettingsError,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -121,6 +123,10 @@ async fn dispatch(
         }
         PolicyCommand::Import { guild, file } => {
             let imported = read_settings(&file)?;
+            imported
+                .retention
+                .check(&config.retention)
+                .map_err(|e| format!("not saved: {e}"))?;
             save(settings, guild, move |s| {
                 *s = imported;
                 Ok(())
@@ -251,20 +257,26 @@ fn read_settings(path: &Path) -> Result<GuildSettings, CliError> {
     let Some(keys) = parsed.as_object() else {
         return Err(invalid("expected a table of settings".into()).into());
     };
-    if let Some(unknown) = keys.keys().find(|k| !SETTINGS_KEYS.contains(&k.as_str())) {
+    // The known keys are the ones the settings themselves serialise to, every one set.
+    let sample = GuildSettings {
+        retention: RetentionOverrides {
+            message_days: Some(1),
+            ..RetentionOverrides::default()
+        },
+        ..GuildSettings::default()
+    };
+    let known = serde_json::to_value(sample)?;
+    let known: Vec<&String> = known
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    if let Some(unknown) = keys.keys().find(|k| !known.contains(k)) {
+        let names: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
         return Err(invalid(format!(
             "unknown setting {unknown:?} (known: {})",
-            SETTINGS_KEYS.join(", ")
+            names.join(", ")
         ))
         .into());
     }
     Ok(serde_json::from_value(parsed).map_err(|e| invalid(e.to_string()))?)
 }
-
-/// The top-level keys of `GuildSettings`.
-const SETTINGS_KEYS: [&str; 4] = [
-    "staff_channel_id",
-    "support_role_id",
-    "timeout_minutes",
-    "policy",
-];

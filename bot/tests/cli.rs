@@ -509,7 +509,7 @@ fn self_drawing_pdf() -> Vec<u8> {
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 6\n0000000000 65535 f \n").as_bytes());
+    out.extend_from_slice(b"xref\n0 6\n0000000000 65535 f \n");
     for o in offsets {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }

@@ -89,10 +89,10 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
     if let Some(v4) = v6.to_ipv4_mapped() {
         Some(v4) // ::ffff:a.b.c.d
-    } else if seg[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
-        Some(last) // ::a.b.c.d, IPv4-compatible (deprecated)
-    } else if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        Some(last) // NAT64, the well-known prefix
+    } else if (seg[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified())
+        || seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+    {
+        Some(last) // ::a.b.c.d (IPv4-compatible, deprecated), or NAT64's well-known prefix
     } else if seg[0] == 0x2002 {
         Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])) // 6to4
     } else {

@@ -564,7 +564,7 @@ fn filter_bomb_pdf(gib: u64) -> Vec<u8> {
     // once the window is all zeros, every 1 MiB of zeros compresses to the same bytes.
     let mut z = Compress::new(Compression::best(), true);
     let zeros = vec![0u8; 1 << 20];
-    let mut block = |z: &mut Compress| {
+    let block = |z: &mut Compress| {
         let mut out = Vec::with_capacity(1 << 16);
         z.compress_vec(&zeros, &mut out, FlushCompress::Sync)
             .unwrap();
