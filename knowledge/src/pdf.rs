@@ -279,7 +279,8 @@ mod tests {
     #[test]
     fn a_worker_that_hangs_is_killed_at_the_deadline() {
         let started = Instant::now();
-        let err = pdf_text(PDF, &shell("sleep 30", Duration::from_secs(1))).unwrap_err();
+        // `exec`, so the process killed is the one holding the pipe (no grandchild keeps it open).
+        let err = pdf_text(PDF, &shell("exec sleep 30", Duration::from_secs(1))).unwrap_err();
         assert!(err.contains("longer than 1 s"), "{err}");
         assert!(
             started.elapsed() < Duration::from_secs(10),
