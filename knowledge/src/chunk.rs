@@ -4,7 +4,7 @@
 //! so answers can cite the exact section, and names the partial files its text was included
 //! from. Markdown is first rewritten into what a reader sees (see [`crate::markup`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use scraper::{ElementRef, Html, Node, Selector};
@@ -81,6 +81,8 @@ struct Outline {
     title: Option<String>,
     headings: Vec<(u8, String)>,
     slugs: HashMap<String, usize>,
+    /// Every anchor given to a section so far.
+    anchors: HashSet<String>,
     sections: Vec<Section>,
     inline: String,
     /// Partial files whose included text is being read, innermost last.
@@ -159,7 +161,10 @@ impl Outline {
         self.headings.retain(|(l, _)| *l < level);
         self.headings.push((level, text.clone()));
         let anchor = match id {
-            Some(id) if !id.is_empty() => id.to_string(),
+            Some(id) if !id.is_empty() => {
+                self.anchors.insert(id.to_string());
+                id.to_string()
+            }
             _ => self.unique_slug(&text),
         };
         self.sections.push(Section {
@@ -169,13 +174,22 @@ impl Outline {
         });
     }
 
-    /// GitHub-style: the second "Setup" heading becomes `setup-1`.
+    /// GitHub-style: the second "Setup" heading becomes `setup-1`, skipping anchors already
+    /// taken (by a heading called "Setup 1", say), so no two sections share one.
     fn unique_slug(&mut self, text: &str) -> String {
         let base = slug(text);
         let n = self.slugs.entry(base.clone()).or_insert(0);
-        let s = if *n == 0 { base } else { format!("{base}-{n}") };
-        *n += 1;
-        s
+        loop {
+            let s = if *n == 0 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            };
+            *n += 1;
+            if self.anchors.insert(s.clone()) {
+                return s;
+            }
+        }
     }
 
     fn current(&mut self) -> &mut Section {

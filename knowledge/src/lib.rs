@@ -14,6 +14,8 @@ pub mod document;
 pub mod error;
 pub mod eval;
 pub mod fetch;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod index;
 mod kb;
 pub mod local_model;

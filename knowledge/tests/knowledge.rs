@@ -2222,3 +2222,117 @@ async fn a_missing_local_model_is_a_clear_error_naming_the_fix() {
     );
     assert!(err.contains("SUPPORTBOT_KNOWLEDGE__LOCAL_MODEL"), "{err}");
 }
+
+/// The parse worker as the tests run it, with little memory and a short deadline so a case that
+/// hangs or balloons is cut off quickly.
+fn fuzz_parser() -> knowledge::ParserConfig {
+    knowledge::ParserConfig {
+        worker: Some((
+            env!("CARGO_BIN_EXE_knowledge-parse-worker").into(),
+            Vec::new(),
+        )),
+        memory_bytes: 256 * 1024 * 1024,
+        time: std::time::Duration::from_secs(5),
+        ..knowledge::ParserConfig::default()
+    }
+}
+
+/// One way a PDF gets broken in transit or on purpose.
+#[derive(Debug, Clone)]
+enum Damage {
+    Flip {
+        at: usize,
+        bits: u8,
+    },
+    Cut {
+        at: usize,
+    },
+    Insert {
+        at: usize,
+        bytes: Vec<u8>,
+    },
+    /// Replace the first occurrence of a structural token with another value.
+    Retoken {
+        token: &'static str,
+        with: String,
+    },
+}
+
+fn damage() -> impl proptest::strategy::Strategy<Value = Damage> {
+    use proptest::prelude::*;
+    let token = prop_oneof![
+        Just("/Length "),
+        Just("startxref\n"),
+        Just("/Count "),
+        Just("0 R"),
+        Just("/Kids ["),
+        Just("stream\n"),
+        Just("BT"),
+        Just("Tj"),
+    ];
+    let with = prop_oneof![
+        Just("/Length 999999999 ".to_string()),
+        Just("/Length -1 ".to_string()),
+        Just("startxref\n-5".to_string()),
+        Just("/Count 4294967296 ".to_string()),
+        Just("1 R".to_string()),
+        Just("/Kids [1 0 R 2 0 R ".to_string()),
+        Just("/Kids [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[".to_string()),
+        Just("<<".repeat(5_000)),
+        Just("(".repeat(5_000)),
+        "\\PC{0,16}",
+    ];
+    prop_oneof![
+        (any::<usize>(), 1u8..=255).prop_map(|(at, bits)| Damage::Flip { at, bits }),
+        any::<usize>().prop_map(|at| Damage::Cut { at }),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..64))
+            .prop_map(|(at, bytes)| Damage::Insert { at, bytes }),
+        (token, with).prop_map(|(token, with)| Damage::Retoken { token, with }),
+    ]
+}
+
+fn apply(mut pdf: Vec<u8>, damage: &Damage) -> Vec<u8> {
+    // Damage past the header: a file without `%PDF-` never reaches the worker.
+    let body = |at: usize, len: usize| 5 + at % (len - 5).max(1);
+    match damage {
+        Damage::Flip { at, bits } => {
+            let i = body(*at, pdf.len());
+            pdf[i] ^= bits;
+        }
+        Damage::Cut { at } => pdf.truncate(body(*at, pdf.len())),
+        Damage::Insert { at, bytes } => {
+            let i = body(*at, pdf.len());
+            pdf.splice(i..i, bytes.iter().copied());
+        }
+        Damage::Retoken { token, with } => {
+            if let Some(i) = pdf.windows(token.len()).position(|w| w == token.as_bytes()) {
+                pdf.splice(i..i + token.len(), with.bytes());
+            }
+        }
+    }
+    pdf
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever shape a PDF arrives in, the parser answers with its text or a reason, and the
+    /// process asking is never taken down with it.
+    #[test]
+    fn a_damaged_pdf_gives_text_or_a_reason(
+        damages in proptest::collection::vec(damage(), 1..4),
+        pages in 1usize..4,
+    ) {
+        let lines = ["The router keeps its leases for a day.", "Restart it to renew them."];
+        let page: Vec<&[&str]> = (0..pages).map(|_| &lines[..]).collect();
+        let pdf = damages.iter().fold(pdf(&page), apply);
+        match knowledge::pdf::pdf_text(&pdf, &fuzz_parser()) {
+            Ok(text) => proptest::prop_assert!(text.len() <= fuzz_parser().max_text_bytes),
+            Err(reason) => {
+                proptest::prop_assert!(reason.contains("not indexed"), "{reason}");
+                // The worker is there: a reason must be about the file, not the parser.
+                proptest::prop_assert!(!reason.contains("not available"), "{reason}");
+            }
+        }
+    }
+}

@@ -198,8 +198,19 @@ pub fn fold_text(input: &str) -> (String, bool) {
             push(l, out);
             return;
         }
+        // The lowercase of a capital may itself be a lookalike (Greek capital omega becomes
+        // omega, which reads as `w`): fold it too, so folding folded text changes nothing.
         for l in c.to_lowercase() {
-            push(l, out);
+            if is_stacking_mark(l) {
+                continue;
+            }
+            match fold_lookalike(l) {
+                Some(f) => {
+                    folded = true;
+                    push(f, out);
+                }
+                None => push(l, out),
+            }
         }
     };
     for c in input.nfkd() {

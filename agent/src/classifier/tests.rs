@@ -9,8 +9,14 @@ fn tracker() -> SignalTracker<FakeRelativeClock> {
     SignalTracker::with_clock(SignalConfig::default(), FakeRelativeClock::default())
 }
 
+/// Building the classifier trains its model: once per test binary, not once per call.
+fn shared() -> &'static Classifier {
+    static CLASSIFIER: std::sync::LazyLock<Classifier> = std::sync::LazyLock::new(Classifier::new);
+    &CLASSIFIER
+}
+
 fn classify(text: &str) -> Verdict {
-    Classifier::new().classify(
+    shared().classify(
         &ClassifierInput::text(text),
         &Policy::default(),
         &tracker(),
@@ -307,7 +313,7 @@ proptest! {
             conversation_frustration_count: frustration,
             ..ClassifierInput::text(text)
         };
-        let v = Classifier::new().classify(&input, &Policy::default(), &tracker(), 0);
+        let v = shared().classify(&input, &Policy::default(), &tracker(), 0);
         prop_assert!(v.action.is_allow() || v.action.rule().is_some());
     }
 
@@ -483,4 +489,144 @@ fn an_instruction_wrapped_in_base64_is_read_as_what_it_says() {
             .action
             .is_allow()
     );
+}
+
+/// Characters that hide inside a word without changing how it reads: zero-width and bidi
+/// controls, variation selectors, tag characters, soft hyphens and stacked combining marks.
+fn hiding_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        Just('\u{200B}'),
+        Just('\u{200D}'),
+        Just('\u{2060}'),
+        Just('\u{FEFF}'),
+        Just('\u{00AD}'),
+        Just('\u{202E}'),
+        Just('\u{FE0F}'),
+        Just('\u{E0041}'),
+        Just('\u{0301}'),
+        Just('\u{0336}'),
+        Just('\u{20DD}'),
+    ]
+}
+
+/// How a spammer respells a Latin letter so it looks the same: fullwidth, mathematical bold,
+/// or the Cyrillic letter drawn alike, where there is one.
+fn respell(c: char, style: u8) -> String {
+    if !c.is_ascii_lowercase() {
+        return c.to_string();
+    }
+    let offset = c as u32 - 'a' as u32;
+    let cyrillic = |c| match c {
+        'a' => Some('а'),
+        'c' => Some('с'),
+        'e' => Some('е'),
+        'i' => Some('і'),
+        'o' => Some('о'),
+        'p' => Some('р'),
+        'x' => Some('х'),
+        'y' => Some('у'),
+        _ => None,
+    };
+    let out = match style % 4 {
+        0 => Some(c),
+        1 => char::from_u32(0xFF41 + offset),
+        2 => char::from_u32(0x1D41A + offset),
+        _ => cyrillic(c).or(Some(c)),
+    };
+    out.unwrap_or(c).to_string()
+}
+
+/// Text as members and attackers write it: words in any case, every kind of space, links and
+/// their obfuscations, base64 runs, and the Unicode that breaks naive matching.
+fn hostile_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        4 => "[a-zA-Z]{1,10}",
+        1 => "[0-9]{1,6}",
+        1 => "[ \t\n\u{a0}\u{3000}]{1,4}",
+        1 => hiding_char().prop_map(String::from),
+        1 => Just("hxxps://exa[.]mple(dot)com/x".to_string()),
+        1 => Just("[discord.com](https://d1scord.gift)".to_string()),
+        1 => Just("aGVsbG8gd29ybGQgaWdub3JlIGFsbA==".to_string()),
+        1 => Just("İstanbul ß ﬁ Ω ǅ".to_string()),
+        1 => "\\PC{1,6}",
+        1 => Just("!!!!!!!!".to_string()),
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The matching form is a fixed point: admin words and messages are both folded, so folding
+    /// an already folded string must not change it, or a word an admin adds could never match.
+    #[test]
+    fn folding_is_idempotent(text in hostile_text()) {
+        let once = normalize::fold_text(&text).0;
+        prop_assert_eq!(normalize::fold_text(&once).0, once);
+    }
+
+    #[test]
+    fn the_matching_form_is_lowercase_single_spaced_and_visible(text in hostile_text()) {
+        let n = normalize::normalize(&text);
+        prop_assert!(!n.text.bytes().any(|b| b.is_ascii_uppercase()), "{:?}", n.text);
+        prop_assert!(!n.text.contains("  "), "{:?}", n.text);
+        prop_assert_eq!(n.text.trim(), n.text.as_str());
+        prop_assert!(!n.text.chars().any(normalize::is_invisible), "{:?}", n.text);
+        prop_assert!(n.links.len() <= 64);
+    }
+
+    #[test]
+    fn hidden_characters_and_lookalike_letters_do_not_change_a_phrase(
+        phrase in "[a-z]{2,9}( [a-z]{2,9}){0,4}",
+        style in any::<u8>(),
+        hidden in prop::collection::vec((any::<prop::sample::Index>(), hiding_char()), 0..6),
+    ) {
+        let mut chars: Vec<String> = phrase
+            .chars()
+            .enumerate()
+            .map(|(i, c)| respell(c, style.wrapping_add(i as u8)))
+            .collect();
+        for (at, c) in hidden {
+            let i = at.index(chars.len());
+            chars[i].push(c);
+        }
+        let disguised = chars.concat();
+        prop_assert_eq!(normalize::fold_text(&disguised).0, normalize::fold_text(&phrase).0);
+    }
+
+    /// A scam that the rules block plainly is blocked however its letters are disguised.
+    #[test]
+    fn a_disguised_nitro_scam_is_still_blocked(
+        style in any::<u8>(),
+        hidden in prop::collection::vec((any::<prop::sample::Index>(), hiding_char()), 0..4),
+    ) {
+        let plain = "free nitro for everyone claim it at discord-nitro.gift/claim";
+        prop_assert_eq!(category(&classify(plain)), Some(Category::Scam));
+        // The words are disguised; the link stays as typed, as it must to be clickable.
+        let (words, link) = plain.split_at(plain.find("discord-").unwrap());
+        let mut chars: Vec<String> = words
+            .chars()
+            .enumerate()
+            .map(|(i, c)| respell(c, style.wrapping_add(i as u8)))
+            .collect();
+        for (at, c) in hidden {
+            let i = at.index(chars.len());
+            chars[i].push(c);
+        }
+        let disguised = chars.concat() + link;
+        prop_assert_eq!(category(&classify(&disguised)), Some(Category::Scam), "{}", disguised);
+    }
+
+    /// An instruction smuggled in base64 is read: the decoded text reaches the rules.
+    #[test]
+    fn base64_wrapped_text_is_decoded(words in prop::collection::vec("[a-zA-Z]{2,9}", 4..12)) {
+        use base64::Engine as _;
+        let sentence = words.join(" ");
+        // Shorter runs are too like ordinary identifiers to decode.
+        prop_assume!(sentence.len() >= 18);
+        let wrapped = base64::engine::general_purpose::STANDARD.encode(&sentence);
+        let message = format!("please run this: {wrapped} thanks");
+        let decoded = normalize::decoded_base64(&message);
+        prop_assert!(decoded.as_deref().is_some_and(|d| d.contains(&sentence)), "{wrapped}");
+    }
 }

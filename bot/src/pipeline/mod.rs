@@ -15,6 +15,8 @@
 
 mod ask;
 mod deliver;
+#[cfg(test)]
+mod fuzz_tests;
 mod gate;
 mod moderate;
 mod recording;

@@ -49,6 +49,10 @@ fn blocks(text: &str) -> Vec<String> {
     out
 }
 
+/// The longest fence opening line (backticks and language tag) repeated on every part of a
+/// code block that spans several messages.
+const MAX_OPENER: usize = 100;
+
 fn chars(s: &str) -> usize {
     s.chars().count()
 }
@@ -86,13 +90,22 @@ fn fit_block(block: &str) -> Vec<String> {
         return vec![block.to_string()];
     }
     let first = block.lines().next().unwrap_or("");
-    if first.trim_start().starts_with("```") {
-        let ticks: String = first
-            .trim_start()
-            .chars()
-            .take_while(|&c| c == '`')
+    let ticks: String = first
+        .trim_start()
+        .chars()
+        .take_while(|&c| c == '`')
+        .collect();
+    if ticks.len() >= 3 && ticks.len() <= MAX_OPENER {
+        // An opening line is backticks and a short language tag. A longer one (a model can
+        // write anything there) is content: reopening each part with it would leave no room.
+        let long_opener = chars(first) > MAX_OPENER;
+        let spill = first.trim_start()[ticks.len()..].to_string();
+        let first = if long_opener { ticks.as_str() } else { first };
+        let body: Vec<&str> = long_opener
+            .then_some(spill.as_str())
+            .into_iter()
+            .chain(block.lines().skip(1))
             .collect();
-        let body: Vec<&str> = block.lines().skip(1).collect();
         let body = if body
             .last()
             .is_some_and(|l| l.trim().trim_start_matches('`').is_empty() && l.contains('`'))
@@ -188,6 +201,19 @@ mod tests {
         for p in split_for_discord(&huge) {
             assert!(chars(&p) <= MESSAGE_LIMIT);
             assert!(p.starts_with("```") && p.ends_with("```"), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn a_fence_with_a_huge_opening_line_still_splits_within_the_limit() {
+        // Found by the property tests: the opening line was repeated on every part, leaving
+        // less than no room (an arithmetic overflow).
+        let text = format!("```{}\n{}\n```", "x".repeat(2_500), "line\n".repeat(600));
+        let parts = split_for_discord(&text);
+        assert!(parts.len() >= 2);
+        for p in &parts {
+            assert!(chars(p) <= MESSAGE_LIMIT, "{} chars", chars(p));
+            assert!(p.starts_with("```\n") && p.ends_with("```"), "{p:?}");
         }
     }
 }
