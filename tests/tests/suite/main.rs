@@ -3,6 +3,7 @@
 //! and link time down.
 
 mod e2e;
+mod fuzz;
 mod llm;
 mod models;
 mod moderation;
