@@ -79,10 +79,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let clock = Arc::clone(&clock);
         async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut outbox_tick = tokio::time::interval(Duration::from_secs(5));
             let mut ticks: u64 = 0;
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
+                    _ = outbox_tick.tick() => flush_audit_outbox(&store).await,
                     _ = tick.tick() => {
                         pipeline.maintain();
                         // Retention hourly, and once at start.
@@ -114,9 +116,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     stopper.abort();
     maintenance.abort();
     pipeline.drain().await;
+    flush_audit_outbox(&store).await;
     store.close().await;
     info!("stopped");
     result
+}
+
+/// Writes audit rows that waited out a database outage in memory; what still cannot be
+/// written is said in one line (it stays for the next try while the process runs).
+async fn flush_audit_outbox(store: &store::Store) {
+    if store.audit_outbox_len().0 == 0 {
+        return;
+    }
+    match store.flush_audit_outbox().await {
+        Ok(n) => info!(
+            written = n,
+            "audit rows kept during a database outage were written"
+        ),
+        Err(e) => {
+            let (pending, dropped) = store.audit_outbox_len();
+            warn!(pending, dropped, error = %e, "audit rows still wait for the database");
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

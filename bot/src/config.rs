@@ -265,6 +265,9 @@ pub struct DatabaseConfig {
     pub tls: Option<String>,
     pub max_connections: u32,
     pub connect_timeout_secs: u64,
+    /// How long a statement is retried while the database is unreachable (a restart or a
+    /// failover) before the work fails; audit rows wait in memory past it.
+    pub retry_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,6 +325,7 @@ impl Default for DatabaseConfig {
             tls: None,
             max_connections: 8,
             connect_timeout_secs: 10,
+            retry_secs: 30,
         }
     }
 }
@@ -801,6 +805,7 @@ impl Config {
         settings.tls = self.database.tls.as_deref().and_then(|t| t.parse().ok());
         settings.max_connections = self.database.max_connections;
         settings.connect_timeout = Duration::from_secs(self.database.connect_timeout_secs);
+        settings.retry_for = Duration::from_secs(self.database.retry_secs);
         settings
     }
 }

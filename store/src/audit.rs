@@ -59,8 +59,172 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// Audit rows the database could not take (it stayed unreachable past the retry budget), in
+/// the order they were made, until [`Store::flush_audit_outbox`] writes them. Each has a
+/// provisional negative id that later status updates can use, before and after the flush.
+#[derive(Debug, Default)]
+pub(crate) struct AuditOutbox {
+    pending: std::collections::VecDeque<PendingAudit>,
+    last_provisional: i64,
+    /// Provisional id -> the row's real id, for updates that arrive after the flush.
+    written: std::collections::HashMap<i64, i64>,
+    /// Rows given up because the outbox was full.
+    dropped: u64,
+}
+
+/// Rows kept in memory while the database is away; past this the oldest are given up (and
+/// counted), so an outage cannot grow memory without bound.
+const OUTBOX_LIMIT: usize = 10_000;
+
+#[derive(Debug)]
+struct PendingAudit {
+    provisional: i64,
+    entry: OwnedAuditEntry,
+    result: Option<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone)]
+struct OwnedAuditEntry {
+    guild_id: i64,
+    channel_id: i64,
+    message_id: i64,
+    author_id: i64,
+    verdict: String,
+    category: String,
+    rule: String,
+    model: Option<String>,
+    model_verdict: Option<String>,
+    score: f64,
+    action: String,
+    action_status: String,
+    excerpt: Option<String>,
+    excerpt_expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl OwnedAuditEntry {
+    fn from(e: &NewAuditEntry<'_>) -> Self {
+        Self {
+            guild_id: e.guild_id,
+            channel_id: e.channel_id,
+            message_id: e.message_id,
+            author_id: e.author_id,
+            verdict: e.verdict.into(),
+            category: e.category.into(),
+            rule: e.rule.into(),
+            model: e.model.map(Into::into),
+            model_verdict: e.model_verdict.map(Into::into),
+            score: e.score,
+            action: e.action.into(),
+            action_status: e.action_status.into(),
+            excerpt: e.excerpt.map(Into::into),
+            excerpt_expires_at: e.excerpt_expires_at,
+            created_at: e.created_at,
+        }
+    }
+
+    fn as_new(&self) -> NewAuditEntry<'_> {
+        NewAuditEntry {
+            guild_id: self.guild_id,
+            channel_id: self.channel_id,
+            message_id: self.message_id,
+            author_id: self.author_id,
+            verdict: &self.verdict,
+            category: &self.category,
+            rule: &self.rule,
+            model: self.model.as_deref(),
+            model_verdict: self.model_verdict.as_deref(),
+            score: self.score,
+            action: &self.action,
+            action_status: &self.action_status,
+            excerpt: self.excerpt.as_deref(),
+            excerpt_expires_at: self.excerpt_expires_at,
+            created_at: self.created_at,
+        }
+    }
+}
+
 impl Store {
+    /// Records a verdict. When the database stays unreachable past the retry budget the row is
+    /// kept in memory and a provisional (negative) id returned; [`Store::flush_audit_outbox`]
+    /// writes it later, so an outage delays audit rows but does not lose them.
     pub async fn insert_audit(&self, e: &NewAuditEntry<'_>) -> Result<i64> {
+        match self.write_audit(e).await {
+            Err(error) if crate::Transient::is_transient(&error) => {
+                let mut outbox = self.outbox();
+                outbox.last_provisional -= 1;
+                let provisional = outbox.last_provisional;
+                if outbox.pending.len() >= OUTBOX_LIMIT {
+                    outbox.pending.pop_front();
+                    outbox.dropped += 1;
+                    tracing::error!(
+                        dropped = outbox.dropped,
+                        "the audit outbox is full; the oldest unwritten audit row was given up"
+                    );
+                }
+                outbox.pending.push_back(PendingAudit {
+                    provisional,
+                    entry: OwnedAuditEntry::from(e),
+                    result: None,
+                });
+                tracing::warn!(
+                    guild_id = e.guild_id,
+                    pending = outbox.pending.len(),
+                    "the database is unreachable; the audit row waits in memory"
+                );
+                Ok(provisional)
+            }
+            other => other,
+        }
+    }
+
+    /// Audit rows waiting for the database, and rows given up because the outbox was full.
+    pub fn audit_outbox_len(&self) -> (usize, u64) {
+        let outbox = self.outbox();
+        (outbox.pending.len(), outbox.dropped)
+    }
+
+    /// Writes the rows waiting in the outbox, oldest first; stops at the first that still
+    /// cannot be written. Returns how many were written.
+    pub async fn flush_audit_outbox(&self) -> Result<usize> {
+        let mut written = 0;
+        loop {
+            let Some(next) = self.outbox().pending.pop_front() else {
+                return Ok(written);
+            };
+            match self.write_audit(&next.entry.as_new()).await {
+                Ok(id) => {
+                    {
+                        let mut outbox = self.outbox();
+                        if outbox.written.len() >= OUTBOX_LIMIT {
+                            outbox.written.clear();
+                        }
+                        outbox.written.insert(next.provisional, id);
+                    }
+                    if let Some((status, error)) = &next.result {
+                        self.set_audit_action_result(
+                            next.entry.guild_id,
+                            id,
+                            status,
+                            error.as_deref(),
+                        )
+                        .await?;
+                    }
+                    written += 1;
+                }
+                Err(e) => {
+                    self.outbox().pending.push_front(next);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn outbox(&self) -> std::sync::MutexGuard<'_, AuditOutbox> {
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn write_audit(&self, e: &NewAuditEntry<'_>) -> Result<i64> {
         self.ensure_guild(e.guild_id, e.created_at).await?;
         let id: i64 = on_pool!(self, pool => sqlx::query_scalar(
             "INSERT INTO audit_log (guild_id, channel_id, message_id, author_id, verdict, category, rule,
@@ -97,6 +261,19 @@ impl Store {
         status: &str,
         error: Option<&str>,
     ) -> Result<()> {
+        let id = if id < 0 {
+            let mut outbox = self.outbox();
+            if let Some(p) = outbox.pending.iter_mut().find(|p| p.provisional == id) {
+                p.result = Some((status.to_string(), error.map(String::from)));
+                return Ok(());
+            }
+            match outbox.written.get(&id) {
+                Some(real) => *real,
+                None => return Ok(()),
+            }
+        } else {
+            id
+        };
         on_pool!(self, pool => sqlx::query(
             "UPDATE audit_log SET action_status = $3, action_error = $4 WHERE guild_id = $1 AND id = $2",
         )

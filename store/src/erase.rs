@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use crate::schema::ident;
-use crate::{Result, Store, on_pool, ts};
+use crate::{Result, Store, on_pool, on_pool_once, ts};
 
 /// Rows of one table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -150,7 +150,7 @@ impl Store {
     /// accountable.
     pub async fn erase_member(&self, guild_id: i64, member_id: i64) -> Result<MemberErasure> {
         let mut counts = [0u64; 6];
-        on_pool!(self, pool => {
+        on_pool_once!(self, pool => {
             let mut tx = pool.begin().await?;
             for (i, step) in MEMBER_STEPS.iter().enumerate() {
                 counts[i] = sqlx::query(step.apply)
@@ -172,7 +172,7 @@ impl Store {
         // Children first, the guild row (which the others reference) last.
         tables.sort_by_key(|t| t == "guilds");
         let mut counts = Vec::new();
-        on_pool!(self, pool => {
+        on_pool_once!(self, pool => {
             let mut tx = pool.begin().await?;
             // Counted before any delete: a conversation's delete cascades to its messages.
             for table in &tables {
@@ -223,7 +223,7 @@ impl Store {
     ) -> Result<ForgottenMessages> {
         let now = ts(now);
         let mut report = ForgottenMessages::default();
-        on_pool!(self, pool => {
+        on_pool_once!(self, pool => {
             let mut tx = pool.begin().await?;
             for id in message_ids {
                 report.messages_zeroed += sqlx::query(

@@ -100,11 +100,37 @@ enum Pool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    /// How long a statement is retried while the database is unreachable.
+    retry_for: Duration,
+    outbox: std::sync::Arc<std::sync::Mutex<audit::AuditOutbox>>,
 }
 
 /// Runs the same statement on whichever pool the store holds. SQLite understands the `$N`
 /// placeholders Postgres uses, so most SQL is written once.
+///
+/// A statement that fails because the database cannot be reached (a restart, a failover, a
+/// dropped connection) is tried again with backoff for up to the store's `retry_for`, so a
+/// short outage delays work instead of losing it. Other errors return at once.
 macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {{
+        let mut retry = $crate::Retry::new($store.retry_for);
+        loop {
+            let result = match &$store.pool {
+                $crate::Pool::Sqlite($pool) => $body,
+                $crate::Pool::Postgres($pool) => $body,
+            };
+            match result {
+                Err(e) if retry.again(&e).await => continue,
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use on_pool;
+
+/// [`on_pool!`] without retrying: for transactions and other blocks that return early with
+/// `?`, which a retry could not see, and for migrations.
+macro_rules! on_pool_once {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.pool {
             $crate::Pool::Sqlite($pool) => $body,
@@ -112,7 +138,71 @@ macro_rules! on_pool {
         }
     };
 }
-pub(crate) use on_pool;
+pub(crate) use on_pool_once;
+
+/// Backoff for statements that failed because the database could not be reached.
+pub(crate) struct Retry {
+    deadline: std::time::Instant,
+    delay: Duration,
+    attempts: u32,
+}
+
+impl Retry {
+    pub(crate) fn new(budget: Duration) -> Self {
+        Self {
+            deadline: std::time::Instant::now() + budget,
+            delay: Duration::from_millis(50),
+            attempts: 0,
+        }
+    }
+
+    /// Waits and says yes when `error` is worth another try within the budget.
+    pub(crate) async fn again(&mut self, error: &impl Transient) -> bool {
+        if !error.is_transient() {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        self.attempts += 1;
+        let wait = self.delay.min(self.deadline - now);
+        tracing::warn!(
+            attempt = self.attempts,
+            wait_ms = wait.as_millis() as u64,
+            "the database is unreachable; retrying"
+        );
+        tokio::time::sleep(wait).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(2));
+        true
+    }
+}
+
+/// Errors that say the database could not be reached, as opposed to a statement it refused.
+pub(crate) trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for sqlx::Error {
+    fn is_transient(&self) -> bool {
+        match self {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            // Postgres: connection exceptions (08…), the server shutting down or starting up
+            // (57P01–57P03), too many connections (53300).
+            sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            }),
+            _ => false,
+        }
+    }
+}
+
+impl Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Query(e) if e.is_transient())
+    }
+}
 
 /// Timestamps are stored with microsecond precision on both backends, so values read back
 /// compare equal to what was written and SQLite's text form sorts chronologically.
@@ -187,7 +277,11 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(shown));
         };
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            retry_for: settings.retry_for,
+            outbox: Default::default(),
+        })
     }
 
     /// Connects and brings the schema up to date.
@@ -214,7 +308,7 @@ impl Store {
     /// Applies every pending migration; returns how many were applied.
     pub async fn migrate(&self) -> Result<usize> {
         let before = self.migration_status().await?.applied;
-        on_pool!(self, pool => self.migrator().run(pool).await)?;
+        on_pool_once!(self, pool => self.migrator().run(pool).await)?;
         Ok(self.migration_status().await?.applied - before)
     }
 
@@ -261,6 +355,6 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        on_pool_once!(self, pool => pool.close().await)
     }
 }

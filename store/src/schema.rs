@@ -79,7 +79,7 @@ impl Store {
         let mut counts = Vec::new();
         for table in self.guild_tables().await? {
             let sql = format!("SELECT COUNT(*) FROM {} WHERE guild_id = $1", ident(&table));
-            let rows: i64 = on_pool!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql))
+            let rows: i64 = on_pool!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.clone()))
                 .bind(guild_id)
                 .fetch_one(pool)
                 .await)?;
@@ -107,7 +107,7 @@ impl Store {
                 ident(&table),
                 test.replace("{c}", &ident(&column))
             );
-            let rows: i64 = on_pool!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql))
+            let rows: i64 = on_pool!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.clone()))
                 .bind(value.as_str())
                 .fetch_one(pool)
                 .await)?;

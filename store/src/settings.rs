@@ -53,6 +53,9 @@ pub struct DatabaseSettings {
     pub tls: Option<TlsMode>,
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    /// How long a statement is retried while the database is unreachable (a restart or a
+    /// failover); past it the error reaches the caller.
+    pub retry_for: Duration,
 }
 
 impl DatabaseSettings {
@@ -62,6 +65,7 @@ impl DatabaseSettings {
             tls: None,
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
+            retry_for: Duration::from_secs(30),
         }
     }
 }

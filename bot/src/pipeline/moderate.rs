@@ -252,5 +252,15 @@ fn staff_notice(
             jump_link(inbound.guild_id, inbound.channel_id, inbound.message_id)
         )
     };
-    format!("{head}\n{place}\nAudit entry #{audit_id}; review with `/audit`.")
+    format!("{head}\n{place}\n{}", audit_line(audit_id))
+}
+
+/// Where staff find the entry; a negative id is one waiting for the database to come back.
+pub(crate) fn audit_line(audit_id: i64) -> String {
+    if audit_id < 0 {
+        "The audit entry is written when the database is reachable again; review with `/audit`."
+            .into()
+    } else {
+        format!("Audit entry #{audit_id}; review with `/audit`.")
+    }
 }

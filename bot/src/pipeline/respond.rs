@@ -261,10 +261,11 @@ impl Pipeline {
             })
             .await?;
         let notice = format!(
-            "⚠️ Escalation from <@{}> in <#{}>: the agent judged staff should handle this — {reason}.\nJump: {}\nAudit entry #{audit_id}; review with `/audit`.",
+            "⚠️ Escalation from <@{}> in <#{}>: the agent judged staff should handle this — {reason}.\nJump: {}\n{}",
             inbound.author_id,
             inbound.channel_id,
             jump_link(inbound.guild_id, inbound.channel_id, inbound.message_id),
+            super::moderate::audit_line(audit_id),
         );
         let error = self.notify_staff(inbound, context, &notice, delivery).await;
         self.store

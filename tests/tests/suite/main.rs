@@ -12,3 +12,4 @@ mod pipeline;
 mod pipeline_data;
 mod store_conformance;
 mod store_data;
+mod store_faults;
