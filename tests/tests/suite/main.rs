@@ -3,11 +3,14 @@
 //! and link time down.
 
 mod e2e;
+mod gateway;
 mod llm;
 mod models;
 mod moderation;
 mod oracle;
+mod permissions;
 mod pipeline;
 mod pipeline_data;
+mod rate_limits;
 mod store_conformance;
 mod store_data;
