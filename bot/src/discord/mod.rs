@@ -33,9 +33,9 @@ pub fn intents() -> GatewayIntents {
 }
 
 /// serenity's HTTP client with empty allowed mentions: nothing the bot writes can ping.
-/// `client` replaces serenity's own HTTPS client (tests hand in one that reaches a local fake);
-/// serenity's rate limiter stays on with it. `api_proxy` sends REST to a proxy that rate-limits
-/// for the bot (serenity honours it only with its own limiter off).
+/// `client` replaces serenity's own HTTPS client (tests hand in one that reaches their fake as
+/// discord.com); serenity's rate limiter stays on with it. `api_proxy` sends REST to another
+/// base URL, which serenity honours only with its rate limiter off (`doctor` against a fake).
 pub fn http_client(
     token: &SecretString,
     api_proxy: Option<&str>,
