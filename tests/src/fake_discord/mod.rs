@@ -2,7 +2,10 @@
 //! real serenity/poise client (see shared/notes/fake-discord.md), and an oracle independent of
 //! serenity: every request is checked against Discord's official OpenAPI description and the
 //! limits it cannot express. Anything wrong is a violation, and a fake that recorded one fails
-//! its test when dropped, even if the bot coped.
+//! its test when dropped, even if the bot coped. It also keeps the guild's state and the bot's
+//! permissions (`state`), rate-limits like Discord (`ratelimit`), and fails on the gateway the
+//! ways Discord does (`gateway`). REST answers on a plain port and, as `https://discord.com`,
+//! on a TLS port (`tls`).
 
 mod gateway;
 pub mod limits;
@@ -261,12 +264,12 @@ impl FakeDiscord {
         format!("http://{}", self.shared.addr)
     }
 
-    /// serenity's HTTP client pointed at the fake, for tests that call REST themselves.
+    /// serenity's HTTP client pointed at the fake, rate limiter on, for tests that call REST
+    /// themselves.
     pub fn http(&self) -> serenity::http::Http {
         serenity::http::HttpBuilder::new(TOKEN)
             .application_id(BOT_ID.into())
-            .proxy(self.http_url())
-            .ratelimiter_disabled(true)
+            .client(self.discord_http_client())
             .build()
     }
 

@@ -1,6 +1,8 @@
-//! REST: each request is recorded, matched against Discord's OpenAPI description, checked against
-//! the limits the spec cannot express, then answered as Discord would; the answer is checked
-//! against the spec too. Anything wrong is recorded as a violation that fails the test.
+//! REST: each request is recorded, matched against Discord's OpenAPI description, rate-limited,
+//! checked against the limits the spec cannot express, then answered as Discord would given the
+//! fake's world (permissions, channels, messages); the answer is checked against the spec too.
+//! Anything wrong is recorded as a violation that fails the test; a refusal Discord would give a
+//! correct request (Missing Permissions, say) is an answer, not a violation.
 
 use std::sync::Arc;
 use std::time::Duration;
