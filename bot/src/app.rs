@@ -11,7 +11,8 @@ use tracing::{info, warn};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::discord::{self, AppState};
+use crate::discord::{self, AppState, GatewayRefused};
+use crate::pipeline::Handled;
 use crate::retention;
 use crate::services::Services;
 
@@ -22,20 +23,47 @@ pub const MISSING_TOKEN: &str = "DISCORD_TOKEN is not set: set it to your bot's 
 #[error("{MISSING_TOKEN}")]
 pub struct MissingToken;
 
+/// What `run` is wired to besides its configuration. The default is production's: serenity's
+/// own HTTPS client, and nobody watching outcomes.
+#[derive(Default)]
+pub struct Wiring {
+    /// serenity's REST client; tests pass one that reaches their fake Discord.
+    pub discord_http: Option<serenity_reqwest::Client>,
+    /// Told about every message the pipeline has finished with.
+    pub outcomes: Option<tokio::sync::mpsc::UnboundedSender<Handled>>,
+}
+
 /// Connects to Discord and serves until `shutdown` fires, then finishes in-flight messages
 /// and disconnects.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_wired(config, shutdown, Wiring::default()).await
+}
+
+/// `run`, wired as the caller says.
+pub async fn run_wired(
+    config: Config,
+    shutdown: CancellationToken,
+    wiring: Wiring,
+) -> anyhow::Result<()> {
     let token = config.discord.token.clone().ok_or(MissingToken)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let services = Services::open(&config, Arc::clone(&clock)).await?;
     let store = services.store.clone();
     let pipeline = Arc::clone(&services.pipeline);
+    if let Some(outcomes) = wiring.outcomes {
+        pipeline.report_outcomes_to(outcomes);
+    }
     let state = Arc::new(AppState {
         pipeline: Arc::clone(&pipeline),
         archive_minutes: config.discord.thread_archive_minutes,
+        gate: discord::BucketGate::default(),
     });
 
-    let http = discord::http_client(&token, config.discord.api_proxy.as_deref());
+    let http = discord::http_client(
+        &token,
+        config.discord.api_proxy.as_deref(),
+        wiring.discord_http,
+    );
     let setup_state = Arc::clone(&state);
     let framework = poise::Framework::builder()
         .options(poise::FrameworkOptions {
@@ -112,7 +140,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     });
 
-    let result = client.start().await.context("Discord gateway connection");
+    // A rejected token or intent is the admin's to fix: say that in one line, nothing more.
+    let result = client
+        .start()
+        .await
+        .map_err(|e| match GatewayRefused::from_gateway(&e) {
+            Some(refused) => anyhow::Error::new(refused),
+            None => anyhow::Error::new(e).context("Discord gateway connection"),
+        });
     stopper.abort();
     maintenance.abort();
     pipeline.drain().await;

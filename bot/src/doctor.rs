@@ -255,7 +255,7 @@ async fn check_token(config: &Config) -> Check {
              into DISCORD_TOKEN",
         );
     };
-    let http = discord::http_client(token, config.discord.api_proxy.as_deref());
+    let http = discord::http_client(token, config.discord.api_proxy.as_deref(), None);
     match http.get_current_user().await {
         Ok(user) => ok(format!(
             "Discord accepts the token (bot user {}, id {})",

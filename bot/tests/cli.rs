@@ -63,6 +63,95 @@ fn run_without_a_token_fails_at_once_with_one_line() {
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
 
+/// A Discord that refuses the bot at the gateway: REST answers every request with the
+/// gateway's address, and the WebSocket says HELLO, reads IDENTIFY and closes with `code`.
+/// Returns the runtime serving it and the REST base URL.
+fn gateway_closing_with(code: u16) -> (tokio::runtime::Runtime, String) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (rest, gateway) = rt.block_on(async {
+        (
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        )
+    });
+    let rest_addr = rest.local_addr().unwrap();
+    let gateway_addr = gateway.local_addr().unwrap();
+    rt.spawn(async move {
+        while let Ok((mut conn, _)) = rest.accept().await {
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 16 * 1024];
+                let _ = conn.read(&mut head).await;
+                let body = format!(r#"{{"url":"ws://{gateway_addr}"}}"#);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    rt.spawn(async move {
+        while let Ok((conn, _)) = gateway.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(conn).await else {
+                    return;
+                };
+                let hello = r#"{"op":10,"d":{"heartbeat_interval":41250},"s":null,"t":null}"#;
+                let _ = ws.send(Message::Text(hello.into())).await;
+                while let Some(Ok(frame)) = ws.next().await {
+                    if frame.to_text().is_ok_and(|t| t.contains(r#""op":2"#)) {
+                        let close = CloseFrame {
+                            code: code.into(),
+                            reason: "refused".into(),
+                        };
+                        let _ = ws.send(Message::Close(Some(close))).await;
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (rt, format!("http://{rest_addr}"))
+}
+
+#[test]
+fn run_refused_at_the_gateway_exits_non_zero_with_one_line_saying_what_to_change() {
+    for (code, says) in [
+        (4004, "rejected the bot token"),
+        (4014, "turn on \"Message Content Intent\""),
+    ] {
+        let (_discord, api) = gateway_closing_with(code);
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        // Logs off: what is left on stderr is what `run` itself says.
+        let out = supportbot(
+            dir.path(),
+            &["run"],
+            &[
+                ("SUPPORTBOT_DISCORD__TOKEN", "MTA4.refused.token"),
+                ("SUPPORTBOT_DISCORD__API_PROXY", &api),
+                ("RUST_LOG", "off"),
+            ],
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+        assert!(
+            !out.status.success(),
+            "close {code} ends run with a failure"
+        );
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "close {code}: {err}");
+        assert!(err.contains(says), "close {code}: {err}");
+        assert!(err.contains("Developer Portal"), "close {code}: {err}");
+        assert!(!err.contains("MTA4.refused.token"), "{err}");
+    }
+}
+
 #[test]
 fn a_bad_setting_is_named_in_one_line() {
     let dir = tempfile::tempdir().unwrap();

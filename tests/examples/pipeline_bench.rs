@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use serde_json::json;
-use tests::fake_discord::{Author, FakeDiscord, GUILD_ID, SUPPORT_CHANNEL};
+use tests::fake_discord::{Author, FakeDiscord, GUILD_ID, RateLimits, SUPPORT_CHANNEL};
 use tests::fake_openai::FakeOpenAi;
 use tests::{RunningBot, TestDb};
 
@@ -60,6 +60,12 @@ async fn main() {
         )
         .await
         .unwrap();
+    // The pipeline's own overhead is measured, not Discord's rate limits: every bucket is wide.
+    fake.set_rate_limits(RateLimits {
+        per_bucket: 1_000_000,
+        window: Duration::from_secs(1),
+        global_per_second: 1_000_000,
+    });
     let base_url = model.base_url();
     let bot = RunningBot::start_with(&fake, &db, DOCS, move |config| {
         config.pipeline.per_member_per_minute = 1_000;

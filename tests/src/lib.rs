@@ -7,12 +7,15 @@ pub mod fake_openai;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::SecretString;
 use sqlx::Connection;
 use store::{DatabaseSettings, Store};
+use supportbot::app::Wiring;
 use supportbot::config::Config;
+use supportbot::pipeline::{Handled, Outcome};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -152,6 +155,7 @@ pub struct RunningBot {
     pub shutdown: CancellationToken,
     pub handle: JoinHandle<anyhow::Result<()>>,
     pub data_dir: PathBuf,
+    outcomes: Arc<Mutex<Vec<Handled>>>,
     _data: tempfile::TempDir,
 }
 
@@ -169,6 +173,23 @@ impl RunningBot {
         docs: &[(&str, &str)],
         configure: impl FnOnce(&mut Config),
     ) -> Self {
+        let bot = Self::launch(fake, db, docs, configure).await;
+        fake.wait_for_call("slash command registration", Duration::from_secs(20), |c| {
+            c.method == "PUT" && c.path.ends_with("/commands")
+        })
+        .await;
+        bot
+    }
+
+    /// Starts the bot without waiting for anything: for tests where it must not get far.
+    /// REST goes to the fake as `https://discord.com` with serenity's rate limiter on, as in
+    /// production.
+    pub async fn launch(
+        fake: &FakeDiscord,
+        db: &TestDb,
+        docs: &[(&str, &str)],
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         init_tracing();
         let data = tempfile::tempdir().expect("create a data directory");
         let mut config = Config {
@@ -176,7 +197,6 @@ impl RunningBot {
             ..Config::default()
         };
         config.discord.token = Some(SecretString::from(fake_discord::TOKEN));
-        config.discord.api_proxy = Some(fake.http_url());
         config.database.url = Some(SecretString::from(db.url.clone()));
         config.pipeline.shutdown_grace_secs = 5;
         configure(&mut config);
@@ -184,16 +204,67 @@ impl RunningBot {
             seed_knowledge(&config, fake_discord::GUILD_ID, docs).await;
         }
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(supportbot::app::run(config, shutdown.clone()));
-        fake.wait_for_call("slash command registration", Duration::from_secs(20), |c| {
-            c.method == "PUT" && c.path.ends_with("/commands")
-        })
-        .await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn({
+            let outcomes = Arc::clone(&outcomes);
+            async move {
+                while let Some(handled) = rx.recv().await {
+                    outcomes
+                        .lock()
+                        .expect("outcome list poisoned")
+                        .push(handled);
+                }
+            }
+        });
+        let wiring = Wiring {
+            discord_http: Some(fake.discord_http_client()),
+            outcomes: Some(tx),
+        };
+        let handle = tokio::spawn(supportbot::app::run_wired(config, shutdown.clone(), wiring));
         RunningBot {
             shutdown,
             handle,
             data_dir: data.path().to_path_buf(),
+            outcomes,
             _data: data,
+        }
+    }
+
+    /// Waits until the pipeline has finished with `message` and returns what became of it.
+    pub async fn outcome(&self, message: u64) -> Outcome {
+        self.outcomes(message, 1).await.remove(0)
+    }
+
+    /// Waits until the pipeline has finished with `message` `n` times (a replayed event is
+    /// handled again) and returns the outcomes in order.
+    pub async fn outcomes(&self, message: u64, n: usize) -> Vec<Outcome> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let seen: Vec<Handled> = self
+                .outcomes
+                .lock()
+                .expect("outcome list poisoned")
+                .iter()
+                .filter(|h| h.message_id == message)
+                .cloned()
+                .collect();
+            if seen.len() >= n {
+                return seen
+                    .into_iter()
+                    .map(|h| {
+                        h.outcome.unwrap_or_else(|e| {
+                            panic!("the pipeline failed on message {message}: {e}")
+                        })
+                    })
+                    .collect();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the pipeline did not finish message {message} {n} time(s); it finished {}",
+                seen.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

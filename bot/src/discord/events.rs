@@ -133,6 +133,7 @@ impl EventHandler for Handler {
             http: ctx.http.clone(),
             bot_user_id: bot_user_id.get(),
             archive_minutes: self.state.archive_minutes,
+            gate: self.state.gate.clone(),
         };
         self.state.pipeline.spawn(inbound, delivery);
     }
@@ -178,6 +179,7 @@ impl Handler {
             http: ctx.http.clone(),
             bot_user_id: ctx.cache.current_user().id.get(),
             archive_minutes: self.state.archive_minutes,
+            gate: self.state.gate.clone(),
         };
         let note = match self
             .state

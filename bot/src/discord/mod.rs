@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{CreateAllowedMentions, GatewayIntents, Http, HttpBuilder};
 
 pub use commands::commands;
-pub use delivery::DiscordDelivery;
+pub use delivery::{BucketGate, DiscordDelivery};
 pub use events::Handler;
 
 use crate::pipeline::Pipeline;
@@ -21,6 +21,8 @@ use crate::pipeline::Pipeline;
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub archive_minutes: u16,
+    /// Shared by every delivery, so requests to one rate-limit bucket go one at a time.
+    pub gate: BucketGate,
 }
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -31,12 +33,53 @@ pub fn intents() -> GatewayIntents {
 }
 
 /// serenity's HTTP client with empty allowed mentions: nothing the bot writes can ping.
-/// `api_proxy` points REST at a local fake; serenity honours it only without its rate limiter.
-pub fn http_client(token: &SecretString, api_proxy: Option<&str>) -> Http {
+/// `client` replaces serenity's own HTTPS client (tests hand in one that reaches their fake as
+/// discord.com); serenity's rate limiter stays on with it. `api_proxy` sends REST to another
+/// base URL, which serenity honours only with its rate limiter off (`doctor` against a fake).
+pub fn http_client(
+    token: &SecretString,
+    api_proxy: Option<&str>,
+    client: Option<serenity_reqwest::Client>,
+) -> Http {
     let mut builder = HttpBuilder::new(token.expose_secret())
         .default_allowed_mentions(CreateAllowedMentions::new());
+    if let Some(client) = client {
+        builder = builder.client(client);
+    }
     if let Some(proxy) = api_proxy {
         builder = builder.proxy(proxy).ratelimiter_disabled(true);
     }
     builder.build()
+}
+
+/// Why the gateway would not let the bot in, said so an admin knows what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayRefused {
+    #[error(
+        "Discord rejected the bot token (gateway close 4004): set DISCORD_TOKEN to the token \
+         shown under Developer Portal → your application → Bot → Reset Token"
+    )]
+    Token,
+    #[error(
+        "Discord refused the Message Content intent (gateway close 4014): turn on \"Message \
+         Content Intent\" under Developer Portal → your application → Bot → Privileged Gateway \
+         Intents, then start the bot again"
+    )]
+    Intents,
+}
+
+impl GatewayRefused {
+    /// The admin-facing reason for a gateway error that no reconnect can fix.
+    pub fn from_gateway(e: &serenity::Error) -> Option<GatewayRefused> {
+        use serenity::gateway::GatewayError;
+        match e {
+            serenity::Error::Gateway(GatewayError::InvalidAuthentication) => {
+                Some(GatewayRefused::Token)
+            }
+            serenity::Error::Gateway(
+                GatewayError::DisallowedGatewayIntents | GatewayError::InvalidGatewayIntents,
+            ) => Some(GatewayRefused::Intents),
+            _ => None,
+        }
+    }
 }

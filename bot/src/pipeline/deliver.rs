@@ -28,6 +28,10 @@ pub enum DeliveryError {
     NotFound(String),
     #[error("rate limited: {0}")]
     RateLimited(String),
+    /// Someone already started a thread on the message (Discord 160004); it carries the
+    /// message's own ID.
+    #[error("a thread already exists on the message")]
+    ThreadExists,
     #[error("{0}")]
     Failed(String),
 }

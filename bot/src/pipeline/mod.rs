@@ -27,7 +27,7 @@ mod split;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use agent::classifier::{
     Action, Classifier, ClassifierInput, Route, SecondStage, SignalTracker, Verdict,
@@ -35,7 +35,7 @@ use agent::classifier::{
 use agent::{Agent, Decision, HandoffReason};
 use chrono::{DateTime, Utc};
 use store::{Conversation, ForgottenMessages, MessageRole, NewMessage, Store};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
@@ -125,6 +125,17 @@ impl Outcome {
     }
 }
 
+/// A message the pipeline has finished with, for whoever watches (tests wait for these instead
+/// of sleeping).
+#[derive(Debug, Clone)]
+pub struct Handled {
+    pub guild_id: u64,
+    pub channel_id: u64,
+    pub message_id: u64,
+    /// What became of it, or the error that ended its handling.
+    pub outcome: Result<Outcome, String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
@@ -167,6 +178,7 @@ pub struct Pipeline {
     accepting: AtomicBool,
     tracker: TaskTracker,
     settings: PipelineSettings,
+    observer: OnceLock<mpsc::UnboundedSender<Handled>>,
 }
 
 impl Pipeline {
@@ -193,6 +205,7 @@ impl Pipeline {
             accepting: AtomicBool::new(true),
             tracker: TaskTracker::new(),
             settings: settings.clone(),
+            observer: OnceLock::new(),
         }
     }
 
@@ -208,12 +221,18 @@ impl Pipeline {
         &self.guilds
     }
 
+    /// Tells `observer` about every message handled from now on. The first observer stays.
+    pub fn report_outcomes_to(&self, observer: mpsc::UnboundedSender<Handled>) {
+        let _ = self.observer.set(observer);
+    }
+
     /// Handles a message on a tracked task, so shutdown can wait for it.
     pub fn spawn<D: Delivery + 'static>(self: &Arc<Self>, inbound: Inbound, delivery: D) {
         let this = Arc::clone(self);
         self.tracker.spawn(async move {
             let ids = (inbound.guild_id, inbound.channel_id, inbound.message_id);
-            match this.handle(inbound, &delivery).await {
+            let result = this.handle(inbound, &delivery).await;
+            match &result {
                 Ok(outcome) => info!(
                     guild_id = ids.0,
                     channel_id = ids.1,
@@ -228,6 +247,14 @@ impl Pipeline {
                     error = %e,
                     "message failed"
                 ),
+            }
+            if let Some(observer) = this.observer.get() {
+                let _ = observer.send(Handled {
+                    guild_id: ids.0,
+                    channel_id: ids.1,
+                    message_id: ids.2,
+                    outcome: result.map_err(|e| e.to_string()),
+                });
             }
         });
     }

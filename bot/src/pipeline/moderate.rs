@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use store::{NewAuditEntry, Store};
 use tracing::{info, warn};
 
-use super::{Delivery, Inbound, Outbound};
+use super::{Delivery, DeliveryError, Inbound, Outbound};
 use crate::guild_settings::GuildContext;
 
 /// Longest excerpt kept in the audit log, in characters.
@@ -154,15 +154,25 @@ impl Moderation<'_> {
             });
         }
 
+        // `errors` go on the audit row; `problems` tell staff what failed and what to grant.
         let mut errors: Vec<String> = Vec::new();
+        let mut problems: Vec<String> = Vec::new();
         let mut deleted = false;
         if planned.contains(&"delete") {
             match delivery
                 .delete_message(inbound.channel_id, inbound.message_id)
                 .await
             {
-                Ok(()) => deleted = true,
-                Err(e) => errors.push(format!("delete: {e}")),
+                // Already gone (its author or a moderator was quicker): what the delete was for.
+                Ok(()) | Err(DeliveryError::NotFound(_)) => deleted = true,
+                Err(e) => {
+                    problems.push(problem(
+                        &e,
+                        "delete it",
+                        &format!("**Manage Messages** in <#{}>", inbound.channel_id),
+                    ));
+                    errors.push(format!("delete: {e}"));
+                }
             }
         }
         if let Some(minutes) = timeout {
@@ -171,12 +181,28 @@ impl Moderation<'_> {
                 .timeout_member(inbound.guild_id, inbound.author_id, until)
                 .await
             {
+                problems.push(problem(
+                    &e,
+                    &format!("time <@{}> out", inbound.author_id),
+                    "**Moderate Members**, and a role above theirs",
+                ));
                 errors.push(format!("timeout: {e}"));
             }
         }
         if let Some(note) = verdict.notify_author
             && let Err(e) = delivery.send_dm(inbound.author_id, note).await
         {
+            problems.push(match &e {
+                DeliveryError::Forbidden(_) => format!(
+                    "I could not send <@{}> a private note: they do not accept direct messages \
+                     from this server's members.",
+                    inbound.author_id
+                ),
+                other => format!(
+                    "I could not send <@{}> a private note ({other}).",
+                    inbound.author_id
+                ),
+            });
             errors.push(format!("notify_author: {e}"));
         }
         if let Some(reply) = verdict.caring_reply
@@ -184,12 +210,22 @@ impl Moderation<'_> {
                 .post(inbound.channel_id, &Outbound::text(reply))
                 .await
         {
+            problems.push(problem(
+                &e,
+                &format!("reply in <#{}>", inbound.channel_id),
+                &format!("**Send Messages** in <#{}>", inbound.channel_id),
+            ));
             errors.push(format!("caring_reply: {e}"));
         }
         if let Some(staff) = staff {
             let notice = staff_notice(
                 inbound, kind, category, rule, score, reason, deleted, audit_id,
             );
+            let notice = if problems.is_empty() {
+                notice
+            } else {
+                format!("{notice}\n⚠️ {}", problems.join("\n⚠️ "))
+            };
             if let Err(e) = delivery.post(staff, &Outbound::text(&notice)).await {
                 errors.push(format!("notify_staff: {e}"));
             }
@@ -215,6 +251,16 @@ impl Moderation<'_> {
             acted: true,
             failed,
         })
+    }
+}
+
+/// A failed action, told to staff with what the bot needs: a refusal names the permission.
+fn problem(e: &DeliveryError, what: &str, needs: &str) -> String {
+    match e {
+        DeliveryError::Forbidden(_) => {
+            format!("I could not {what}: Discord refused; the bot needs {needs}.")
+        }
+        other => format!("I could not {what} ({other})."),
     }
 }
 

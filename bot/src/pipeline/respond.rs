@@ -9,7 +9,8 @@ use store::{Conversation, ConversationStatus, MessageRole, NewAuditEntry, NewMes
 use tracing::warn;
 
 use super::{
-    Button, Delivery, Inbound, Moderated, Outbound, Outcome, Pipeline, Skip, jump_link, thread_name,
+    Button, Delivery, DeliveryError, Inbound, Moderated, Outbound, Outcome, Pipeline, Skip,
+    jump_link, thread_name,
 };
 use crate::guild_settings::GuildContext;
 
@@ -47,6 +48,12 @@ impl Pipeline {
                             &thread_name(&inbound.content),
                         )
                         .await
+                };
+                let thread = match thread {
+                    // A member (or a moderator) opened a thread on the question first: a
+                    // message's thread has the message's ID, so the answer goes there.
+                    Err(DeliveryError::ThreadExists) => Ok(inbound.message_id),
+                    other => other,
                 };
                 match thread {
                     Ok(id) => {

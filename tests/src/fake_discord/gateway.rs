@@ -1,32 +1,42 @@
-//! The gateway WebSocket: HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats, RESUME, and the
-//! dispatches tests inject.
+//! The gateway WebSocket: HELLO, IDENTIFY -> READY + GUILD_CREATE (or a close code for a wrong
+//! token or a refused intent), heartbeats (some left unacknowledged on request), RESUME that
+//! replays what the client missed, and the dispatches tests inject.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::payloads::{check_dispatch, guild, ready};
+use super::payloads::{TOKEN, check_dispatch, guild, ready};
 use super::{Command, GatewayOp, Shared};
+
+/// Intents Discord grants only when the Developer Portal allows them: GUILD_MEMBERS,
+/// GUILD_PRESENCES, MESSAGE_CONTENT.
+const PRIVILEGED_INTENTS: u64 = (1 << 1) | (1 << 8) | (1 << 15);
 
 pub(super) async fn gateway(ws: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {
     ws.on_upgrade(move |socket| session(socket, shared))
 }
 
+/// What one frame from the client makes the fake do.
+enum Step {
+    Reply(Vec<String>),
+    Close(u16, &'static str),
+}
+
 async fn session(socket: WebSocket, shared: Arc<Shared>) {
     let (mut tx, mut rx) = socket.split();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
-    {
+    let heartbeat_ms = {
         let mut inner = shared.lock();
-        inner.connection = Some(cmd_tx);
         inner.connections += 1;
-    }
-    let hello = json!({"op": 10, "d": {"heartbeat_interval": 41250}, "s": null, "t": null});
+        inner.gateway.heartbeat_ms
+    };
+    let hello = json!({"op": 10, "d": {"heartbeat_interval": heartbeat_ms}, "s": null, "t": null});
     if tx
         .send(WsMessage::Text(hello.to_string().into()))
         .await
@@ -34,11 +44,6 @@ async fn session(socket: WebSocket, shared: Arc<Shared>) {
     {
         return;
     }
-    let dispatch = |event: &str, d: Value| {
-        check_dispatch(event, &d);
-        let s = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        json!({"op": 0, "s": s, "t": event, "d": d}).to_string()
-    };
     loop {
         tokio::select! {
             frame = rx.next() => {
@@ -48,21 +53,19 @@ async fn session(socket: WebSocket, shared: Arc<Shared>) {
                     Some(Ok(_)) => continue,
                 };
                 let Ok(payload) = serde_json::from_str::<Value>(&text) else { continue };
-                let replies: Vec<String> = match payload["op"].as_u64() {
-                    Some(1) => vec![json!({"op": 11}).to_string()],
-                    Some(2) => {
-                        shared.lock().gateway_ops.push(GatewayOp::Identify(payload["d"].clone()));
-                        vec![dispatch("READY", ready("session-1", shared.addr)), dispatch("GUILD_CREATE", guild())]
+                match step(&shared, &payload, &cmd_tx) {
+                    Step::Reply(frames) => {
+                        for frame in frames {
+                            if tx.send(WsMessage::Text(frame.into())).await.is_err() {
+                                break;
+                            }
+                        }
                     }
-                    Some(6) => {
-                        shared.lock().gateway_ops.push(GatewayOp::Resume(payload["d"].clone()));
-                        vec![dispatch("RESUMED", json!({}))]
-                    }
-                    _ => vec![],
-                };
-                for reply in replies {
-                    if tx.send(WsMessage::Text(reply.into())).await.is_err() {
-                        return;
+                    Step::Close(code, reason) => {
+                        let _ = tx
+                            .send(WsMessage::Close(Some(CloseFrame { code, reason: reason.into() })))
+                            .await;
+                        break;
                     }
                 }
             }
@@ -76,4 +79,85 @@ async fn session(socket: WebSocket, shared: Arc<Shared>) {
             }
         }
     }
+    let mut inner = shared.lock();
+    if inner
+        .connection
+        .as_ref()
+        .is_some_and(|c| c.same_channel(&cmd_tx))
+    {
+        inner.connection = None;
+    }
+}
+
+fn step(shared: &Shared, payload: &Value, cmd_tx: &mpsc::UnboundedSender<Command>) -> Step {
+    match payload["op"].as_u64() {
+        Some(1) => {
+            let mut inner = shared.lock();
+            if inner.gateway.withhold_acks > 0 {
+                inner.gateway.withhold_acks -= 1;
+                return Step::Reply(Vec::new());
+            }
+            Step::Reply(vec![json!({"op": 11}).to_string()])
+        }
+        Some(2) => identify(shared, &payload["d"], cmd_tx),
+        Some(6) => resume(shared, &payload["d"], cmd_tx),
+        _ => Step::Reply(Vec::new()),
+    }
+}
+
+fn identify(shared: &Shared, d: &Value, cmd_tx: &mpsc::UnboundedSender<Command>) -> Step {
+    {
+        let mut inner = shared.lock();
+        inner.gateway_ops.push(GatewayOp::Identify(d.clone()));
+        if d["token"] != format!("Bot {TOKEN}") {
+            return Step::Close(4004, "Authentication failed.");
+        }
+        let intents = d["intents"].as_u64().unwrap_or(0);
+        if inner.gateway.refuse_privileged && intents & PRIVILEGED_INTENTS != 0 {
+            return Step::Close(4014, "Disallowed intent(s).");
+        }
+        // A new session: sequence numbers start again and nothing earlier can be resumed.
+        inner.gateway.sessions += 1;
+        inner.gateway.seq = 0;
+        inner.gateway.log.clear();
+        inner.connection = Some(cmd_tx.clone());
+    }
+    let (session, world_guild) = {
+        let inner = shared.lock();
+        (inner.gateway.session_id(), guild(&inner.world))
+    };
+    let ready = ready(&session, shared.addr);
+    check_dispatch("READY", &ready);
+    check_dispatch("GUILD_CREATE", &world_guild);
+    shared.dispatch_frame("READY", &ready);
+    shared.dispatch_frame("GUILD_CREATE", &world_guild);
+    Step::Reply(Vec::new())
+}
+
+/// RESUME: the events after the client's last sequence number, then RESUMED; an unknown
+/// session gets op 9 (not resumable).
+fn resume(shared: &Shared, d: &Value, cmd_tx: &mpsc::UnboundedSender<Command>) -> Step {
+    let missed = {
+        let mut inner = shared.lock();
+        inner.gateway_ops.push(GatewayOp::Resume(d.clone()));
+        if d["token"] != format!("Bot {TOKEN}") {
+            return Step::Close(4004, "Authentication failed.");
+        }
+        if d["session_id"] != inner.gateway.session_id().as_str() {
+            return Step::Reply(vec![json!({"op": 9, "d": false}).to_string()]);
+        }
+        let after = d["seq"].as_u64().unwrap_or(0);
+        let missed: Vec<String> = inner
+            .gateway
+            .log
+            .iter()
+            .filter(|(s, _)| *s > after)
+            .map(|(_, frame)| frame.clone())
+            .collect();
+        // Later dispatches go out live, after the replay below.
+        inner.connection = Some(cmd_tx.clone());
+        missed
+    };
+    shared.dispatch_frame("RESUMED", &json!({}));
+    Step::Reply(missed)
 }

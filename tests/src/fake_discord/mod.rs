@@ -2,13 +2,19 @@
 //! real serenity/poise client (see shared/notes/fake-discord.md), and an oracle independent of
 //! serenity: every request is checked against Discord's official OpenAPI description and the
 //! limits it cannot express. Anything wrong is a violation, and a fake that recorded one fails
-//! its test when dropped, even if the bot coped.
+//! its test when dropped, even if the bot coped. It also keeps the guild's state and the bot's
+//! permissions (`state`), rate-limits like Discord (`ratelimit`), and fails on the gateway the
+//! ways Discord does (`gateway`). REST answers on a plain port and, as `https://discord.com`,
+//! on a TLS port (`tls`).
 
 mod gateway;
 pub mod limits;
 mod payloads;
+pub mod ratelimit;
 mod rest;
 pub mod spec;
+pub mod state;
+mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,9 +34,15 @@ pub use payloads::{
     Author, BOT_ID, BOT_ROLE, GUILD_ID, OTHER_CHANNEL, OWNER_ID, STAFF_CHANNEL, SUPPORT_CHANNEL,
     TOKEN, interaction_token, message_payload, names,
 };
+
+/// Who starts a thread in `start_member_thread`: a member since 2020.
+const MEMBER_THREAD_OWNER: u64 = 771_093_525_617_459_201;
+pub use ratelimit::{RateLimited, RateLimits};
 pub use rest::ACK_WINDOW;
+pub use state::{Refusal, perm};
 
 use payloads::{FIRST_SNOWFLAKE, check_dispatch, command_data, interaction_base};
+use state::{Kind, Overwrite};
 
 /// One REST request the bot made.
 #[derive(Debug, Clone)]
@@ -69,6 +81,39 @@ enum Command {
     Drop,
 }
 
+/// The gateway's session: what RESUME replays, and the knobs tests turn.
+struct GatewayState {
+    /// Sequence number of the last dispatch of this session.
+    seq: u64,
+    /// Every dispatch of the current session, for RESUME to replay what the client missed.
+    log: Vec<(u64, String)>,
+    sessions: u32,
+    heartbeat_ms: u64,
+    /// Heartbeats left unanswered from now on.
+    withhold_acks: usize,
+    /// As for a bot whose privileged intents are off in the Developer Portal.
+    refuse_privileged: bool,
+}
+
+impl Default for GatewayState {
+    fn default() -> Self {
+        GatewayState {
+            seq: 0,
+            log: Vec::new(),
+            sessions: 0,
+            heartbeat_ms: 41_250,
+            withhold_acks: 0,
+            refuse_privileged: false,
+        }
+    }
+}
+
+impl GatewayState {
+    fn session_id(&self) -> String {
+        format!("session-{}", self.sessions)
+    }
+}
+
 /// A canned failure for the next request matching a method and path part.
 struct Failure {
     method: Method,
@@ -90,12 +135,12 @@ struct Inner {
     calls: Vec<RestCall>,
     violations: Vec<Violation>,
     gateway_ops: Vec<GatewayOp>,
+    /// The live gateway connection, once it has identified or resumed.
     connection: Option<mpsc::UnboundedSender<Command>>,
     connections: usize,
-    /// (parent channel, message, thread) for each thread created.
-    threads: Vec<(u64, u64, u64)>,
-    /// (recipient, channel) for each DM channel opened.
-    dm_channels: Vec<(u64, u64)>,
+    gateway: GatewayState,
+    world: state::World,
+    limiter: ratelimit::Limiter,
     interactions: HashMap<u64, Interaction>,
     failures: Vec<Failure>,
     delays: HashMap<String, Duration>,
@@ -103,7 +148,6 @@ struct Inner {
 
 struct Shared {
     addr: SocketAddr,
-    seq: AtomicU64,
     next_id: AtomicU64,
     inner: Mutex<Inner>,
 }
@@ -118,6 +162,28 @@ impl Shared {
         self.next_id.fetch_add(1 << 22, Ordering::SeqCst)
     }
 
+    /// Sends a dispatch on the live connection, if any, and keeps it for RESUME. A message it
+    /// carries becomes part of the fake's world.
+    fn dispatch_frame(&self, event: &str, d: &Value) {
+        let mut inner = self.lock();
+        if event == "MESSAGE_CREATE" {
+            let id = |v: &Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
+            if let (Some(m), Some(c), Some(a)) =
+                (id(&d["id"]), id(&d["channel_id"]), id(&d["author"]["id"]))
+            {
+                inner.world.messages.insert(m, (c, a));
+            }
+        }
+        inner.gateway.seq += 1;
+        let s = inner.gateway.seq;
+        let frame = json!({"op": 0, "s": s, "t": event, "d": d}).to_string();
+        inner.gateway.log.push((s, frame.clone()));
+        if let Some(conn) = &inner.connection {
+            // A connection that just died leaves the frame to RESUME.
+            let _ = conn.send(Command::Send(frame));
+        }
+    }
+
     fn violation(&self, method: &Method, path: &str, what: String) {
         self.lock().violations.push(Violation {
             method: method.clone(),
@@ -130,6 +196,7 @@ impl Shared {
 pub struct FakeDiscord {
     shared: Arc<Shared>,
     server: JoinHandle<()>,
+    tls_addr: SocketAddr,
 }
 
 impl Drop for FakeDiscord {
@@ -160,9 +227,12 @@ impl FakeDiscord {
             .await
             .expect("bind a loopback port for the fake Discord");
         let addr = listener.local_addr().expect("listener has an address");
+        let tls = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port for the fake's HTTPS side");
+        let tls_addr = tls.local_addr().expect("listener has an address");
         let shared = Arc::new(Shared {
             addr,
-            seq: AtomicU64::new(0),
             next_id: AtomicU64::new(FIRST_SNOWFLAKE),
             inner: Mutex::new(Inner::default()),
         });
@@ -170,10 +240,23 @@ impl FakeDiscord {
             .route("/gateway", get(gateway::gateway))
             .fallback(rest::rest)
             .with_state(Arc::clone(&shared));
+        let https = app.clone();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let plain = axum::serve(listener, app);
+            let secure = axum::serve(tls::TlsListener::new(tls), https);
+            let _ = tokio::join!(plain, secure);
         });
-        FakeDiscord { shared, server }
+        FakeDiscord {
+            shared,
+            server,
+            tls_addr,
+        }
+    }
+
+    /// serenity's HTTPS client for the bot: it reaches this fake as `https://discord.com`, so
+    /// serenity's rate limiter stays on.
+    pub fn discord_http_client(&self) -> serenity_reqwest::Client {
+        tls::client(self.tls_addr)
     }
 
     /// The value for `discord.api_proxy`.
@@ -181,12 +264,12 @@ impl FakeDiscord {
         format!("http://{}", self.shared.addr)
     }
 
-    /// serenity's HTTP client pointed at the fake, for tests that call REST themselves.
+    /// serenity's HTTP client pointed at the fake, rate limiter on, for tests that call REST
+    /// themselves.
     pub fn http(&self) -> serenity::http::Http {
         serenity::http::HttpBuilder::new(TOKEN)
             .application_id(BOT_ID.into())
-            .proxy(self.http_url())
-            .ratelimiter_disabled(true)
+            .client(self.discord_http_client())
             .build()
     }
 
@@ -207,24 +290,112 @@ impl FakeDiscord {
         self.shared.lock().gateway_ops.clone()
     }
 
-    /// The thread created on `message`, if any.
+    /// The thread started on `message`, if any (Discord gives it the message's ID).
     pub fn thread_on(&self, message: u64) -> Option<u64> {
-        self.shared
-            .lock()
-            .threads
-            .iter()
-            .find(|(_, m, _)| *m == message)
-            .map(|(_, _, t)| *t)
+        let inner = self.shared.lock();
+        matches!(
+            inner.world.channels.get(&message).map(|c| c.kind),
+            Some(Kind::Thread { .. })
+        )
+        .then_some(message)
     }
 
     /// The DM channel opened to `user`, if any.
     pub fn dm_channel_of(&self, user: u64) -> Option<u64> {
         self.shared
             .lock()
-            .dm_channels
+            .world
+            .channels
             .iter()
-            .find(|(u, _)| *u == user)
-            .map(|(_, c)| *c)
+            .find(|(_, c)| c.kind == Kind::Dm { recipient: user })
+            .map(|(id, _)| *id)
+    }
+
+    /// Sets what the bot's role grants guild-wide (the default is Manage Messages and Moderate
+    /// Members). Set it before the bot connects: GUILD_CREATE carries it.
+    pub fn set_bot_role_permissions(&self, bits: u64) {
+        self.shared.lock().world.bot_role = bits;
+    }
+
+    /// Denies the bot's role `bits` in `channel` (a channel permission overwrite).
+    pub fn deny_bot_in(&self, channel: u64, bits: u64) {
+        if let Some(c) = self.shared.lock().world.channels.get_mut(&channel) {
+            c.overwrites.push(Overwrite {
+                id: BOT_ROLE,
+                member: false,
+                allow: 0,
+                deny: bits,
+            });
+        }
+    }
+
+    /// `user` accepts no direct messages from this server's members: a DM to them is 50007.
+    pub fn refuse_dms_from(&self, user: u64) {
+        self.shared.lock().world.closed_dms.insert(user);
+    }
+
+    /// Whether Discord still has `message` (the bot's delete removes it).
+    pub fn has_message(&self, message: u64) -> bool {
+        self.shared.lock().world.messages.contains_key(&message)
+    }
+
+    /// The message is gone from Discord (its author deleted it), without a gateway event.
+    pub fn remove_message(&self, message: u64) {
+        self.shared.lock().world.messages.remove(&message);
+    }
+
+    /// A member starts a thread on `message` before the bot does; Discord tells the gateway.
+    pub fn start_member_thread(&self, channel: u64, message: u64, name: &str) {
+        self.shared.lock().world.add_thread(channel, message, name);
+        let mut d = payloads::thread(message, channel, MEMBER_THREAD_OWNER, name, 1440);
+        d["newly_created"] = json!(true);
+        self.dispatch("THREAD_CREATE", d);
+    }
+
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        self.shared.lock().limiter.limits = limits;
+    }
+
+    /// The next request gets a global 429 asking the client to wait `retry_after`.
+    pub fn force_global_rate_limit(&self, retry_after: Duration) {
+        self.shared.lock().limiter.force_global(retry_after);
+    }
+
+    /// Every 429 the fake answered.
+    pub fn rate_limited(&self) -> Vec<RateLimited> {
+        self.shared.lock().limiter.answered_429.clone()
+    }
+
+    /// Invalid requests (401, 403, 429) in the last ten minutes, as Discord counts them
+    /// toward its ban at 10,000.
+    pub fn invalid_requests(&self) -> usize {
+        self.shared.lock().limiter.invalid_count()
+    }
+
+    /// The heartbeat interval the next HELLO asks for.
+    pub fn set_heartbeat_interval(&self, interval: Duration) {
+        self.shared.lock().gateway.heartbeat_ms = interval.as_millis() as u64;
+    }
+
+    /// Leaves the next `n` heartbeats unacknowledged, as a half-dead connection does.
+    pub fn withhold_heartbeat_acks(&self, n: usize) {
+        self.shared.lock().gateway.withhold_acks = n;
+    }
+
+    /// As for a bot whose Message Content intent is off in the Developer Portal: an IDENTIFY
+    /// asking for a privileged intent is closed with 4014.
+    pub fn refuse_privileged_intents(&self) {
+        self.shared.lock().gateway.refuse_privileged = true;
+    }
+
+    /// Op 7: Discord asks the client to reconnect and resume.
+    pub fn request_reconnect(&self) {
+        self.send_frame(json!({"op": 7, "d": null}).to_string());
+    }
+
+    /// Op 9: the session is invalid; `resumable` says whether RESUME may still work.
+    pub fn invalidate_session(&self, resumable: bool) {
+        self.send_frame(json!({"op": 9, "d": resumable}).to_string());
     }
 
     pub fn connections(&self) -> usize {
@@ -297,9 +468,7 @@ impl FakeDiscord {
 
     /// Sends a dispatch without checking it: for malformed-input tests.
     pub fn send_raw_dispatch(&self, event: &str, d: Value) {
-        let s = self.shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let frame = json!({"op": 0, "s": s, "t": event, "d": d}).to_string();
-        self.send_frame(frame);
+        self.shared.dispatch_frame(event, &d);
     }
 
     pub fn send_frame(&self, frame: String) {

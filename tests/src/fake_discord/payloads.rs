@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
+
+use super::state::{Channel, Kind, World};
 use serenity::model::event::{
     GuildCreateEvent, InteractionCreateEvent, MessageCreateEvent, ReadyEvent, ThreadCreateEvent,
 };
@@ -188,28 +190,66 @@ pub fn ready(session: &str, addr: SocketAddr) -> Value {
     })
 }
 
-pub fn guild() -> Value {
-    // @everyone may view, send, create public threads and send in threads; the bot's role
-    // adds Manage Messages.
+/// A public thread as Discord describes it.
+pub fn thread(id: u64, parent: u64, owner: u64, name: &str, archive_minutes: u64) -> Value {
+    check::<serenity::model::channel::GuildChannel>(
+        "thread",
+        json!({
+            "id": id.to_string(), "type": 11, "guild_id": GUILD_ID.to_string(),
+            "parent_id": parent.to_string(), "owner_id": owner.to_string(),
+            "name": name, "last_message_id": null, "rate_limit_per_user": 0,
+            "message_count": 0, "member_count": 1, "total_message_sent": 0, "flags": 0,
+            "thread_metadata": {
+                "archived": false, "locked": false, "auto_archive_duration": archive_minutes,
+                "archive_timestamp": TIMESTAMP, "create_timestamp": TIMESTAMP
+            }
+        }),
+    )
+}
+
+/// The test guild as GUILD_CREATE describes it: its roles with their permissions and its text
+/// channels with their permission overwrites, from the fake's world.
+pub(super) fn guild(world: &World) -> Value {
+    let mut channels: Vec<(&u64, &Channel)> = world
+        .channels
+        .iter()
+        .filter(|(_, c)| c.kind == Kind::Text)
+        .collect();
+    channels.sort_by_key(|(id, _)| **id);
+    let channels: Vec<Value> = channels
+        .into_iter()
+        .map(|(id, c)| {
+            let overwrites: Vec<Value> = c
+                .overwrites
+                .iter()
+                .map(|o| {
+                    json!({
+                        "id": o.id.to_string(), "type": u8::from(o.member),
+                        "allow": o.allow.to_string(), "deny": o.deny.to_string()
+                    })
+                })
+                .collect();
+            json!({
+                "id": id.to_string(), "type": 0, "name": c.name,
+                "permission_overwrites": overwrites
+            })
+        })
+        .collect();
     json!({
         "id": GUILD_ID.to_string(), "name": "Acme Cloud — Community & Support", "icon": null,
         "owner_id": OWNER_ID.to_string(),
         "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0,
         "roles": [
             {"id": GUILD_ID.to_string(), "name": "@everyone", "color": 0, "colors": {"primary_color": 0},
-             "hoist": false, "managed": false, "permissions": "309237713920", "position": 0},
+             "hoist": false, "managed": false, "permissions": world.everyone.to_string(), "position": 0},
             {"id": BOT_ROLE.to_string(), "name": "supportbot", "color": 0, "colors": {"primary_color": 0},
-             "hoist": false, "managed": true, "permissions": "8192", "position": 1}
+             "hoist": false, "managed": true, "permissions": world.bot_role.to_string(), "position": 1}
         ],
         "emojis": [], "features": [], "mfa_level": 0, "system_channel_flags": 0, "premium_tier": 0,
         "preferred_locale": "en-US", "nsfw_level": 0, "stickers": [], "premium_progress_bar_enabled": false,
         "joined_at": TIMESTAMP, "large": false, "member_count": 2, "voice_states": [],
         "members": [{"user": bot_user(), "roles": [BOT_ROLE.to_string()], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0}],
-        "channels": [
-            {"id": SUPPORT_CHANNEL.to_string(), "type": 0, "name": "support"},
-            {"id": OTHER_CHANNEL.to_string(), "type": 0, "name": "general"},
-            {"id": STAFF_CHANNEL.to_string(), "type": 0, "name": "staff-only-moderation-log"}
-        ],
+        "channels": channels,
         "threads": [], "presences": [], "stage_instances": [], "guild_scheduled_events": []
     })
 }

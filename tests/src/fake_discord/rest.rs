@@ -1,14 +1,15 @@
-//! REST: each request is recorded, matched against Discord's OpenAPI description, checked against
-//! the limits the spec cannot express, then answered as Discord would; the answer is checked
-//! against the spec too. Anything wrong is recorded as a violation that fails the test.
+//! REST: each request is recorded, matched against Discord's OpenAPI description, rate-limited,
+//! checked against the limits the spec cannot express, then answered as Discord would given the
+//! fake's world (permissions, channels, messages); the answer is checked against the spec too.
+//! Anything wrong is recorded as a violation that fails the test; a refusal Discord would give a
+//! correct request (Missing Permissions, say) is an answer, not a violation.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -16,10 +17,12 @@ use serde_json::{Value, json};
 use super::limits;
 use super::payloads::{
     BOT_ID, GUILD_ID, OWNER_ID, TIMESTAMP, TOKEN, bot_user, check, check_dispatch, posted_message,
-    user,
+    thread, user,
 };
+use super::ratelimit::{Headers, Verdict};
 use super::spec::{Operation, Problem, SPEC, invalid_form_body};
-use super::{Command, RestCall, Shared};
+use super::state::{Kind, Refusal};
+use super::{RestCall, Shared};
 
 /// Discord forgets an interaction that was not acknowledged within 3 s.
 pub const ACK_WINDOW: Duration = Duration::from_secs(3);
@@ -54,11 +57,25 @@ impl Reply {
         }
     }
 
-    fn into_response(self) -> Response {
-        match self.body {
+    /// Discord's answer when the world does not allow the request.
+    fn refused(r: Refusal) -> Reply {
+        let status = StatusCode::from_u16(r.status()).expect("a refusal's status is valid");
+        Reply::error(status, r.message(), r.code())
+    }
+
+    fn into_response(self, headers: Headers) -> Response {
+        let mut response = match self.body {
             Some(body) => (self.status, axum::Json(body)).into_response(),
             None => self.status.into_response(),
+        };
+        for (name, value) in headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(name), value);
+            }
         }
+        response
     }
 }
 
@@ -104,14 +121,21 @@ pub(super) async fn rest(
 
     let Some(op) = SPEC.find(method.as_str(), &path) else {
         violation("no such route in Discord's API".into());
-        return Reply::error(StatusCode::NOT_FOUND, "404: Not Found", 0).into_response();
+        return Reply::error(StatusCode::NOT_FOUND, "404: Not Found", 0).into_response(Vec::new());
     };
     let body = match parsed {
         Ok(body) => body,
         Err(e) => {
             violation(format!("the body is not JSON ({e})"));
             let problem = Problem::new(&[], "BASE_TYPE_INVALID", "Invalid JSON body");
-            return finish(&shared, &method, &path, &op, invalid(&[problem]));
+            return finish(
+                &shared,
+                &method,
+                &path,
+                &op,
+                invalid(&[problem]),
+                Vec::new(),
+            );
         }
     };
     let problems = SPEC.check_request(&op, uri.query(), body.as_ref());
@@ -121,23 +145,46 @@ pub(super) async fn rest(
             op.id,
             describe(&problems)
         ));
-        return finish(&shared, &method, &path, &op, invalid(&problems));
+        return finish(&shared, &method, &path, &op, invalid(&problems), Vec::new());
     }
     if let Some(f) = failure {
         let reply = Reply {
             status: f.status,
             body: Some(f.body),
         };
-        return finish(&shared, &method, &path, &op, reply);
+        return finish(&shared, &method, &path, &op, reply, Vec::new());
     }
-    let authorised = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bot {TOKEN}"));
+    // Only the gateway's address is public; everything else needs the bot's token.
+    let authorised = op.id == "get_gateway"
+        || headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == format!("Bot {TOKEN}"));
     if !authorised {
         let reply = Reply::error(StatusCode::UNAUTHORIZED, "401: Unauthorized", 0);
-        return finish(&shared, &method, &path, &op, reply);
+        return finish(&shared, &method, &path, &op, reply, Vec::new());
     }
+    let verdict = shared
+        .lock()
+        .limiter
+        .check(method.as_str(), &op, tokio::time::Instant::now());
+    let headers = match verdict {
+        Verdict::Pass(headers) => headers,
+        Verdict::Limited {
+            headers,
+            retry_after,
+            global,
+        } => {
+            let reply = Reply {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                body: Some(json!({
+                    "message": "You are being rate limited.", "code": 0,
+                    "retry_after": retry_after, "global": global
+                })),
+            };
+            return finish(&shared, &method, &path, &op, reply, headers);
+        }
+    };
     let body = body.unwrap_or(Value::Null);
     let problems = limits::check(&op.id, &body, Utc::now());
     if !problems.is_empty() {
@@ -146,10 +193,10 @@ pub(super) async fn rest(
             op.id,
             describe(&problems)
         ));
-        return finish(&shared, &method, &path, &op, invalid(&problems));
+        return finish(&shared, &method, &path, &op, invalid(&problems), headers);
     }
     let reply = answer(&shared, &op, &body, &violation);
-    finish(&shared, &method, &path, &op, reply)
+    finish(&shared, &method, &path, &op, reply, headers)
 }
 
 fn describe(problems: &[Problem]) -> String {
@@ -167,8 +214,16 @@ fn invalid(problems: &[Problem]) -> Reply {
     }
 }
 
-/// Checks the fake's own answer against the spec before it leaves.
-fn finish(shared: &Shared, method: &Method, path: &str, op: &Operation, reply: Reply) -> Response {
+/// Checks the fake's own answer against the spec before it leaves, and counts it toward
+/// Discord's invalid-request ban.
+fn finish(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    op: &Operation,
+    reply: Reply,
+    headers: Headers,
+) -> Response {
     if let Err(e) = SPEC.check_response(op, reply.status.as_u16(), reply.body.as_ref()) {
         shared.violation(
             method,
@@ -176,7 +231,19 @@ fn finish(shared: &Shared, method: &Method, path: &str, op: &Operation, reply: R
             format!("the fake's own answer to {} breaks the spec: {e}", op.id),
         );
     }
-    reply.into_response()
+    let banned = shared
+        .lock()
+        .limiter
+        .record(reply.status.as_u16(), tokio::time::Instant::now());
+    if banned {
+        shared.violation(
+            method,
+            path,
+            "10,000 invalid requests (401, 403, 429) in 10 minutes: Discord would ban the bot"
+                .into(),
+        );
+    }
+    reply.into_response(headers)
 }
 
 /// What Discord does for each operation the bot uses.
@@ -228,43 +295,35 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
         }
         "create_message" => {
             let channel: u64 = op.param("channel_id").parse().unwrap_or(0);
-            let message = posted_message(shared.snowflake(), channel, body);
+            if let Err(r) = shared.lock().world.may_post(channel) {
+                return Reply::refused(r);
+            }
+            let id = shared.snowflake();
+            shared.lock().world.messages.insert(id, (channel, BOT_ID));
+            let message = posted_message(id, channel, body);
             Reply::ok(check::<serenity::model::channel::Message>(
                 "message", message,
             ))
         }
         "create_thread_from_message" => {
-            let id = shared.snowflake();
-            let (channel, message) = (op.param("channel_id"), op.param("message_id"));
-            shared.lock().threads.push((
-                channel.parse().unwrap_or(0),
-                message.parse().unwrap_or(0),
-                id,
-            ));
-            let thread = json!({
-                "id": id.to_string(), "type": 11, "guild_id": GUILD_ID.to_string(),
-                "parent_id": channel, "owner_id": BOT_ID.to_string(),
-                "name": body["name"].as_str().unwrap_or("thread"),
-                "last_message_id": null, "rate_limit_per_user": 0, "message_count": 0,
-                "member_count": 1, "total_message_sent": 0, "flags": 0,
-                "thread_metadata": {
-                    "archived": false, "locked": false,
-                    "auto_archive_duration": body["auto_archive_duration"].as_u64().unwrap_or(4320),
-                    "archive_timestamp": TIMESTAMP, "create_timestamp": TIMESTAMP
+            let channel: u64 = op.param("channel_id").parse().unwrap_or(0);
+            let message: u64 = op.param("message_id").parse().unwrap_or(0);
+            let name = body["name"].as_str().unwrap_or("thread");
+            let archive = body["auto_archive_duration"].as_u64().unwrap_or(4320);
+            {
+                let mut inner = shared.lock();
+                if let Err(r) = inner.world.may_start_thread(channel, message) {
+                    return Reply::refused(r);
                 }
-            });
-            let thread = check::<serenity::model::channel::GuildChannel>("thread", thread);
-            // Discord tells the gateway about the new thread too.
-            let conn = shared.lock().connection.clone();
-            if let Some(conn) = conn {
-                let mut d = thread.clone();
-                d["newly_created"] = json!(true);
-                check_dispatch("THREAD_CREATE", &d);
-                let s = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
-                let _ = conn.send(Command::Send(
-                    json!({"op": 0, "s": s, "t": "THREAD_CREATE", "d": d}).to_string(),
-                ));
+                // A thread started on a message has the message's ID.
+                inner.world.add_thread(channel, message, name);
             }
+            let thread = thread(message, channel, BOT_ID, name, archive);
+            // Discord tells the gateway about the new thread too.
+            let mut d = thread.clone();
+            d["newly_created"] = json!(true);
+            check_dispatch("THREAD_CREATE", &d);
+            shared.dispatch_frame("THREAD_CREATE", &d);
             Reply {
                 status: StatusCode::CREATED,
                 body: Some(thread),
@@ -281,8 +340,31 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
                 .as_str()
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(0);
-            let id = shared.snowflake();
-            shared.lock().dm_channels.push((recipient, id));
+            // One DM channel per recipient: opening it again returns the same one.
+            let id = {
+                let mut inner = shared.lock();
+                let existing = inner
+                    .world
+                    .channels
+                    .iter()
+                    .find(|(_, c)| c.kind == Kind::Dm { recipient })
+                    .map(|(id, _)| *id);
+                match existing {
+                    Some(id) => id,
+                    None => {
+                        let id = shared.snowflake();
+                        inner.world.channels.insert(
+                            id,
+                            super::state::Channel {
+                                kind: Kind::Dm { recipient },
+                                name: String::new(),
+                                overwrites: Vec::new(),
+                            },
+                        );
+                        id
+                    }
+                }
+            };
             Reply::ok(check::<serenity::model::channel::PrivateChannel>(
                 "DM channel",
                 json!({
@@ -291,18 +373,44 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
                 }),
             ))
         }
-        "update_guild_member" => Reply::ok(check::<serenity::model::guild::Member>(
-            "member",
-            json!({
-                "guild_id": GUILD_ID.to_string(),
-                "user": user(op.param("user_id").parse().unwrap_or(0), false),
-                "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0,
-                "pending": false, "premium_since": null, "nick": null, "avatar": null,
-                "banner": null,
-                "communication_disabled_until": body["communication_disabled_until"].clone()
-            }),
-        )),
-        "trigger_typing_indicator" | "delete_message" => Reply::empty(),
+        "update_guild_member" => {
+            let member: u64 = op.param("user_id").parse().unwrap_or(0);
+            if !body["communication_disabled_until"].is_null()
+                && let Err(r) = shared.lock().world.may_time_out(member)
+            {
+                return Reply::refused(r);
+            }
+            Reply::ok(check::<serenity::model::guild::Member>(
+                "member",
+                json!({
+                    "guild_id": GUILD_ID.to_string(),
+                    "user": user(member, false),
+                    "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0,
+                    "pending": false, "premium_since": null, "nick": null, "avatar": null,
+                    "banner": null,
+                    "communication_disabled_until": body["communication_disabled_until"].clone()
+                }),
+            ))
+        }
+        "trigger_typing_indicator" => {
+            let channel: u64 = op.param("channel_id").parse().unwrap_or(0);
+            match shared.lock().world.may_post(channel) {
+                Ok(()) => Reply::empty(),
+                Err(r) => Reply::refused(r),
+            }
+        }
+        "delete_message" => {
+            let channel: u64 = op.param("channel_id").parse().unwrap_or(0);
+            let message: u64 = op.param("message_id").parse().unwrap_or(0);
+            let mut inner = shared.lock();
+            match inner.world.may_delete(channel, message) {
+                Ok(()) => {
+                    inner.world.messages.remove(&message);
+                    Reply::empty()
+                }
+                Err(r) => Reply::refused(r),
+            }
+        }
         other => {
             violation(format!(
                 "the fake does not model {other}; teach it before the bot relies on it"

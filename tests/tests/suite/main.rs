@@ -4,12 +4,15 @@
 
 mod e2e;
 mod fuzz;
+mod gateway;
 mod llm;
 mod models;
 mod moderation;
 mod oracle;
+mod permissions;
 mod pipeline;
 mod pipeline_data;
+mod rate_limits;
 mod store_conformance;
 mod store_data;
 mod store_faults;

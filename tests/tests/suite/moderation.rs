@@ -11,14 +11,15 @@ use tests::fake_discord::{
 };
 use tests::{RunningBot, TestDb};
 
+use supportbot::pipeline::{Outcome, Skip};
+
 use crate::e2e::{
-    MANAGE_GUILD, MEMBER, QUIET, SUPPORT_ROLE, WAIT, enable_support_channel, is_post_to, posts,
-    thread_for,
+    MANAGE_GUILD, MEMBER, SUPPORT_ROLE, WAIT, enable_support_channel, is_post_to, posts, thread_for,
 };
 
-const SCAM: &str = "Free nitro for everyone! claim here https://dlscord-gift.com/claim";
+pub(crate) const SCAM: &str = "Free nitro for everyone! claim here https://dlscord-gift.com/claim";
 
-async fn with_staff_channel(db: &TestDb, extra: serde_json::Value) {
+pub(crate) async fn with_staff_channel(db: &TestDb, extra: serde_json::Value) {
     let store = db.store().await;
     let mut settings = json!({"staff_channel_id": STAFF_CHANNEL});
     if let (Some(s), Some(e)) = (settings.as_object_mut(), extra.as_object()) {
@@ -30,7 +31,7 @@ async fn with_staff_channel(db: &TestDb, extra: serde_json::Value) {
         .unwrap();
 }
 
-async fn audit(db: &TestDb) -> Vec<AuditEntry> {
+pub(crate) async fn audit(db: &TestDb) -> Vec<AuditEntry> {
     db.store()
         .await
         .list_audit(
@@ -45,7 +46,7 @@ async fn audit(db: &TestDb) -> Vec<AuditEntry> {
 }
 
 /// Waits until the audit row for `message` has its final action status.
-async fn settled_audit(db: &TestDb, message: u64) -> AuditEntry {
+pub(crate) async fn settled_audit(db: &TestDb, message: u64) -> AuditEntry {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         if let Some(e) = audit(db)
@@ -63,7 +64,7 @@ async fn settled_audit(db: &TestDb, message: u64) -> AuditEntry {
     }
 }
 
-fn is_delete_of(channel: u64, message: u64) -> impl Fn(&RestCall) -> bool {
+pub(crate) fn is_delete_of(channel: u64, message: u64) -> impl Fn(&RestCall) -> bool {
     move |c| {
         c.method == Method::DELETE
             && c.path == format!("/api/v10/channels/{channel}/messages/{message}")
@@ -242,7 +243,10 @@ async fn shadow_mode_logs_without_acting() {
     assert_eq!(entry.category, "scam");
     // The message carries on through the pipeline as if allowed.
     thread_for(&fake, message).await;
-    tokio::time::sleep(QUIET).await;
+    assert!(matches!(
+        bot.outcome(message).await,
+        Outcome::Responded { .. }
+    ));
     assert!(fake.calls().iter().all(|c| c.method != Method::DELETE));
     assert!(posts(&fake).iter().all(|c| !is_post_to(STAFF_CHANNEL)(c)));
     bot.stop().await.unwrap();
@@ -312,7 +316,10 @@ async fn prompt_injection_is_kept_from_the_agent_but_not_deleted() {
     let entry = settled_audit(&db, message).await;
     assert_eq!(entry.category, "prompt_injection");
     assert!(entry.action.contains("keep_from_agent"));
-    tokio::time::sleep(QUIET).await;
+    assert!(
+        matches!(bot.outcome(message).await, Outcome::Moderated(_)),
+        "the pipeline stopped at the classifier"
+    );
     assert!(fake.calls().iter().all(|c| c.method != Method::DELETE));
     assert!(
         posts(&fake).is_empty(),
@@ -356,12 +363,15 @@ async fn asking_for_a_human_hands_off_pinging_the_support_role_then_stays_silent
 
     // The thread is handed off: the bot stays silent there.
     let replies_before = posts(&fake).len();
-    fake.send_message(
+    let follow_up = fake.send_message(
         thread,
         Author::Member(MEMBER),
         "hello? how do I reset my api key?",
     );
-    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        bot.outcome(follow_up).await,
+        Outcome::Skipped(Skip::ConversationPaused)
+    );
     assert_eq!(
         posts(&fake).len(),
         replies_before,
@@ -585,7 +595,20 @@ async fn a_replayed_scam_event_is_audited_and_acted_on_once() {
     fake.dispatch("MESSAGE_CREATE", payload.clone());
     fake.dispatch("MESSAGE_CREATE", payload);
     settled_audit(&db, id).await;
-    tokio::time::sleep(QUIET).await;
+    let outcomes = bot.outcomes(id, 2).await;
+    // Handled once; the replay is recognised, whichever finishes first.
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::Duplicate)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Outcome::Moderated(_))),
+        "{outcomes:?}"
+    );
     assert_eq!(audit(&db).await.len(), 1);
     assert_eq!(
         fake.calls()
