@@ -9,5 +9,7 @@ mod moderation;
 mod oracle;
 mod pipeline;
 mod pipeline_data;
+mod postgres_tls;
+mod redaction;
 mod store_conformance;
 mod store_data;
