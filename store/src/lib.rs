@@ -136,6 +136,18 @@ pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
+/// Whether connecting failed in the TLS handshake: sqlx reports a refused certificate as an I/O
+/// error carrying rustls's.
+fn is_tls_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    }
+}
+
 /// Migration status, for `supportbot doctor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationStatus {
@@ -195,7 +207,7 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .map_err(|source| match source {
-                    sqlx::Error::Tls(_) => StoreError::Tls { url: shown, source },
+                    source if is_tls_failure(&source) => StoreError::Tls { url: shown, source },
                     source => StoreError::Connect {
                         backend: Backend::Postgres,
                         url: shown,
