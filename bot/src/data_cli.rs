@@ -37,7 +37,8 @@ pub enum DataCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Purge a guild: every row, its settings, its knowledge sources and their vectors.
+    /// Purge a guild: every row, its settings, its stored secrets, its knowledge sources and
+    /// their vectors.
     Purge {
         #[arg(long)]
         guild: u64,
