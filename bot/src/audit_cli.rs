@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use clap::Subcommand;
-use store::Store;
+use store::{AuditEntry, Store};
 
 use crate::audit_view::{AuditQuery, parse_since};
 use crate::config::Config;
@@ -133,16 +133,138 @@ async fn try_run(config: &Config, command: AuditCommand) -> Result<(), Box<dyn s
                         writeln!(out, "{}", serde_json::to_string(e)?)?;
                     }
                 }
-                ExportFormat::Csv => {
-                    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-                    for e in &entries {
-                        w.serialize(e)?;
-                    }
-                    w.flush()?;
-                }
+                ExportFormat::Csv => write_csv(&entries, std::io::stdout().lock())?,
             }
         }
     }
     store.close().await;
     Ok(())
+}
+
+/// The entries as CSV that a spreadsheet opens as text: excerpts are what members wrote, and a
+/// cell such as `=HYPERLINK(…)` would otherwise run as a formula. Following OWASP's advice on
+/// CSV injection, a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
+/// leading `'`, and every cell is quoted (quotes inside doubled).
+fn write_csv(entries: &[AuditEntry], out: impl Write) -> Result<(), Box<dyn std::error::Error>> {
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(out);
+    w.write_record([
+        "id",
+        "guild_id",
+        "channel_id",
+        "message_id",
+        "author_id",
+        "verdict",
+        "category",
+        "rule",
+        "model",
+        "model_verdict",
+        "score",
+        "action",
+        "action_status",
+        "action_error",
+        "excerpt",
+        "created_at",
+    ])?;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    for e in entries {
+        let record = [
+            e.id.to_string(),
+            e.guild_id.to_string(),
+            e.channel_id.to_string(),
+            e.message_id.to_string(),
+            e.author_id.to_string(),
+            e.verdict.clone(),
+            e.category.clone(),
+            e.rule.clone(),
+            text(&e.model),
+            text(&e.model_verdict),
+            e.score.to_string(),
+            e.action.clone(),
+            e.action_status.clone(),
+            text(&e.action_error),
+            text(&e.excerpt),
+            e.created_at.to_rfc3339(),
+        ];
+        w.write_record(record.iter().map(|cell| spreadsheet_safe(cell)))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn spreadsheet_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(excerpt: &str) -> AuditEntry {
+        AuditEntry {
+            id: 1,
+            guild_id: 2,
+            channel_id: 3,
+            message_id: 4,
+            author_id: 5,
+            verdict: "block".into(),
+            category: "spam".into(),
+            rule: "spam.link".into(),
+            model: None,
+            model_verdict: None,
+            score: 0.5,
+            action: "delete".into(),
+            action_status: "ok".into(),
+            action_error: None,
+            excerpt: Some(excerpt.into()),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn csv_cells_cannot_become_spreadsheet_formulas() {
+        let formulas = [
+            r#"=HYPERLINK("http://evil.example","click")"#,
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+        ];
+        let entries: Vec<AuditEntry> = formulas.iter().map(|f| entry(f)).collect();
+        let mut out = Vec::new();
+        write_csv(&entries, &mut out).unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let excerpt = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "excerpt")
+            .unwrap();
+        let cells: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap()[excerpt].to_string())
+            .collect();
+        let expected: Vec<String> = formulas.iter().map(|f| format!("'{f}")).collect();
+        assert_eq!(cells, expected, "each formula is text, its content intact");
+        let raw = String::from_utf8(out).unwrap();
+        assert!(
+            raw.contains(r#""'=HYPERLINK(""http://evil.example"",""click"")""#),
+            "{raw}"
+        );
+        assert!(raw.lines().all(|l| l.starts_with('"')), "{raw}");
+
+        let mut plain = Vec::new();
+        write_csv(&[entry("how do I reset it?")], &mut plain).unwrap();
+        assert!(
+            String::from_utf8(plain)
+                .unwrap()
+                .contains(r#""how do I reset it?""#)
+        );
+    }
 }

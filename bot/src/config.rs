@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use store::{DatabaseSettings, TlsMode};
@@ -32,6 +32,12 @@ pub struct Config {
     pub agent: AgentConfig,
     pub models: ModelsConfig,
     pub log: LogConfig,
+    /// Seals the secrets guilds give us (`SUPPORTBOT_MASTER_KEY`): 32 random bytes in base64,
+    /// e.g. from `openssl rand -base64 32`. Without it, guilds cannot set secrets.
+    pub master_key: Option<SecretString>,
+    /// The master key being replaced, read only by `supportbot data rotate-master-key`
+    /// (`SUPPORTBOT_MASTER_KEY_OLD`).
+    pub master_key_old: Option<SecretString>,
 }
 
 /// Where `supportbot models fetch` gets the local sentence model.
@@ -304,6 +310,8 @@ impl Default for Config {
             agent: AgentConfig::default(),
             models: ModelsConfig::default(),
             log: LogConfig::default(),
+            master_key: None,
+            master_key_old: None,
         }
     }
 }
@@ -379,6 +387,16 @@ impl Config {
             model: stage.model.clone()?,
             timeout_ms: stage.timeout_ms,
         })
+    }
+
+    /// The master key that seals guild secrets (`SUPPORTBOT_MASTER_KEY`), when set.
+    pub fn master_key(&self) -> Result<Option<store::MasterKey>, ConfigError> {
+        master_key("SUPPORTBOT_MASTER_KEY", self.master_key.as_ref())
+    }
+
+    /// The master key being rotated away from (`SUPPORTBOT_MASTER_KEY_OLD`), when set.
+    pub fn master_key_old(&self) -> Result<Option<store::MasterKey>, ConfigError> {
+        master_key("SUPPORTBOT_MASTER_KEY_OLD", self.master_key_old.as_ref())
     }
 
     /// The answering model's providers, primary first; empty when no model is configured.
@@ -522,36 +540,36 @@ impl Config {
             Some(p) => p.to_path_buf(),
             None => PathBuf::from(DEFAULT_CONFIG_FILE),
         };
-        Ok(Figment::new()
+        let mut figment = Figment::new()
             .merge(Toml::file(path))
             .merge(
                 Env::prefixed("SUPPORTBOT_")
                     .ignore(&["CONFIG"])
+                    .filter(|key| {
+                        !SECRET_VARS.iter().any(|(var, _)| {
+                            var.strip_prefix("SUPPORTBOT_")
+                                .is_some_and(|name| key == name)
+                        })
+                    })
                     .split("__")
                     .lowercase(true),
             )
             .merge(
                 Env::raw()
-                    .only(&["DISCORD_TOKEN"])
-                    .map(|_| "discord.token".into()),
-            )
-            .merge(
-                Env::raw()
-                    .only(&["DATABASE_URL"])
-                    .map(|_| "database.url".into()),
-            )
-            .merge(Env::raw().only(&["QDRANT_URL", "QDRANT_API_KEY"]).map(
-                |key| match key.as_str() {
-                    "QDRANT_URL" | "qdrant_url" => "knowledge.qdrant_url".into(),
-                    _ => "knowledge.qdrant_api_key".into(),
-                },
-            ))
-            // The variable Hugging Face's own tools read, so one token serves both.
-            .merge(
-                Env::raw()
-                    .only(&["HF_TOKEN"])
-                    .map(|_| "models.hf_token".into()),
-            ))
+                    .only(&["QDRANT_URL"])
+                    .map(|_| "knowledge.qdrant_url".into()),
+            );
+        // Secrets are taken verbatim: figment would read `0042` as the number 42 and quote a
+        // value it cannot use in its error. Later variables win, as with the others above.
+        for (var, key) in SECRET_VARS {
+            if let Some(value) = std::env::var_os(var) {
+                figment = figment.merge(Serialized::default(
+                    key,
+                    value.to_string_lossy().into_owned(),
+                ));
+            }
+        }
+        Ok(figment)
     }
 
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -614,6 +632,12 @@ impl Config {
                 expected: "disable, prefer, require, verify-ca or verify-full",
                 got: tls.clone(),
             })?;
+        }
+        for (setting, value) in [
+            ("SUPPORTBOT_MASTER_KEY", &self.master_key),
+            ("SUPPORTBOT_MASTER_KEY_OLD", &self.master_key_old),
+        ] {
+            master_key(setting, value.as_ref())?;
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid {
@@ -693,7 +717,7 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "QDRANT_URL",
                 expected: "the Qdrant server's gRPC URL, e.g. http://127.0.0.1:6334",
-                got: url.clone(),
+                got: store::redact_url(url),
             });
         }
         let stage = &self.classifier.second_stage;
@@ -710,7 +734,7 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "SUPPORTBOT_CLASSIFIER__SECOND_STAGE__BASE_URL",
                 expected: "an http:// or https:// URL such as https://api.openai.com/v1",
-                got: url.clone(),
+                got: store::redact_url(url),
             });
         }
         let llm = &self.llm;
@@ -737,7 +761,7 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     setting: "SUPPORTBOT_LLM__BASE_URL",
                     expected: "an http:// or https:// URL such as https://api.openai.com/v1",
-                    got: url.clone(),
+                    got: store::redact_url(url),
                 });
             }
         }
@@ -782,7 +806,7 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "SUPPORTBOT_MODELS__HUB_URL",
                 expected: "an http:// or https:// URL such as https://huggingface.co",
-                got: hub.clone(),
+                got: store::redact_url(hub),
             });
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
@@ -810,12 +834,72 @@ impl Config {
     }
 }
 
+/// What a master key looks like, for error messages.
+pub const MASTER_KEY_FORMAT: &str =
+    "32 random bytes in base64, e.g. the output of `openssl rand -base64 32`";
+
+fn master_key(
+    setting: &'static str,
+    value: Option<&SecretString>,
+) -> Result<Option<store::MasterKey>, ConfigError> {
+    value
+        .map(|v| {
+            store::MasterKey::from_base64(v.expose_secret()).map_err(|e| ConfigError::Invalid {
+                setting,
+                expected: MASTER_KEY_FORMAT,
+                got: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+/// Environment variables that hold secrets, and the setting each sets; a prefixed and a plain
+/// variable for the same setting are listed prefixed first, so the plain one wins.
+const SECRET_VARS: [(&str, &str); 13] = [
+    ("SUPPORTBOT_DISCORD__TOKEN", "discord.token"),
+    ("DISCORD_TOKEN", "discord.token"),
+    ("SUPPORTBOT_DATABASE__URL", "database.url"),
+    ("DATABASE_URL", "database.url"),
+    (
+        "SUPPORTBOT_KNOWLEDGE__QDRANT_API_KEY",
+        "knowledge.qdrant_api_key",
+    ),
+    ("QDRANT_API_KEY", "knowledge.qdrant_api_key"),
+    (
+        "SUPPORTBOT_KNOWLEDGE__EMBEDDINGS__API_KEY",
+        "knowledge.embeddings.api_key",
+    ),
+    ("SUPPORTBOT_LLM__API_KEY", "llm.api_key"),
+    (
+        "SUPPORTBOT_CLASSIFIER__SECOND_STAGE__API_KEY",
+        "classifier.second_stage.api_key",
+    ),
+    ("SUPPORTBOT_MODELS__HF_TOKEN", "models.hf_token"),
+    // The variable Hugging Face's own tools read, so one token serves both.
+    ("HF_TOKEN", "models.hf_token"),
+    ("SUPPORTBOT_MASTER_KEY", "master_key"),
+    ("SUPPORTBOT_MASTER_KEY_OLD", "master_key_old"),
+];
+
+/// Whether a setting (`llm.fallbacks.0.api_key`) holds a secret, whose value no message may
+/// quote.
+fn is_secret_key(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    key == "database.url"
+        || matches!(
+            last,
+            "token" | "api_key" | "qdrant_api_key" | "hf_token" | "master_key" | "master_key_old"
+        )
+}
+
 /// The environment variable that sets a config key (`pipeline.max_in_flight` →
 /// `SUPPORTBOT_PIPELINE__MAX_IN_FLIGHT`).
 fn env_name(key: &str) -> String {
     match key {
         "discord.token" => "DISCORD_TOKEN".into(),
         "database.url" => "DATABASE_URL".into(),
+        "master_key" => "SUPPORTBOT_MASTER_KEY".into(),
+        "master_key_old" => "SUPPORTBOT_MASTER_KEY_OLD".into(),
         "knowledge.qdrant_url" => "QDRANT_URL".into(),
         "knowledge.qdrant_api_key" => "QDRANT_API_KEY".into(),
         "models.hf_token" => "HF_TOKEN".into(),
@@ -833,6 +917,16 @@ fn describe(e: figment::Error) -> String {
         other => other.to_string(),
     };
     let line = match &e.kind {
+        // What figment quotes of a value would be the secret itself.
+        Kind::InvalidType(_, what) | Kind::InvalidValue(_, what) if is_secret_key(&key) => {
+            format!(
+                "{setting} is invalid: expected {} (the value is a secret, so it is not shown)",
+                expected(what)
+            )
+        }
+        _ if is_secret_key(&key) => {
+            format!("{setting} is invalid (the value is a secret, so it is not shown)")
+        }
         Kind::InvalidType(actual, what) | Kind::InvalidValue(actual, what) => {
             format!(
                 "{setting} is invalid: expected {}, got {actual}",
@@ -971,6 +1065,45 @@ mod tests {
             endpoint.knowledge_config().unwrap().dense,
             Some(knowledge::DenseConfig::Remote(_))
         ));
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_never_quoted() {
+        for toml in [
+            "[llm]\napi_key = 98765432109876",
+            "[discord]\ntoken = 98765432109876",
+            "[llm]\napi_key = [98765432109876]",
+            "master_key = 98765432109876",
+        ] {
+            let err = from_toml(toml).unwrap_err().to_string();
+            assert!(!err.contains("98765432109876"), "{err}");
+            assert!(err.contains("is a secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_master_key_is_named_and_not_shown() {
+        let err = from_toml("master_key = \"c2hvcnQta2V5\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SUPPORTBOT_MASTER_KEY is invalid")
+                && err.contains("openssl rand -base64 32")
+                && err.contains("9 bytes"),
+            "{err}"
+        );
+        assert!(!err.contains("c2hvcnQta2V5"), "{err}");
+        let err = from_toml("master_key_old = \"%%%\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SUPPORTBOT_MASTER_KEY_OLD") && err.contains("not base64"),
+            "{err}"
+        );
+        let config =
+            from_toml("master_key = \"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"").unwrap();
+        assert!(config.master_key().unwrap().is_some());
+        assert!(config.master_key_old().unwrap().is_none());
     }
 
     #[test]

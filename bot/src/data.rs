@@ -16,7 +16,7 @@ pub enum DataError {
 
 /// Removes a guild at once and for good: its vectors and shard first, then every row of every
 /// table (settings, channels, conversations, messages, traces, feedback, audit entries,
-/// knowledge sources). A failure part-way leaves the guild row, so the next attempt (or the next
+/// knowledge sources, sealed secrets). A failure part-way leaves the guild row, so the next attempt (or the next
 /// retention pass, for a guild that left) finishes the job.
 pub async fn purge_guild(
     store: &Store,

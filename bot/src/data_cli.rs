@@ -1,14 +1,16 @@
-//! `supportbot data …`: export, erase and purge on request, the retention pass on demand, and a
-//! guild's own retention periods. Erase and purge are immediate and irreversible, so without
-//! `--yes` they only say what they would delete.
+//! `supportbot data …`: export, erase and purge on request, the retention pass on demand, a
+//! guild's own retention periods, and the secrets a guild gives us. Erase and purge are
+//! immediate and irreversible, so without `--yes` they only say what they would delete.
 
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use chrono::Utc;
 use clap::Subcommand;
-use knowledge::KnowledgeBase;
-use store::{MemberErasure, Store, TableCount};
+use knowledge::{KnowledgeBase, KnowledgeError};
+use secrecy::zeroize::Zeroize;
+use secrecy::{ExposeSecret, SecretString};
+use store::{LLM_API_KEY, MasterKey, MemberErasure, Store, TableCount};
 
 use crate::config::Config;
 use crate::guild_settings::{GuildSettings, RetentionOverrides};
@@ -35,7 +37,8 @@ pub enum DataCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Purge a guild: every row, its settings, its knowledge sources and their vectors.
+    /// Purge a guild: every row, its settings, its stored secrets, its knowledge sources and
+    /// their vectors.
     Purge {
         #[arg(long)]
         guild: u64,
@@ -49,6 +52,20 @@ pub enum DataCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Set a guild's own LLM API key, read from standard input (never from the command line),
+    /// sealed under SUPPORTBOT_MASTER_KEY. It replaces any earlier key at once.
+    SetLlmKey {
+        #[arg(long)]
+        guild: u64,
+    },
+    /// Delete a guild's own LLM API key.
+    ClearLlmKey {
+        #[arg(long)]
+        guild: u64,
+    },
+    /// Re-seal every guild's secrets from SUPPORTBOT_MASTER_KEY_OLD to SUPPORTBOT_MASTER_KEY,
+    /// all or none; run again after an interruption.
+    RotateMasterKey,
     /// Show or set a guild's own retention periods: shorter than this instance's, never longer.
     Periods {
         #[arg(long)]
@@ -83,8 +100,53 @@ pub async fn run(config: &Config, command: DataCommand) -> ExitCode {
     }
 }
 
-async fn open_knowledge(config: &Config, store: &Store) -> Result<KnowledgeBase, BoxError> {
-    Ok(KnowledgeBase::open(config.knowledge_config()?, store.clone()).await?)
+/// Opens the knowledge index, which `command` needs. The embedded index belongs to one process
+/// at a time: while `supportbot run` holds it, say so rather than only that it is locked.
+async fn open_knowledge(
+    config: &Config,
+    store: &Store,
+    command: &str,
+) -> Result<KnowledgeBase, BoxError> {
+    match KnowledgeBase::open(config.knowledge_config()?, store.clone()).await {
+        Ok(kb) => Ok(kb),
+        Err(e @ KnowledgeError::Locked { .. }) => Err(format!(
+            "`supportbot data {command}` needs the knowledge index, and another process holds              it, most likely `supportbot run`: stop the bot and run the command again (the              running bot makes its own retention pass every hour). {e}"
+        )
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The master key, or why a secret cannot be sealed without one.
+fn master_key(config: &Config) -> Result<MasterKey, BoxError> {
+    config.master_key()?.ok_or_else(|| {
+        format!(
+            "guild secrets are sealed under SUPPORTBOT_MASTER_KEY, which is not set; set it to {} \
+             and keep it safe: without it no stored secret can be read",
+            crate::config::MASTER_KEY_FORMAT
+        )
+        .into()
+    })
+}
+
+/// Reads a secret from standard input: typed without echo at a terminal, else the first line
+/// of what is piped in.
+fn read_secret(prompt: &str) -> Result<SecretString, BoxError> {
+    let term = console::Term::stderr();
+    let mut line = if term.is_term() && std::io::stdin().is_terminal() {
+        term.write_str(prompt)?;
+        term.read_secure_line()?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line
+    };
+    let secret = SecretString::from(line.trim().to_string());
+    line.zeroize();
+    if secret.expose_secret().is_empty() {
+        return Err("no key given on standard input; nothing was stored".into());
+    }
+    Ok(secret)
 }
 
 async fn try_run(config: &Config, command: DataCommand) -> Result<ExitCode, BoxError> {
@@ -124,7 +186,7 @@ async fn try_run(config: &Config, command: DataCommand) -> Result<ExitCode, BoxE
             }
         }
         DataCommand::Purge { guild, yes } => {
-            let knowledge = open_knowledge(config, &store).await?;
+            let knowledge = open_knowledge(config, &store, "purge").await?;
             if yes {
                 let removed = crate::data::purge_guild(&store, &knowledge, guild as i64).await?;
                 print!(
@@ -148,7 +210,7 @@ async fn try_run(config: &Config, command: DataCommand) -> Result<ExitCode, BoxE
             let run = if dry_run {
                 retention::pass(&store, &config.retention, now, Mode::DryRun).await?
             } else {
-                let knowledge = open_knowledge(config, &store).await?;
+                let knowledge = open_knowledge(config, &store, "retention").await?;
                 retention::pass(
                     &store,
                     &config.retention,
@@ -182,6 +244,48 @@ async fn try_run(config: &Config, command: DataCommand) -> Result<ExitCode, BoxE
                 "  guilds with their own shorter periods: {}",
                 run.guilds_with_own_periods
             );
+            ExitCode::SUCCESS
+        }
+        DataCommand::SetLlmKey { guild } => {
+            let key = master_key(config)?;
+            let value = read_secret(&format!("LLM API key for guild {guild} (not shown): "))?;
+            store
+                .set_guild_secret(guild as i64, LLM_API_KEY, &value, &key, Utc::now())
+                .await?;
+            println!(
+                "stored guild {guild}'s LLM API key, sealed under master key {}",
+                key.id()
+            );
+            ExitCode::SUCCESS
+        }
+        DataCommand::ClearLlmKey { guild } => {
+            if store.delete_guild_secret(guild as i64, LLM_API_KEY).await? {
+                println!("deleted guild {guild}'s LLM API key");
+            } else {
+                println!("guild {guild} has no LLM API key stored");
+            }
+            ExitCode::SUCCESS
+        }
+        DataCommand::RotateMasterKey => {
+            let new = master_key(config)?;
+            let old = config.master_key_old()?.ok_or(
+                "set SUPPORTBOT_MASTER_KEY_OLD to the key the secrets are sealed under now, and \
+                 SUPPORTBOT_MASTER_KEY to the new one",
+            )?;
+            if old.id() == new.id() {
+                return Err(
+                    "SUPPORTBOT_MASTER_KEY_OLD and SUPPORTBOT_MASTER_KEY are the same key".into(),
+                );
+            }
+            let rotation = store.rotate_master_key(&old, &new).await?;
+            println!(
+                "re-sealed {} secrets from master key {} to {}; {} were already under the new key",
+                rotation.resealed,
+                old.id(),
+                new.id(),
+                rotation.already_current
+            );
+            println!("the old key can now be destroyed; unset SUPPORTBOT_MASTER_KEY_OLD");
             ExitCode::SUCCESS
         }
         DataCommand::Periods {

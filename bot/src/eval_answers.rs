@@ -473,6 +473,7 @@ async fn sweep(
                         text: &item.question,
                         history: &history,
                         tokens_left: None,
+                        api_key: None,
                     })
                     .await;
                 let cited: Vec<HashSet<String>> = answer

@@ -99,5 +99,6 @@ pub fn pipeline_settings(config: &Config) -> anyhow::Result<PipelineSettings> {
         audit_excerpt_days: config.retention.message_days,
         trace_days: config.retention.trace_days,
         daily_token_budget: config.agent.daily_token_budget,
+        master_key: config.master_key()?.map(Arc::new),
     })
 }

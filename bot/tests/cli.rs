@@ -219,7 +219,7 @@ fn migrate_creates_the_embedded_database_once() {
     let out = supportbot(dir.path(), &["migrate"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("2 migrations applied"),
+        stdout(&out).contains("3 migrations applied"),
         "{}",
         stdout(&out)
     );
@@ -723,5 +723,192 @@ fn data_export_erase_and_purge_say_what_they_delete_and_refuse_without_yes() {
         stdout(&dry).contains("message texts zeroed"),
         "{}",
         stdout(&dry)
+    );
+}
+
+/// Runs the binary with `input` on its standard input.
+fn supportbot_with_input(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: &str,
+) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_supportbot"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run the supportbot binary");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .expect("write the input");
+    child.wait_with_output().expect("wait for supportbot")
+}
+
+/// Base64 of 32 bytes of 1s and of 2s: two master keys.
+const KEY_ONE: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+const KEY_TWO: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+
+/// Every byte of the database files, WAL included.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    bytes
+}
+
+#[test]
+fn a_guilds_llm_key_is_read_from_stdin_sealed_exported_as_present_rotated_and_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "MKR-cli-guild-key-0042";
+    let set = |env: &[(&str, &str)]| {
+        supportbot_with_input(
+            dir.path(),
+            &["data", "set-llm-key", "--guild", "5"],
+            env,
+            &format!("{key}\n"),
+        )
+    };
+
+    let refused = set(&[]);
+    assert!(!refused.status.success());
+    let said = stderr(&refused);
+    assert!(
+        said.contains("SUPPORTBOT_MASTER_KEY") && said.contains("not set"),
+        "{said}"
+    );
+    let bad = set(&[("SUPPORTBOT_MASTER_KEY", "c2hvcnQta2V5")]);
+    assert!(!bad.status.success());
+    let said = stderr(&bad);
+    assert!(
+        said.contains("SUPPORTBOT_MASTER_KEY is invalid")
+            && said.contains("32 random bytes in base64")
+            && said.contains("9 bytes"),
+        "{said}"
+    );
+    assert!(!said.contains("c2hvcnQta2V5"), "{said}");
+
+    let stored = set(&[("SUPPORTBOT_MASTER_KEY", KEY_ONE)]);
+    assert!(stored.status.success(), "{}", stderr(&stored));
+    let said = format!("{}{}", stdout(&stored), stderr(&stored));
+    assert!(said.contains("sealed under master key"), "{said}");
+    assert!(!said.contains(key), "the key is never shown back: {said}");
+    let on_disk = database_bytes(dir.path());
+    assert!(
+        !on_disk.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the database files never hold the key in the clear"
+    );
+
+    let export = supportbot(dir.path(), &["data", "export", "--guild", "5"], &[]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let text = stdout(&export);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["guild_secrets"][0]["name"], "llm_api_key", "{json}");
+    assert!(!text.contains(key), "an export never holds the value");
+
+    let missing_old = supportbot(
+        dir.path(),
+        &["data", "rotate-master-key"],
+        &[("SUPPORTBOT_MASTER_KEY", KEY_TWO)],
+    );
+    assert!(!missing_old.status.success());
+    assert!(
+        stderr(&missing_old).contains("SUPPORTBOT_MASTER_KEY_OLD"),
+        "{}",
+        stderr(&missing_old)
+    );
+    let rotated = supportbot(
+        dir.path(),
+        &["data", "rotate-master-key"],
+        &[
+            ("SUPPORTBOT_MASTER_KEY", KEY_TWO),
+            ("SUPPORTBOT_MASTER_KEY_OLD", KEY_ONE),
+        ],
+    );
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    assert!(
+        stdout(&rotated).contains("re-sealed 1 secrets"),
+        "{}",
+        stdout(&rotated)
+    );
+
+    let cleared = supportbot(dir.path(), &["data", "clear-llm-key", "--guild", "5"], &[]);
+    assert!(cleared.status.success(), "{}", stderr(&cleared));
+    assert!(stdout(&cleared).contains("deleted"), "{}", stdout(&cleared));
+    let export = supportbot(dir.path(), &["data", "export", "--guild", "5"], &[]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&export)).unwrap();
+    assert_eq!(json["guild_secrets"], serde_json::json!([]));
+}
+
+#[test]
+fn an_all_digit_api_key_is_taken_as_it_is_and_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    // figment would read this as the number 12345678901234567 and refuse it, quoting it.
+    let digits = "0012345678901234567";
+    let out = supportbot(
+        dir.path(),
+        &["data", "export", "--guild", "5"],
+        &[("SUPPORTBOT_LLM__API_KEY", digits)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("12345678901234567"));
+
+    std::fs::write(
+        dir.path().join("supportbot.toml"),
+        "[llm]\napi_key = 98765432109876\n",
+    )
+    .unwrap();
+    let out = supportbot(dir.path(), &["data", "export", "--guild", "5"], &[]);
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(said.contains("SUPPORTBOT_LLM__API_KEY"), "{said}");
+    assert!(!said.contains("98765432109876"), "{said}");
+}
+
+#[test]
+fn purge_while_another_process_holds_the_index_says_to_stop_the_bot() {
+    let dir = tempfile::tempdir().unwrap();
+    let knowledge = dir.path().join("data/knowledge");
+    std::fs::create_dir_all(&knowledge).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(knowledge.join("knowledge.lock"))
+        .unwrap();
+    lock.try_lock().expect("the test holds the index lock");
+    for args in [
+        &["data", "purge", "--guild", "5", "--yes"][..],
+        &["data", "retention"],
+    ] {
+        let out = supportbot(dir.path(), args, &[]);
+        assert!(!out.status.success(), "{args:?}");
+        let said = stderr(&out);
+        assert!(
+            said.contains("supportbot run") && said.contains("stop the bot"),
+            "{args:?}: {said}"
+        );
+    }
+    let dry = supportbot(dir.path(), &["data", "retention", "--dry-run"], &[]);
+    assert!(
+        dry.status.success(),
+        "a dry run needs no index: {}",
+        stderr(&dry)
     );
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     AuditEntry, ChannelSetting, Conversation, FeedbackRecord, Guild, KnowledgeSource, Result,
-    Store, StoredMessage, StoredTrace,
+    Store, StoredMessage, StoredSecret, StoredTrace,
 };
 
 /// Every row about one member of one guild.
@@ -42,6 +42,8 @@ pub struct GuildExport {
     pub feedback: Vec<FeedbackRecord>,
     pub audit_log: Vec<AuditEntry>,
     pub knowledge_sources: Vec<KnowledgeSource>,
+    /// That the guild set a secret, and when; never its value.
+    pub guild_secrets: Vec<StoredSecret>,
 }
 
 impl Store {
@@ -77,6 +79,7 @@ impl Store {
             feedback: self.export_feedback(guild_id, None).await?,
             audit_log: self.export_audit(guild_id, None).await?,
             knowledge_sources: self.knowledge_sources(guild_id).await?,
+            guild_secrets: self.guild_secrets(guild_id).await?,
         })
     }
 }

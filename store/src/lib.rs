@@ -13,6 +13,7 @@ mod guilds;
 mod knowledge_sources;
 mod retention;
 mod schema;
+mod secrets;
 mod settings;
 mod traces;
 
@@ -35,6 +36,9 @@ pub use guilds::{ChannelSetting, Guild};
 pub use knowledge_sources::{KnowledgeSource, KnowledgeSourceStatus};
 pub use retention::{RetentionCutoffs, RetentionReport};
 pub use schema::Needle;
+pub use secrets::{
+    LLM_API_KEY, MASTER_KEY_LEN, MasterKey, MasterKeyError, Rotation, SecretError, StoredSecret,
+};
 pub use settings::{DatabaseSettings, TlsMode, redact_url};
 pub use traces::{NewTrace, StoredTrace};
 
@@ -80,12 +84,24 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error(
+        "could not open a TLS connection to the postgres database at {url}: the server offers \
+         no TLS, or its certificate was refused (verify-ca and verify-full check it against the \
+         CA file in sslrootcert, verify-full its host name too): {source}"
+    )]
+    Tls {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -210,6 +226,18 @@ pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
+/// Whether connecting failed in the TLS handshake: sqlx reports a refused certificate as an I/O
+/// error carrying rustls's.
+fn is_tls_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    }
+}
+
 /// Migration status, for `supportbot doctor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationStatus {
@@ -268,10 +296,13 @@ impl Store {
                 .acquire_timeout(settings.connect_timeout)
                 .connect_with(opts)
                 .await
-                .map_err(|source| StoreError::Connect {
-                    backend: Backend::Postgres,
-                    url: shown,
-                    source,
+                .map_err(|source| match source {
+                    source if is_tls_failure(&source) => StoreError::Tls { url: shown, source },
+                    source => StoreError::Connect {
+                        backend: Backend::Postgres,
+                        url: shown,
+                        source,
+                    },
                 })?;
             Pool::Postgres(pool)
         } else {

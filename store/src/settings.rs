@@ -70,29 +70,26 @@ impl DatabaseSettings {
     }
 }
 
-/// The URL with any password replaced, safe for logs and error messages.
+/// The URL with any password replaced, safe for logs and error messages. People write
+/// passwords into URLs unescaped, `/`, `?` and `@` included, so the user's part is taken to end
+/// at the last `@`, and everything from its first `:` to there is hidden; a URL without a
+/// password there may still carry one in its query (`?password=`).
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
-        },
-        None => authority.to_string(),
-    };
-    let tail = redact_query_password(tail);
-    format!("{scheme}://{authority}{tail}")
+    if let Some((userinfo, after)) = rest.rsplit_once('@')
+        && let Some((user, _password)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{}", redact_query_password(after));
+    }
+    format!("{scheme}://{}", redact_query_password(rest))
 }
 
-fn redact_query_password(tail: &str) -> String {
-    let Some((path, query)) = tail.split_once('?') else {
-        return tail.to_string();
+/// `host/db?user=u&password=p` with the password hidden.
+fn redact_query_password(rest: &str) -> String {
+    let Some((path, query)) = rest.split_once('?') else {
+        return rest.to_string();
     };
     let query: Vec<String> = query
         .split('&')
@@ -121,6 +118,44 @@ mod tests {
         assert_eq!(
             redact_url("sqlite://./data/supportbot.db"),
             "sqlite://./data/supportbot.db"
+        );
+        assert_eq!(
+            redact_url("postgres://bob@db.internal/sb"),
+            "postgres://bob@db.internal/sb"
+        );
+    }
+
+    #[test]
+    fn a_password_with_url_punctuation_is_hidden_whole() {
+        // Each password's pieces, between the punctuation, are distinctive.
+        for (url, pieces) in [
+            (
+                "postgres://bob:Qx7/Kz9@db.internal:5432/sb",
+                &["Qx7", "Kz9"][..],
+            ),
+            (
+                "postgres://bob:Qx7?Kz9@db.internal/sb?sslmode=require",
+                &["Qx7", "Kz9"],
+            ),
+            (
+                "postgres://bob:Qx7@Kz9/Wy5?Vu3@db.internal/sb",
+                &["Qx7", "Kz9", "Wy5", "Vu3"],
+            ),
+            ("postgres://bob:Qx7:Kz9@db.internal/sb", &["Qx7", "Kz9"]),
+            (
+                "postgres://db.internal/sb?user=bob&password=Qx7@Kz9/Wy5?Vu3",
+                &["Qx7", "Kz9", "Wy5", "Vu3"],
+            ),
+        ] {
+            let shown = redact_url(url);
+            for piece in pieces {
+                assert!(!shown.contains(piece), "{url} -> {shown}");
+            }
+            assert!(shown.contains("db.internal"), "{url} -> {shown}");
+        }
+        assert_eq!(
+            redact_url("postgres://bob:pa/ss@db.internal:5432/sb?sslmode=require"),
+            "postgres://bob:***@db.internal:5432/sb?sslmode=require"
         );
     }
 

@@ -317,57 +317,117 @@ pub async fn seed_knowledge(config: &Config, guild: u64, docs: &[(&str, &str)]) 
     store.close().await;
 }
 
-/// Logs to the test's captured output; `RUST_LOG` picks the level.
+/// One global subscriber for the whole test binary, installed once: the test's own output
+/// (`RUST_LOG` picks the level, `warn` otherwise), and every active `LogCapture`. Global, so a
+/// capture sees every thread, the workers of a multi-threaded runtime included.
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
+    let console = tracing_subscriber::fmt::layer()
+        .with_test_writer()
+        .with_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_test_writer()
+        );
+    // What supportbot itself installs when an operator sets `RUST_LOG=trace`: the captures
+    // see what a production log would hold at its most verbose.
+    let captured = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_thread_ids(true)
+        .with_writer(CaptureRouter)
+        .with_filter(tracing_subscriber::filter::FilterExt::and(
+            supportbot::telemetry::filter(Some("trace"), "info"),
+            tracing_subscriber::filter::filter_fn(|_| ACTIVE.load(Ordering::Relaxed) > 0),
+        ));
+    let _ = tracing_subscriber::registry()
+        .with(console)
+        .with(captured)
         .try_init();
 }
 
-/// A log sink for one test: everything logged on this thread lands in the buffer.
+type Buffer = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// How many captures are installed: while none is, nothing is formatted for them.
+static ACTIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The active captures: an ID, the levels each asked for, and its buffer.
+static CAPTURES: std::sync::Mutex<Vec<(u64, tracing_subscriber::filter::Targets, Buffer)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// A log sink for one test: while installed, every line any thread logs (at the levels it asked
+/// for, within supportbot's caps) lands in the buffer. Tests run side by side in one binary,
+/// so a capture also holds other tests' lines: assert on what this test alone would log.
 #[derive(Clone, Default)]
-pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub struct LogCapture(Buffer);
+
+/// Stops the capture when dropped.
+pub struct CaptureGuard(u64);
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        let mut captures = CAPTURES.lock().expect("capture list poisoned");
+        captures.retain(|(id, _, _)| *id != self.0);
+        ACTIVE.store(captures.len(), Ordering::SeqCst);
+    }
+}
 
 impl LogCapture {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("log buffer poisoned")).into_owned()
     }
 
-    /// Routes this thread's logs at `filter` into the capture until the guard drops. With
-    /// `#[tokio::test]`'s single-threaded runtime, that covers every task the bot spawns.
-    pub fn install(&self, filter: &str) -> tracing::subscriber::DefaultGuard {
-        // With a global subscriber beside it, tracing asks every subscriber about each new log
-        // call site. Without one, while this capture is the only subscriber alive, it asks only
-        // the current thread's: a call site first reached on another test's thread is then
-        // cached as disabled, and its lines never reach the capture.
+    /// Captures lines at `filter` (`debug`, `trace,serenity=info`, …) until the guard drops.
+    pub fn install(&self, filter: &str) -> CaptureGuard {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         init_tracing();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(self.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
+        let targets: tracing_subscriber::filter::Targets =
+            filter.parse().expect("a valid capture filter");
+        let id = NEXT.fetch_add(1, Ordering::SeqCst);
+        let mut captures = CAPTURES.lock().expect("capture list poisoned");
+        captures.push((id, targets, self.0.clone()));
+        ACTIVE.store(captures.len(), Ordering::SeqCst);
+        drop(captures);
+        // Call sites first reached while no capture was active were cached as enabled for
+        // the test output alone; this makes tracing ask the filters again.
+        tracing::callsite::rebuild_interest_cache();
+        CaptureGuard(id)
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
-    type Writer = LogCapture;
+/// Hands each formatted line to the captures that want its target and level.
+struct CaptureRouter;
+
+/// The buffers one line goes to.
+pub struct CaptureWriter(Vec<Buffer>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CaptureRouter {
+    type Writer = CaptureWriter;
 
     fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+        CaptureWriter(Vec::new())
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        CaptureWriter(
+            CAPTURES
+                .lock()
+                .expect("capture list poisoned")
+                .iter()
+                .filter(|(_, targets, _)| targets.would_enable(meta.target(), meta.level()))
+                .map(|(_, _, buffer)| buffer.clone())
+                .collect(),
+        )
     }
 }
 
-impl std::io::Write for LogCapture {
+impl std::io::Write for CaptureWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .expect("log buffer poisoned")
-            .extend_from_slice(buf);
+        for buffer in &self.0 {
+            buffer
+                .lock()
+                .expect("log buffer poisoned")
+                .extend_from_slice(buf);
+        }
         Ok(buf.len())
     }
 

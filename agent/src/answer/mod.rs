@@ -20,6 +20,8 @@ mod quote;
 use std::sync::Arc;
 use std::time::Instant;
 
+use secrecy::SecretString;
+
 use crate::decision::{Decision, HandoffReason, Trace};
 use crate::llm::ProviderChain;
 use crate::retriever::{Retrieved, Retriever};
@@ -50,6 +52,8 @@ pub struct Question<'a> {
     pub history: &'a [Turn],
     /// Tokens the guild may still spend today; `None` means no limit.
     pub tokens_left: Option<u64>,
+    /// The guild's own API key for the primary provider, when it gave one.
+    pub api_key: Option<&'a SecretString>,
 }
 
 /// The decision and how it was reached.
@@ -152,6 +156,9 @@ impl Agent {
                         reason: HandoffReason::BudgetExhausted,
                         message: phrases.budget.into(),
                     })
+                } else if let Some(key) = q.api_key {
+                    let own = chain.with_primary_key(key);
+                    self.with_model(&own, q, language, &mut trace).await
                 } else {
                     self.with_model(chain, q, language, &mut trace).await
                 }

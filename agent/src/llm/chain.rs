@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_openai::Client;
+use secrecy::SecretString;
 use tracing::{debug, info, warn};
 
 use super::attempt::{self, Job};
@@ -79,6 +80,25 @@ impl ProviderChain {
             retry,
             rng: Mutex::new(fastrand::Rng::new()),
         }
+    }
+
+    /// The same providers with the primary's API key replaced: for a guild that gave its own.
+    /// A fresh chain (its own client, no cool-downs carried over), built per question, so a
+    /// key the guild replaces is never used again.
+    pub fn with_primary_key(&self, api_key: &SecretString) -> ProviderChain {
+        let configs = self
+            .providers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut config = p.config.clone();
+                if i == 0 {
+                    config.api_key = api_key.clone();
+                }
+                config
+            })
+            .collect();
+        ProviderChain::new(configs, self.retry.clone())
     }
 
     pub fn is_empty(&self) -> bool {

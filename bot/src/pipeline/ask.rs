@@ -2,6 +2,7 @@
 //! agent, "typing" shows while it works, and its trace is stored (metadata only in the logs).
 
 use agent::{Question, Speaker, Turn};
+use secrecy::SecretString;
 use store::{Conversation, MessageRole};
 use tracing::{info, warn};
 
@@ -41,11 +42,13 @@ impl Pipeline {
             })
             .collect();
         let tokens_left = self.tokens_left(guild).await?;
+        let own_key = self.guild_llm_key(guild).await;
         let question = Question {
             guild_id: inbound.guild_id,
             text: &inbound.content,
             history: &history,
             tokens_left,
+            api_key: own_key.as_ref(),
         };
         let answer = {
             let typing = async {
@@ -62,6 +65,27 @@ impl Pipeline {
         };
         self.store_trace(inbound, conversation.id, &answer).await;
         Ok(answer)
+    }
+
+    /// The guild's own LLM API key, read from the store for every question so a replaced or
+    /// cleared key stops being used at once. A key that cannot be opened is reported (never
+    /// its value) and the instance's key is used.
+    async fn guild_llm_key(&self, guild: i64) -> Option<SecretString> {
+        let master = self.settings.master_key.as_ref()?;
+        if !self.agent.uses_model() {
+            return None;
+        }
+        match self
+            .store
+            .guild_secret(guild, store::LLM_API_KEY, master)
+            .await
+        {
+            Ok(key) => key,
+            Err(e) => {
+                warn!(guild, error = %e, "the guild's own LLM API key is unusable; using the instance's");
+                None
+            }
+        }
     }
 
     /// Tokens the guild may still spend today, `None` when unlimited.

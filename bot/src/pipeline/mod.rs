@@ -152,6 +152,8 @@ pub struct PipelineSettings {
     pub trace_days: u32,
     /// Model tokens a guild may spend per UTC day; 0 means no limit.
     pub daily_token_budget: u64,
+    /// Opens the guild's own LLM API key; without it every guild uses the instance's key.
+    pub master_key: Option<Arc<store::MasterKey>>,
 }
 
 /// Message IDs remembered for spotting replayed gateway events.

@@ -50,6 +50,8 @@ pub enum Behaviour {
     Delay(Duration, Box<Behaviour>),
     /// HTTP 200, `application/json`, and a body that is not JSON.
     MalformedBody,
+    /// HTTP 200, `application/json`, and this body, whatever it is.
+    Garbage(String),
 }
 
 impl Behaviour {

@@ -235,6 +235,9 @@ async fn answer(shared: &Shared, request: &Value, mut behaviour: Behaviour) -> R
                 )
                     .into_response();
             }
+            Behaviour::Garbage(body) => {
+                return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+            }
         }
     };
     let (envelope, usage) = {

@@ -863,3 +863,79 @@ async fn with_every_model_down_the_member_is_handed_off_to_the_support_role() {
         "the question is kept for the team"
     );
 }
+
+#[tokio::test]
+async fn a_guilds_own_llm_key_answers_its_questions_and_a_replaced_key_is_dropped_at_once() {
+    use tests::fake_openai::FakeOpenAi;
+    // Base64 of 32 bytes of 1s.
+    const MASTER: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let primary = FakeOpenAi::with_responder(|_| {
+        json!({"action": "reply", "answer": "Click **Reset key** in Settings [1].",
+               "citations": [1], "confidence": 0.9})
+        .to_string()
+    })
+    .await;
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    enable_support_channel(&db).await;
+    let store = db.store().await;
+    let master = store::MasterKey::from_base64(MASTER).unwrap();
+    let set_key = |value: &'static str| {
+        let (store, master) = (store.clone(), &master);
+        async move {
+            store
+                .set_guild_secret(
+                    GUILD_ID as i64,
+                    store::LLM_API_KEY,
+                    &value.to_string().into(),
+                    master,
+                    chrono::Utc::now(),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    set_key("guild-key-one").await;
+    let models = with_models(&primary, None);
+    let bot = RunningBot::start_with(&fake, &db, DOCS, move |config| {
+        models(config);
+        config.llm.api_key = Some("instance-key".to_string().into());
+        config.master_key = Some(MASTER.to_string().into());
+    })
+    .await;
+
+    let mut asked = 0;
+    let mut ask = async |expected: &str| {
+        let message = fake.send_message(
+            SUPPORT_CHANNEL,
+            Author::Member(MEMBER),
+            "how do I reset my API key?",
+        );
+        let thread = thread_for(&fake, message).await;
+        let reply = fake
+            .wait_for_call("the answer", WAIT, is_post_to(thread))
+            .await;
+        assert!(
+            reply.body["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("Reset key")),
+            "{}",
+            reply.body
+        );
+        asked += 1;
+        let requests = primary.wait_for_chat_requests(asked, WAIT).await;
+        let sent = requests.last().unwrap().authorization().map(str::to_owned);
+        assert_eq!(sent.as_deref(), Some(format!("Bearer {expected}").as_str()));
+    };
+    ask("guild-key-one").await;
+    set_key("guild-key-two").await;
+    ask("guild-key-two").await;
+    assert!(
+        store
+            .delete_guild_secret(GUILD_ID as i64, store::LLM_API_KEY)
+            .await
+            .unwrap()
+    );
+    ask("instance-key").await;
+    bot.stop().await.unwrap();
+}

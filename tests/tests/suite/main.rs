@@ -12,6 +12,8 @@ mod oracle;
 mod permissions;
 mod pipeline;
 mod pipeline_data;
+mod postgres_tls;
+mod redaction;
 mod rate_limits;
 mod store_conformance;
 mod store_data;

@@ -52,7 +52,17 @@ both!(
     the_database_refuses_rows_linking_across_guilds,
     retention_counts_match_and_a_guild_pass_stays_in_its_guild,
     guilds_that_left_are_due_after_their_grace_period,
+    a_guild_secret_is_sealed_bound_to_its_guild_replaced_at_once_and_rotated,
 );
+
+/// A master key made of one repeated byte: enough for tests, never for use.
+fn master_key(byte: u8) -> store::MasterKey {
+    store::MasterKey::from_bytes(&[byte; store::MASTER_KEY_LEN]).expect("a valid master key")
+}
+
+fn secret(text: &str) -> secrecy::SecretString {
+    secrecy::SecretString::from(text.to_string())
+}
 
 struct Fixture {
     m_conversation: i64,
@@ -216,6 +226,12 @@ async fn fixture(store: &Store) -> Fixture {
         .await
         .unwrap();
     audit(store, G2, 6002, M, "MARK-M-G2 buy followers").await;
+    for (g, value) in [(G1, "MARK-SECRET-G1"), (G2, "MARK-SECRET-G2")] {
+        store
+            .set_guild_secret(g, store::LLM_API_KEY, &secret(value), &master_key(1), t(4))
+            .await
+            .unwrap();
+    }
 
     Fixture {
         m_conversation: mc.id,
@@ -275,6 +291,16 @@ async fn every_table_is_a_guild_table_and_a_guild_export_names_them_all(
     let text = export.to_string();
     assert!(text.contains("MARK-M-G1") && text.contains("MARK-O-G1"));
     assert!(!text.contains("MARK-M-G2"), "another guild's rows stay out");
+    assert_eq!(export["guild_secrets"][0]["name"], store::LLM_API_KEY);
+    assert!(
+        !text.contains("MARK-SECRET"),
+        "an export says a secret exists, never its value"
+    );
+    assert_eq!(
+        found(&store, contains("MARK-SECRET")).await,
+        BTreeSet::new(),
+        "secrets are stored sealed"
+    );
 }
 
 async fn a_member_export_holds_every_row_about_the_member_and_nothing_else(
@@ -578,4 +604,150 @@ async fn guilds_that_left_are_due_after_their_grace_period(_: &tests::TestDb, st
         store.guilds_left_before(t(200)).await.unwrap().is_empty(),
         "a guild that added the bot back is kept"
     );
+}
+
+async fn a_guild_secret_is_sealed_bound_to_its_guild_replaced_at_once_and_rotated(
+    db: &tests::TestDb,
+    store: Store,
+) {
+    let (old, new) = (&master_key(1), &master_key(2));
+    assert_eq!(read_secret(&store, G1, old).await.unwrap(), None);
+    store
+        .set_guild_secret(
+            G1,
+            store::LLM_API_KEY,
+            &secret("MARK-SECRET-one"),
+            old,
+            t(1),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.guild(G1).await.unwrap().is_some(),
+        "the guild row is made"
+    );
+    assert_eq!(
+        read_secret(&store, G1, old).await.unwrap().as_deref(),
+        Some("MARK-SECRET-one")
+    );
+    assert_eq!(
+        read_secret(&store, G2, old).await.unwrap(),
+        None,
+        "other guilds have none"
+    );
+
+    store
+        .set_guild_secret(
+            G1,
+            store::LLM_API_KEY,
+            &secret("MARK-SECRET-two"),
+            old,
+            t(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        read_secret(&store, G1, old).await.unwrap().as_deref(),
+        Some("MARK-SECRET-two"),
+        "a replaced secret is gone at once"
+    );
+    let listed = store.guild_secrets(G1).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key_id, old.id());
+    assert_eq!((listed[0].created_at, listed[0].updated_at), (t(1), t(2)));
+    assert_eq!(
+        found(&store, contains("MARK-SECRET")).await,
+        BTreeSet::new()
+    );
+
+    // A ciphertext copied into another guild's row does not open there.
+    store.upsert_guild(G2, t(0)).await.unwrap();
+    db.execute_raw(&format!(
+        "INSERT INTO guild_secrets (guild_id, name, key_id, nonce, ciphertext, created_at, updated_at)
+         SELECT {G2}, name, key_id, nonce, ciphertext, created_at, updated_at
+         FROM guild_secrets WHERE guild_id = {G1}"
+    ))
+    .await
+    .unwrap();
+    let err = read_secret(&store, G2, old).await.unwrap_err().to_string();
+    assert!(err.contains("does not open"), "{err}");
+    assert!(!err.contains("MARK-SECRET"), "{err}");
+    assert!(
+        store
+            .delete_guild_secret(G2, store::LLM_API_KEY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_guild_secret(G2, store::LLM_API_KEY)
+            .await
+            .unwrap()
+    );
+
+    // Under another master key the row names the key it needs.
+    let err = read_secret(&store, G1, new).await.unwrap_err().to_string();
+    assert!(err.contains(old.id()), "{err}");
+
+    store
+        .set_guild_secret(G2, store::LLM_API_KEY, &secret("MARK-SECRET-g2"), old, t(3))
+        .await
+        .unwrap();
+    let rotation = store.rotate_master_key(old, new).await.unwrap();
+    assert_eq!((rotation.resealed, rotation.already_current), (2, 0));
+    assert_eq!(
+        read_secret(&store, G1, new).await.unwrap().as_deref(),
+        Some("MARK-SECRET-two")
+    );
+    assert_eq!(
+        read_secret(&store, G2, new).await.unwrap().as_deref(),
+        Some("MARK-SECRET-g2")
+    );
+    assert!(
+        read_secret(&store, G1, old).await.is_err(),
+        "the old key opens nothing now"
+    );
+    assert!(
+        store
+            .guild_secrets(G1)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.key_id == new.id())
+    );
+    let again = store.rotate_master_key(old, new).await.unwrap();
+    assert_eq!(
+        (again.resealed, again.already_current),
+        (0, 2),
+        "a rerun is harmless"
+    );
+
+    assert!(
+        store
+            .delete_guild_secret(G1, store::LLM_API_KEY)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        read_secret(&store, G1, new).await.unwrap(),
+        None,
+        "a cleared secret is gone"
+    );
+    store.purge_guild(G2).await.unwrap();
+    assert!(
+        store.guild_secrets(G2).await.unwrap().is_empty(),
+        "purge takes secrets too"
+    );
+}
+
+async fn read_secret(
+    store: &Store,
+    guild: i64,
+    key: &store::MasterKey,
+) -> store::Result<Option<String>> {
+    use secrecy::ExposeSecret;
+    Ok(store
+        .guild_secret(guild, store::LLM_API_KEY, key)
+        .await?
+        .map(|s| s.expose_secret().to_string()))
 }
