@@ -11,7 +11,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::zeroize::Zeroize;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{Result, Store, on_pool, ts};
+use crate::{Result, Store, on_pool, on_pool_once, ts};
 
 /// The one secret a guild can set today: the API key its own model calls use.
 pub const LLM_API_KEY: &str = "llm_api_key";
@@ -211,7 +211,7 @@ impl Store {
     ) -> Result<()> {
         let sealed = key.seal(guild_id, name, value)?;
         let now = ts(now);
-        on_pool!(self, pool => {
+        on_pool_once!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO guilds (guild_id, joined_at, created_at, updated_at) VALUES ($1, $2, $2, $2)
@@ -289,7 +289,7 @@ impl Store {
     /// rotation can simply be run again; a secret under any other key stops it.
     pub async fn rotate_master_key(&self, old: &MasterKey, new: &MasterKey) -> Result<Rotation> {
         let mut rotation = Rotation::default();
-        on_pool!(self, pool => {
+        on_pool_once!(self, pool => {
             let mut tx = pool.begin().await?;
             let rows: Vec<SecretRow> = sqlx::query_as(
                 "SELECT guild_id, name, key_id, nonce, ciphertext FROM guild_secrets
