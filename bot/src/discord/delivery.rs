@@ -10,6 +10,7 @@ use serenity::all::{
     Timestamp, UserId,
 };
 
+use crate::metrics::Metrics;
 use crate::pipeline::{Delivery, DeliveryError, Outbound};
 
 #[derive(Clone)]
@@ -17,6 +18,8 @@ pub struct DiscordDelivery {
     pub http: Arc<Http>,
     pub bot_user_id: u64,
     pub archive_minutes: u16,
+    /// Counts the 429s Discord answers.
+    pub metrics: Arc<Metrics>,
 }
 
 fn archive_duration(minutes: u16) -> AutoArchiveDuration {
@@ -43,6 +46,16 @@ fn describe(e: serenity::Error) -> DeliveryError {
     }
 }
 
+impl DiscordDelivery {
+    fn refused(&self, e: serenity::Error) -> DeliveryError {
+        let error = describe(e);
+        if matches!(error, DeliveryError::RateLimited(_)) {
+            self.metrics.rest_rate_limited();
+        }
+        error
+    }
+}
+
 impl Delivery for DiscordDelivery {
     fn bot_user_id(&self) -> u64 {
         self.bot_user_id
@@ -62,7 +75,7 @@ impl Delivery for DiscordDelivery {
                     .auto_archive_duration(archive_duration(self.archive_minutes)),
             )
             .await
-            .map_err(describe)?;
+            .map_err(|e| self.refused(e))?;
         Ok(thread.id.get())
     }
 
@@ -94,7 +107,7 @@ impl Delivery for DiscordDelivery {
             let posted = ChannelId::new(channel_id)
                 .send_message(&*self.http, create)
                 .await
-                .map_err(describe)?;
+                .map_err(|e| self.refused(e))?;
             ids.push(posted.id.get());
         }
         Ok(ids)
@@ -104,26 +117,26 @@ impl Delivery for DiscordDelivery {
         ChannelId::new(channel_id)
             .broadcast_typing(&*self.http)
             .await
-            .map_err(describe)
+            .map_err(|e| self.refused(e))
     }
 
     async fn delete_message(&self, channel_id: u64, message_id: u64) -> Result<(), DeliveryError> {
         ChannelId::new(channel_id)
             .delete_message(&*self.http, MessageId::new(message_id))
             .await
-            .map_err(describe)
+            .map_err(|e| self.refused(e))
     }
 
     async fn send_dm(&self, user_id: u64, text: &str) -> Result<(), DeliveryError> {
         let channel = UserId::new(user_id)
             .create_dm_channel(&*self.http)
             .await
-            .map_err(describe)?;
+            .map_err(|e| self.refused(e))?;
         channel
             .id
             .send_message(&*self.http, CreateMessage::new().content(text))
             .await
-            .map_err(describe)?;
+            .map_err(|e| self.refused(e))?;
         Ok(())
     }
 
@@ -142,7 +155,7 @@ impl Delivery for DiscordDelivery {
                 EditMember::new().disable_communication_until_datetime(until),
             )
             .await
-            .map_err(describe)?;
+            .map_err(|e| self.refused(e))?;
         Ok(())
     }
 }

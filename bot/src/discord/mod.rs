@@ -7,6 +7,7 @@ mod delivery;
 mod events;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{CreateAllowedMentions, GatewayIntents, Http, HttpBuilder};
@@ -15,12 +16,17 @@ pub use commands::commands;
 pub use delivery::DiscordDelivery;
 pub use events::Handler;
 
+use crate::ops::Health;
 use crate::pipeline::Pipeline;
 
 /// Shared by the event handler and the slash commands.
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub archive_minutes: u16,
+    /// The gateway's state, for `/readyz`.
+    pub health: Arc<Health>,
+    /// Set at the first READY: any later READY or RESUMED is a reconnect.
+    pub connected_once: AtomicBool,
 }
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

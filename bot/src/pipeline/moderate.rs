@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::{Delivery, Inbound, Outbound};
 use crate::guild_settings::GuildContext;
+use crate::metrics::Metrics;
 
 /// Longest excerpt kept in the audit log, in characters.
 const EXCERPT_CHARS: usize = 200;
@@ -17,6 +18,7 @@ pub(super) struct Moderation<'a> {
     pub store: &'a Store,
     pub now: DateTime<Utc>,
     pub excerpt_days: u32,
+    pub metrics: &'a Metrics,
 }
 
 /// What was done, for the pipeline's outcome.
@@ -131,6 +133,7 @@ impl Moderation<'_> {
                 created_at: self.now,
             })
             .await?;
+        self.metrics.verdict(kind, category.as_str());
         info!(
             guild_id = inbound.guild_id,
             channel_id = inbound.channel_id,
@@ -164,33 +167,41 @@ impl Moderation<'_> {
                 Ok(()) => deleted = true,
                 Err(e) => errors.push(format!("delete: {e}")),
             }
+            self.metrics.action("delete", deleted);
         }
         if let Some(minutes) = timeout {
             let until = self.now + Duration::minutes(minutes.into());
-            if let Err(e) = delivery
+            let result = delivery
                 .timeout_member(inbound.guild_id, inbound.author_id, until)
-                .await
-            {
+                .await;
+            self.metrics.action("timeout", result.is_ok());
+            if let Err(e) = result {
                 errors.push(format!("timeout: {e}"));
             }
         }
-        if let Some(note) = verdict.notify_author
-            && let Err(e) = delivery.send_dm(inbound.author_id, note).await
-        {
-            errors.push(format!("notify_author: {e}"));
+        if let Some(note) = verdict.notify_author {
+            let result = delivery.send_dm(inbound.author_id, note).await;
+            self.metrics.action("notify_author", result.is_ok());
+            if let Err(e) = result {
+                errors.push(format!("notify_author: {e}"));
+            }
         }
-        if let Some(reply) = verdict.caring_reply
-            && let Err(e) = delivery
+        if let Some(reply) = verdict.caring_reply {
+            let result = delivery
                 .post(inbound.channel_id, &Outbound::text(reply))
-                .await
-        {
-            errors.push(format!("caring_reply: {e}"));
+                .await;
+            self.metrics.action("caring_reply", result.is_ok());
+            if let Err(e) = result {
+                errors.push(format!("caring_reply: {e}"));
+            }
         }
         if let Some(staff) = staff {
             let notice = staff_notice(
                 inbound, kind, category, rule, score, reason, deleted, audit_id,
             );
-            if let Err(e) = delivery.post(staff, &Outbound::text(&notice)).await {
+            let result = delivery.post(staff, &Outbound::text(&notice)).await;
+            self.metrics.action("notify_staff", result.is_ok());
+            if let Err(e) = result {
                 errors.push(format!("notify_staff: {e}"));
             }
         }
