@@ -302,7 +302,24 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
                 "communication_disabled_until": body["communication_disabled_until"].clone()
             }),
         )),
-        "trigger_typing_indicator" | "delete_message" => Reply::empty(),
+        "trigger_typing_indicator" => Reply::empty(),
+        "delete_message" => {
+            // Discord tells every client with the intent, the one that deleted it included.
+            let d = json!({
+                "id": op.param("message_id"),
+                "channel_id": op.param("channel_id"),
+                "guild_id": GUILD_ID.to_string()
+            });
+            check_dispatch("MESSAGE_DELETE", &d);
+            let conn = shared.lock().connection.clone();
+            if let Some(conn) = conn {
+                let s = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+                let _ = conn.send(Command::Send(
+                    json!({"op": 0, "s": s, "t": "MESSAGE_DELETE", "d": d}).to_string(),
+                ));
+            }
+            Reply::empty()
+        }
         other => {
             violation(format!(
                 "the fake does not model {other}; teach it before the bot relies on it"
