@@ -2,10 +2,13 @@
 //! against the fake Discord, and `models fetch` against the fake hub. One binary, to keep build
 //! and link time down.
 
+mod admission;
 mod e2e;
+mod edits;
 mod llm;
 mod models;
 mod moderation;
+mod ops;
 mod oracle;
 mod pipeline;
 mod pipeline_data;
