@@ -3,11 +3,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 use supportbot::config::Config;
 use supportbot::ops::{self, Health, OpsState};
+use tests::fake_discord::FakeDiscord;
 use tests::fake_openai::FakeOpenAi;
+use tests::{RunningBot, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -17,21 +20,21 @@ use crate::pipeline::harness;
 
 const SCAM: &str = "Free nitro for everyone! claim here https://dlscord-gift.com/claim";
 
-/// One plain HTTP/1.1 GET; the status and the body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+/// One plain HTTP/1.1 GET; the status and the body, `None` when nothing answers.
+async fn fetch(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(request.as_bytes()).await.ok()?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
+    stream.read_to_end(&mut response).await.ok()?;
     let response = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status code");
-    (status, body.to_owned())
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    fetch(addr, path).await.expect("the ops endpoint answers")
 }
 
 #[tokio::test]
@@ -127,4 +130,46 @@ async fn health_readiness_and_metrics_follow_what_the_bot_does() {
 
     shutdown.cancel();
     server.await.unwrap();
+}
+
+/// Polls `path` until `ok` holds for its answer.
+async fn wait_for(addr: SocketAddr, path: &str, ok: impl Fn(u16, &str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((status, body)) = fetch(addr, path).await
+            && ok(status, &body)
+        {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting on {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_running_bot_is_ready_once_connected_and_counts_a_gateway_reconnect() {
+    // `run` takes an address from its configuration: a port free a moment ago.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    let bot = RunningBot::start_with(&fake, &db, &[], |config| {
+        config.ops.listen = Some(addr);
+    })
+    .await;
+    let body = wait_for(addr, "/readyz", |status, _| status == 200).await;
+    assert!(body.contains("gateway ok"), "{body}");
+
+    fake.drop_connection();
+    fake.wait_for_gateway_ops(2, Duration::from_secs(30)).await;
+    wait_for(addr, "/metrics", |_, body| {
+        sample(body, "supportbot_gateway_reconnects_total") == 1.0
+    })
+    .await;
+    wait_for(addr, "/readyz", |status, _| status == 200).await;
+    bot.stop().await.unwrap();
 }
