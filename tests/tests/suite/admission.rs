@@ -261,3 +261,21 @@ async fn a_flood_in_one_guild_fills_only_its_queue_and_another_guild_is_answered
         1.0
     );
 }
+
+#[tokio::test]
+async fn a_guild_over_its_share_per_minute_is_paused_but_still_moderated() {
+    let mut h = crate::pipeline::harness(false, |config| {
+        config.pipeline.per_guild_per_minute = 2;
+    })
+    .await;
+    for member in [1, 2] {
+        let outcome = h.say(member, None, "how do I restore a backup?").await;
+        assert_eq!(outcome.kind(), "answered", "{outcome:?}");
+    }
+    let third = h.say(3, None, "how do I restore a backup?").await;
+    assert_eq!(third.kind(), "skipped_guild_rate_limited", "{third:?}");
+    // The rules come before the limits: a scam is still removed.
+    let scam = h.say(4, None, SCAM).await;
+    assert_eq!(scam.kind(), "blocked", "{scam:?}");
+    assert_eq!(h.delivery.deleted().len(), 1);
+}
