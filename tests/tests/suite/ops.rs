@@ -5,17 +5,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{Method, StatusCode};
 use serde_json::json;
 use supportbot::config::Config;
 use supportbot::ops::{self, Health, OpsState};
-use tests::fake_discord::FakeDiscord;
+use tests::fake_discord::{Author, FakeDiscord, SUPPORT_CHANNEL};
 use tests::fake_openai::FakeOpenAi;
 use tests::{RunningBot, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::sample;
-use crate::e2e::MEMBER;
+use crate::e2e::{MEMBER, enable_support_channel};
 use crate::pipeline::harness;
 
 const SCAM: &str = "Free nitro for everyone! claim here https://dlscord-gift.com/claim";
@@ -157,6 +158,7 @@ async fn the_running_bot_is_ready_once_connected_and_counts_a_gateway_reconnect(
         .unwrap();
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
+    enable_support_channel(&db).await;
     let bot = RunningBot::start_with(&fake, &db, &[], |config| {
         config.ops.listen = Some(addr);
     })
@@ -171,5 +173,31 @@ async fn the_running_bot_is_ready_once_connected_and_counts_a_gateway_reconnect(
     })
     .await;
     wait_for(addr, "/readyz", |status, _| status == 200).await;
+
+    // Discord answers 429 to the thread the answer needs: counted, and the message's outcome
+    // says the delivery failed.
+    fake.fail_next(
+        Method::POST,
+        "/threads",
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"message": "You are being rate limited.", "retry_after": 0.5, "global": false, "code": 0}),
+    );
+    fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER),
+        "how do I reset my password?",
+    );
+    let metrics = wait_for(addr, "/metrics", |_, body| {
+        sample(
+            body,
+            "supportbot_messages_total{outcome=\"delivery_failed\"}",
+        ) == 1.0
+    })
+    .await;
+    assert_eq!(
+        sample(&metrics, "supportbot_rest_rate_limited_total"),
+        1.0,
+        "{metrics}"
+    );
     bot.stop().await.unwrap();
 }
