@@ -409,6 +409,7 @@ impl Pipeline {
                 .check(&self.store, &inbound, existing.as_ref(), verdict.route())
                 .await?
         {
+            self.keep_edit(&inbound, &verdict, skip).await?;
             return Ok(Admission::Done(skipped(moderated, skip)));
         }
         if let Err(skip) = self.gate.charge(&inbound) {
@@ -468,6 +469,7 @@ impl Pipeline {
                 .check(&self.store, &inbound, existing.as_ref(), verdict.route())
                 .await?
             {
+                self.keep_edit(&inbound, &verdict, skip).await?;
                 return Ok(skipped(moderated, skip));
             }
         }
@@ -510,6 +512,27 @@ impl Pipeline {
         )
         .await
         .map_err(PipelineError::from)
+    }
+
+    /// An edit the classifier allowed replaces the stored text of the message (when it is
+    /// stored), so what a member edited out is not kept. Other verdicts keep the old text: a
+    /// blocked edit is deleted on Discord, and its deletion forgets the text.
+    async fn keep_edit(
+        &self,
+        inbound: &Inbound,
+        verdict: &Verdict,
+        skip: Skip,
+    ) -> Result<(), PipelineError> {
+        if skip == Skip::Edited && verdict.action.is_allow() {
+            self.store
+                .edit_message_content(
+                    inbound.guild_id as i64,
+                    inbound.message_id as i64,
+                    &inbound.content,
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// The audit row and actions for a Block or Escalate verdict; `None` for Allow.

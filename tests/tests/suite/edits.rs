@@ -114,6 +114,15 @@ async fn an_edited_answered_question_is_not_answered_again_but_is_still_moderate
         Author::Member(MEMBER),
         "How do I reset my API key? I am on the free plan, if that matters",
     );
+    // The stored question follows the edit: what a member takes out is not kept.
+    let store = db.store().await;
+    wait_for_text(
+        &store,
+        message,
+        "the stored question follows the edit",
+        |t| t.ends_with("if that matters"),
+    )
+    .await;
     // The same content again (Discord sends an update when an embed unfurls) is no edit.
     fake.inject_message_update(
         message,
