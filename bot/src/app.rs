@@ -2,6 +2,7 @@
 //! client, background maintenance and graceful shutdown. The shutdown trigger is a parameter, so tests supply their own.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,6 +13,7 @@ use tracing::{info, warn};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::discord::{self, AppState, GatewayRefused};
+use crate::ops::{self, Health, OpsState};
 use crate::pipeline::Handled;
 use crate::retention;
 use crate::services::Services;
@@ -53,11 +55,25 @@ pub async fn run_wired(
     if let Some(outcomes) = wiring.outcomes {
         pipeline.report_outcomes_to(outcomes);
     }
+    let health = Arc::new(Health::default());
     let state = Arc::new(AppState {
         pipeline: Arc::clone(&pipeline),
         archive_minutes: config.discord.thread_archive_minutes,
         gate: discord::BucketGate::default(),
+        health: Arc::clone(&health),
+        connected_once: AtomicBool::new(false),
     });
+    if let Some(addr) = config.ops.listen {
+        let ops = OpsState {
+            pipeline: Arc::clone(&pipeline),
+            knowledge: Arc::clone(&services.knowledge),
+            health,
+        };
+        let (bound, _server) = ops::start(addr, ops, shutdown.clone())
+            .await
+            .with_context(|| format!("starting the ops endpoint on {addr}"))?;
+        info!(address = %bound, "ops endpoint: /healthz, /readyz, /metrics");
+    }
 
     let http = discord::http_client(
         &token,

@@ -38,6 +38,16 @@ pub struct Config {
     /// The master key being replaced, read only by `supportbot data rotate-master-key`
     /// (`SUPPORTBOT_MASTER_KEY_OLD`).
     pub master_key_old: Option<SecretString>,
+    pub ops: OpsConfig,
+}
+
+/// The operations endpoint: `/healthz`, `/readyz` and Prometheus `/metrics`. Off unless an
+/// address is set; it has no authentication, so keep it on a local or private address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsConfig {
+    /// Where to listen, e.g. `127.0.0.1:9464`.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// Where `supportbot models fetch` gets the local sentence model.
@@ -279,10 +289,18 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// Messages processed at once; more wait their turn.
+    /// Messages in the model stages (second stage, agent) at once across all guilds; more
+    /// wait their turn in their guild's queue.
     pub max_in_flight: usize,
+    /// Messages one guild may have waiting for the model stages; beyond that a message gets
+    /// the moderation rules only.
+    pub guild_queue: usize,
+    /// Messages of one guild in the model stages at once, so one guild cannot take every slot.
+    pub guild_in_flight: usize,
     /// Messages one member may send to the bot per minute before it stops answering them.
     pub per_member_per_minute: u32,
+    /// Messages one guild's members together may send to the model stages per minute.
+    pub per_guild_per_minute: u32,
     /// How long shutdown waits for in-flight messages before giving up on them.
     pub shutdown_grace_secs: u64,
 }
@@ -312,6 +330,7 @@ impl Default for Config {
             log: LogConfig::default(),
             master_key: None,
             master_key_old: None,
+            ops: OpsConfig::default(),
         }
     }
 }
@@ -342,7 +361,10 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             max_in_flight: 32,
+            guild_queue: 100,
+            guild_in_flight: 4,
             per_member_per_minute: 10,
+            per_guild_per_minute: 300,
             shutdown_grace_secs: 20,
         }
     }
@@ -652,6 +674,28 @@ impl Config {
                 expected: "a whole number of at least 1",
                 got: "0".into(),
             });
+        }
+        for (setting, value) in [
+            (
+                "SUPPORTBOT_PIPELINE__GUILD_QUEUE",
+                self.pipeline.guild_queue,
+            ),
+            (
+                "SUPPORTBOT_PIPELINE__GUILD_IN_FLIGHT",
+                self.pipeline.guild_in_flight,
+            ),
+            (
+                "SUPPORTBOT_PIPELINE__PER_GUILD_PER_MINUTE",
+                self.pipeline.per_guild_per_minute as usize,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    expected: "a whole number of at least 1",
+                    got: "0".into(),
+                });
+            }
         }
         if self.pipeline.per_member_per_minute == 0 {
             return Err(ConfigError::Invalid {

@@ -92,9 +92,13 @@ impl Services {
 
 pub fn pipeline_settings(config: &Config) -> anyhow::Result<PipelineSettings> {
     Ok(PipelineSettings {
-        max_in_flight: config.pipeline.max_in_flight,
+        workers: config.pipeline.max_in_flight,
+        guild_queue: config.pipeline.guild_queue,
+        guild_in_flight: config.pipeline.guild_in_flight,
         per_member_per_minute: NonZeroU32::new(config.pipeline.per_member_per_minute)
             .context("pipeline.per_member_per_minute must be at least 1")?,
+        per_guild_per_minute: NonZeroU32::new(config.pipeline.per_guild_per_minute)
+            .context("pipeline.per_guild_per_minute must be at least 1")?,
         // Excerpts are message text: they follow its period, not the audit entry's.
         audit_excerpt_days: config.retention.message_days,
         trace_days: config.retention.trace_days,

@@ -299,6 +299,30 @@ impl Store {
         Ok(id)
     }
 
+    /// A member edited a stored message: the stored text follows the edit, so what they took
+    /// out is not kept. A message whose text was already forgotten (deleted, erased, expired)
+    /// stays forgotten. Returns whether a stored message changed.
+    pub async fn edit_message_content(
+        &self,
+        guild_id: i64,
+        discord_message_id: i64,
+        content: &str,
+    ) -> Result<bool> {
+        let content = content.replace('\0', "\u{FFFD}");
+        let changed = on_pool!(self, pool => sqlx::query(
+            "UPDATE messages SET content = $3
+             WHERE guild_id = $1 AND discord_message_id = $2 AND role = 'member'
+               AND content <> '' AND content_purged_at IS NULL",
+        )
+        .bind(guild_id)
+        .bind(discord_message_id)
+        .bind(&content)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(changed > 0)
+    }
+
     pub async fn conversation_messages(
         &self,
         guild_id: i64,

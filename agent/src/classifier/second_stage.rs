@@ -155,9 +155,25 @@ impl Classifier {
         second_stage: Option<&dyn SecondStage>,
     ) -> Verdict {
         let verdict = self.classify(input, policy, signals, now_ms);
-        let (Some(stage), Some(_)) = (second_stage, verdict.second_stage_candidate) else {
+        match second_stage {
+            Some(stage) => self.second_opinion(input, policy, verdict, stage).await,
+            None => verdict,
+        }
+    }
+
+    /// The second stage on a rule verdict: an ambiguous message is judged by the model; any
+    /// other verdict is returned as it is. The bot runs the rules on every message and this
+    /// only after admission, since the model call is the expensive part.
+    pub async fn second_opinion(
+        &self,
+        input: &ClassifierInput,
+        policy: &Policy,
+        verdict: Verdict,
+        stage: &dyn SecondStage,
+    ) -> Verdict {
+        if verdict.second_stage_candidate.is_none() {
             return verdict;
-        };
+        }
         let text: String = input.content.chars().take(MAX_JUDGED_CHARS).collect();
         let result = stage.judge(&text).await;
         let outcome = ModelOutcome {

@@ -11,6 +11,7 @@ use serenity::all::{
     Timestamp, UserId,
 };
 
+use crate::metrics::Metrics;
 use crate::pipeline::{Delivery, DeliveryError, Outbound};
 
 #[derive(Clone)]
@@ -18,6 +19,8 @@ pub struct DiscordDelivery {
     pub http: Arc<Http>,
     pub bot_user_id: u64,
     pub archive_minutes: u16,
+    /// Counts the 429s Discord answers.
+    pub metrics: Arc<Metrics>,
     pub gate: BucketGate,
 }
 
@@ -77,6 +80,16 @@ fn describe(e: serenity::Error) -> DeliveryError {
     }
 }
 
+impl DiscordDelivery {
+    fn refused(&self, e: serenity::Error) -> DeliveryError {
+        let error = describe(e);
+        if matches!(error, DeliveryError::RateLimited(_)) {
+            self.metrics.rest_rate_limited();
+        }
+        error
+    }
+}
+
 impl Delivery for DiscordDelivery {
     fn bot_user_id(&self) -> u64 {
         self.bot_user_id
@@ -97,7 +110,7 @@ impl Delivery for DiscordDelivery {
                     .auto_archive_duration(archive_duration(self.archive_minutes)),
             )
             .await
-            .map_err(describe)?;
+            .map_err(|e| self.refused(e))?;
         Ok(thread.id.get())
     }
 
@@ -130,7 +143,7 @@ impl Delivery for DiscordDelivery {
             let posted = ChannelId::new(channel_id)
                 .send_message(&*self.http, create)
                 .await
-                .map_err(describe)?;
+                .map_err(|e| self.refused(e))?;
             ids.push(posted.id.get());
         }
         Ok(ids)
@@ -141,7 +154,7 @@ impl Delivery for DiscordDelivery {
         ChannelId::new(channel_id)
             .broadcast_typing(&*self.http)
             .await
-            .map_err(describe)
+            .map_err(|e| self.refused(e))
     }
 
     async fn delete_message(&self, channel_id: u64, message_id: u64) -> Result<(), DeliveryError> {
@@ -149,7 +162,7 @@ impl Delivery for DiscordDelivery {
         ChannelId::new(channel_id)
             .delete_message(&*self.http, MessageId::new(message_id))
             .await
-            .map_err(describe)
+            .map_err(|e| self.refused(e))
     }
 
     async fn send_dm(&self, user_id: u64, text: &str) -> Result<(), DeliveryError> {
@@ -158,14 +171,14 @@ impl Delivery for DiscordDelivery {
             UserId::new(user_id)
                 .create_dm_channel(&*self.http)
                 .await
-                .map_err(describe)?
+                .map_err(|e| self.refused(e))?
         };
         let _lane = self.gate.enter(format!("post:{}", channel.id)).await;
         channel
             .id
             .send_message(&*self.http, CreateMessage::new().content(text))
             .await
-            .map_err(describe)?;
+            .map_err(|e| self.refused(e))?;
         Ok(())
     }
 
@@ -185,7 +198,7 @@ impl Delivery for DiscordDelivery {
                 EditMember::new().disable_communication_until_datetime(until),
             )
             .await
-            .map_err(describe)?;
+            .map_err(|e| self.refused(e))?;
         Ok(())
     }
 }

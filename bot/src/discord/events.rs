@@ -1,18 +1,20 @@
 //! Gateway events: guild membership into the store, messages into the pipeline.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use serenity::all::{
-    ChannelId, ComponentInteraction, Context, CreateInteractionResponse,
+    ChannelId, ComponentInteraction, ConnectionStage, Context, CreateInteractionResponse,
     CreateInteractionResponseMessage, EventHandler, Guild, GuildId, Interaction, Message,
-    MessageId, Ready, ResumedEvent, UnavailableGuild,
+    MessageId, MessageUpdateEvent, RatelimitInfo, Ready, ResumedEvent, ShardStageUpdateEvent,
+    UnavailableGuild, UserId,
 };
 use serenity::async_trait;
 use tracing::{debug, info, warn};
 
 use super::{AppState, DiscordDelivery};
-use crate::pipeline::{HANDOFF_BUTTON, Inbound};
+use crate::pipeline::{HANDOFF_BUTTON, Inbound, InboundKind};
 
 pub struct Handler {
     pub state: Arc<AppState>,
@@ -21,6 +23,7 @@ pub struct Handler {
 #[async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, _ctx: Context, ready: Ready) {
+        self.connected();
         info!(
             bot_user_id = ready.user.id.get(),
             guilds = ready.guilds.len(),
@@ -30,7 +33,20 @@ impl EventHandler for Handler {
     }
 
     async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        self.connected();
         info!("gateway session resumed");
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
+        // Connected again only counts once READY or RESUMED arrives.
+        if event.new != ConnectionStage::Connected {
+            self.state.health.set_gateway_connected(false);
+        }
+    }
+
+    async fn ratelimit(&self, data: RatelimitInfo) {
+        self.state.pipeline.metrics().rest_rate_limited();
+        debug!(path = %data.path, global = data.global, "Discord rate limit");
     }
 
     async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
@@ -93,6 +109,54 @@ impl EventHandler for Handler {
             .await;
     }
 
+    async fn message_update(
+        &self,
+        ctx: Context,
+        _old_if_available: Option<Message>,
+        _new: Option<Message>,
+        event: MessageUpdateEvent,
+    ) {
+        // Without new content (an embed unfurled, a thread started) there is nothing to judge.
+        let (Some(guild_id), Some(author), Some(content)) =
+            (event.guild_id, event.author.as_ref(), event.content.clone())
+        else {
+            return;
+        };
+        let bot_user_id = ctx.cache.current_user().id;
+        let mentions = event.mentions.as_deref().unwrap_or_default();
+        let referenced_author = event
+            .referenced_message
+            .as_ref()
+            .and_then(|r| r.as_ref())
+            .map(|r| (r.author.id, r.author.bot));
+        let inbound = Inbound {
+            guild_id: guild_id.get(),
+            channel_id: event.channel_id.get(),
+            parent_channel_id: parent_channel(&ctx, guild_id, event.channel_id),
+            message_id: event.id.get(),
+            kind: InboundKind::Edit,
+            author_id: author.id.get(),
+            author_is_bot: author.bot || author.id == bot_user_id,
+            author_roles: event
+                .member
+                .as_ref()
+                .and_then(|m| m.as_ref())
+                .map(|m| m.roles.iter().map(|r| r.get()).collect())
+                .unwrap_or_default(),
+            mentions_bot: mentions.iter().any(|u| u.id == bot_user_id),
+            user_mentions: u32::try_from(mentions.len()).unwrap_or(u32::MAX),
+            role_mentions: event
+                .mention_roles
+                .as_ref()
+                .map_or(0, |r| u32::try_from(r.len()).unwrap_or(u32::MAX)),
+            mentions_everyone: event.mention_everyone.unwrap_or(false),
+            addresses_others: addresses_others(&content, referenced_author, bot_user_id),
+            content,
+            received_at: Utc::now(),
+        };
+        self.state.pipeline.spawn(inbound, self.delivery(&ctx));
+    }
+
     async fn message(&self, ctx: Context, msg: Message) {
         let Some(guild_id) = msg.guild_id else {
             debug!(
@@ -102,18 +166,16 @@ impl EventHandler for Handler {
             return;
         };
         let bot_user_id = ctx.cache.current_user().id;
-        let parent_channel_id = ctx.cache.guild(guild_id).and_then(|g| {
-            g.threads
-                .iter()
-                .find(|t| t.id == msg.channel_id)
-                .and_then(|t| t.parent_id)
-                .map(|p| p.get())
-        });
+        let referenced_author = msg
+            .referenced_message
+            .as_ref()
+            .map(|r| (r.author.id, r.author.bot));
         let inbound = Inbound {
             guild_id: guild_id.get(),
             channel_id: msg.channel_id.get(),
-            parent_channel_id,
+            parent_channel_id: parent_channel(&ctx, guild_id, msg.channel_id),
             message_id: msg.id.get(),
+            kind: InboundKind::New,
             author_id: msg.author.id.get(),
             author_is_bot: msg.author.bot || msg.author.id == bot_user_id,
             author_roles: msg
@@ -125,21 +187,44 @@ impl EventHandler for Handler {
             user_mentions: u32::try_from(msg.mentions.len()).unwrap_or(u32::MAX),
             role_mentions: u32::try_from(msg.mention_roles.len()).unwrap_or(u32::MAX),
             mentions_everyone: msg.mention_everyone,
-            addresses_others: addresses_others(&msg, bot_user_id),
+            addresses_others: addresses_others(&msg.content, referenced_author, bot_user_id),
             content: msg.content,
             received_at: Utc::now(),
         };
-        let delivery = DiscordDelivery {
-            http: ctx.http.clone(),
-            bot_user_id: bot_user_id.get(),
-            archive_minutes: self.state.archive_minutes,
-            gate: self.state.gate.clone(),
-        };
-        self.state.pipeline.spawn(inbound, delivery);
+        self.state.pipeline.spawn(inbound, self.delivery(&ctx));
     }
 }
 
+/// The parent channel of a thread the cache knows.
+fn parent_channel(ctx: &Context, guild_id: GuildId, channel_id: ChannelId) -> Option<u64> {
+    ctx.cache.guild(guild_id).and_then(|g| {
+        g.threads
+            .iter()
+            .find(|t| t.id == channel_id)
+            .and_then(|t| t.parent_id)
+            .map(|p| p.get())
+    })
+}
+
 impl Handler {
+    fn delivery(&self, ctx: &Context) -> DiscordDelivery {
+        DiscordDelivery {
+            http: ctx.http.clone(),
+            bot_user_id: ctx.cache.current_user().id.get(),
+            archive_minutes: self.state.archive_minutes,
+            metrics: Arc::clone(self.state.pipeline.metrics()),
+            gate: self.state.gate.clone(),
+        }
+    }
+
+    /// READY or RESUMED: connected. Any after the first is a reconnect.
+    fn connected(&self) {
+        if self.state.connected_once.swap(true, Ordering::SeqCst) {
+            self.state.pipeline.metrics().gateway_reconnect();
+        }
+        self.state.health.set_gateway_connected(true);
+    }
+
     /// A deleted message's text is not kept: the pipeline forgets it.
     async fn forget(&self, guild_id: Option<GuildId>, channel_id: ChannelId, ids: &[MessageId]) {
         let Some(guild_id) = guild_id else {
@@ -175,12 +260,7 @@ impl Handler {
         let (Some(guild_id), Ok(conversation_id)) = (click.guild_id, id.parse::<i64>()) else {
             return;
         };
-        let delivery = DiscordDelivery {
-            http: ctx.http.clone(),
-            bot_user_id: ctx.cache.current_user().id.get(),
-            archive_minutes: self.state.archive_minutes,
-            gate: self.state.gate.clone(),
-        };
+        let delivery = self.delivery(ctx);
         let note = match self
             .state
             .pipeline
@@ -208,18 +288,15 @@ impl Handler {
 /// Talk between members: the message opens by mentioning someone other than the bot, or
 /// replies to another member's message. A mention further in ("@sam said to ask here") does
 /// not make a question someone else's.
-fn addresses_others(msg: &Message, bot: serenity::all::UserId) -> bool {
-    let opens_with_other = msg
-        .content
+fn addresses_others(content: &str, referenced_author: Option<(UserId, bool)>, bot: UserId) -> bool {
+    let opens_with_other = content
         .trim_start()
         .strip_prefix("<@")
         .map(|rest| rest.trim_start_matches('!'))
         .and_then(|rest| rest.split('>').next())
         .and_then(|id| id.parse::<u64>().ok())
         .is_some_and(|id| id != bot.get());
-    let replies_to_other = msg
-        .referenced_message
-        .as_ref()
-        .is_some_and(|r| r.author.id != bot && !r.author.bot);
+    let replies_to_other =
+        referenced_author.is_some_and(|(author, is_bot)| author != bot && !is_bot);
     opens_with_other || replies_to_other
 }

@@ -7,6 +7,7 @@ mod delivery;
 mod events;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{CreateAllowedMentions, GatewayIntents, Http, HttpBuilder};
@@ -15,6 +16,7 @@ pub use commands::commands;
 pub use delivery::{BucketGate, DiscordDelivery};
 pub use events::Handler;
 
+use crate::ops::Health;
 use crate::pipeline::Pipeline;
 
 /// Shared by the event handler and the slash commands.
@@ -23,6 +25,10 @@ pub struct AppState {
     pub archive_minutes: u16,
     /// Shared by every delivery, so requests to one rate-limit bucket go one at a time.
     pub gate: BucketGate,
+    /// The gateway's state, for `/readyz`.
+    pub health: Arc<Health>,
+    /// Set at the first READY: any later READY or RESUMED is a reconnect.
+    pub connected_once: AtomicBool,
 }
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

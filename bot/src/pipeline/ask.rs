@@ -146,6 +146,10 @@ impl Pipeline {
             failures = t.failures.len(),
             "agent decided"
         );
+        if let Some(provider) = t.provider.as_deref() {
+            self.metrics
+                .model_call(provider, t.latency_ms, t.prompt_tokens, t.completion_tokens);
+        }
         if let Err(e) = stored {
             warn!(guild_id = inbound.guild_id, error = %e, "could not store the agent trace");
         }

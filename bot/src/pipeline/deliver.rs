@@ -141,6 +141,59 @@ pub trait Delivery: Send + Sync {
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
 
+/// A shared delivery (a test's recorder, say) delivers as the one it points to.
+impl<T: Delivery> Delivery for std::sync::Arc<T> {
+    fn bot_user_id(&self) -> u64 {
+        (**self).bot_user_id()
+    }
+
+    fn start_thread(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        name: &str,
+    ) -> impl Future<Output = Result<u64, DeliveryError>> + Send {
+        (**self).start_thread(channel_id, message_id, name)
+    }
+
+    fn post(
+        &self,
+        channel_id: u64,
+        message: &Outbound,
+    ) -> impl Future<Output = Result<Vec<u64>, DeliveryError>> + Send {
+        (**self).post(channel_id, message)
+    }
+
+    fn typing(&self, channel_id: u64) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        (**self).typing(channel_id)
+    }
+
+    fn delete_message(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        (**self).delete_message(channel_id, message_id)
+    }
+
+    fn send_dm(
+        &self,
+        user_id: u64,
+        text: &str,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        (**self).send_dm(user_id, text)
+    }
+
+    fn timeout_member(
+        &self,
+        guild_id: u64,
+        user_id: u64,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        (**self).timeout_member(guild_id, user_id, until)
+    }
+}
+
 /// Output hygiene on the bot's own text: secrets redacted, `@everyone`/`@here` defused,
 /// links limited and wrapped.
 pub fn clean(text: &str) -> String {

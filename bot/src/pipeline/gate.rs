@@ -8,7 +8,7 @@ use agent::intent::{MessageContext, needs_answer};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use store::{Conversation, ConversationStatus, Store};
 
-use super::{Inbound, PipelineError};
+use super::{Inbound, InboundKind, PipelineError};
 
 /// Why a message was not handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,12 @@ pub enum Skip {
     /// Thanks, greetings, chit-chat, or talk between members.
     NoAnswerNeeded,
     RateLimited,
+    /// The guild as a whole sent more than its share per minute.
+    GuildRateLimited,
+    /// The guild's queue for the model stages was full; only the cheap rules ran.
+    QueueFull,
+    /// An edit: moderated like a new message, never answered again.
+    Edited,
     ShuttingDown,
 }
 
@@ -32,6 +38,9 @@ impl Skip {
             Skip::Empty => "skipped_empty",
             Skip::NoAnswerNeeded => "skipped_no_answer_needed",
             Skip::RateLimited => "skipped_rate_limited",
+            Skip::GuildRateLimited => "skipped_guild_rate_limited",
+            Skip::QueueFull => "dropped_queue_full",
+            Skip::Edited => "skipped_edit",
             Skip::ShuttingDown => "skipped_shutting_down",
         }
     }
@@ -40,27 +49,52 @@ impl Skip {
 pub(super) struct Gate {
     /// Keyed by (guild, member): one guild's flood does not slow another's members.
     limiter: DefaultKeyedRateLimiter<(u64, u64)>,
+    /// Keyed by guild: one guild's members together cannot spend more than its share.
+    guild_limiter: DefaultKeyedRateLimiter<u64>,
 }
 
 impl Gate {
-    pub(super) fn new(per_member_per_minute: NonZeroU32) -> Self {
+    pub(super) fn new(per_member_per_minute: NonZeroU32, per_guild_per_minute: NonZeroU32) -> Self {
         Self {
             limiter: RateLimiter::keyed(Quota::per_minute(per_member_per_minute)),
+            guild_limiter: RateLimiter::keyed(Quota::per_minute(per_guild_per_minute)),
         }
     }
 
     pub(super) fn maintain(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+        self.guild_limiter.retain_recent();
+        self.guild_limiter.shrink_to_fit();
     }
 
-    pub(super) async fn admit(
+    /// Spends one of the member's and one of the guild's turns, before any expensive work.
+    pub(super) fn charge(&self, inbound: &Inbound) -> Result<(), Skip> {
+        if self
+            .limiter
+            .check_key(&(inbound.guild_id, inbound.author_id))
+            .is_err()
+        {
+            return Err(Skip::RateLimited);
+        }
+        if self.guild_limiter.check_key(&inbound.guild_id).is_err() {
+            return Err(Skip::GuildRateLimited);
+        }
+        Ok(())
+    }
+
+    /// Is the message for the bot, and does it need a response? Cheap: settings and the
+    /// conversation's state, no model.
+    pub(super) async fn check(
         &self,
         store: &Store,
         inbound: &Inbound,
         conversation: Option<&Conversation>,
         route: Route,
     ) -> Result<Result<(), Skip>, PipelineError> {
+        if inbound.kind == InboundKind::Edit {
+            return Ok(Err(Skip::Edited));
+        }
         match conversation {
             Some(c) if c.status != ConversationStatus::Open => {
                 return Ok(Err(Skip::ConversationPaused));
@@ -84,13 +118,6 @@ impl Gate {
         };
         if asks && !needs_answer(&inbound.content, context) {
             return Ok(Err(Skip::NoAnswerNeeded));
-        }
-        if self
-            .limiter
-            .check_key(&(inbound.guild_id, inbound.author_id))
-            .is_err()
-        {
-            return Ok(Err(Skip::RateLimited));
         }
         Ok(Ok(()))
     }

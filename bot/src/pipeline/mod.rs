@@ -1,17 +1,26 @@
 //! The message spine, without Discord. For each guild message, in the order the code runs:
 //!
-//! 1. seen: a replayed gateway event is handled once;
-//! 2. classifier: every message, before anything else; a block or escalation writes its audit
-//!    row and acts (`moderate`), and the verdict's `Route` says where the message goes next;
-//! 3. gate: addressed to the bot (enabled channel, mention, or a bot thread)? conversation
-//!    handed off or paused? empty? rate-limited? and, for questions, does it need an answer
-//!    at all (thanks, greetings, talk between members get none)?
-//! 4. conversation: the member's message is stored;
-//! 5. agent: the retrieval agent decides (reply, ask, handoff, escalate), its trace is stored;
-//! 6. respond: the decision is cleaned and delivered (`respond`, `deliver`).
+//! Admission, on every message and cheap (`admit`):
+//! 1. seen: a replayed gateway event (or an edit that changed nothing) is handled once;
+//! 2. classifier: the rules and the in-process learned and semantic stages; a block or
+//!    escalation writes its audit row and acts (`moderate`), and the verdict's `Route` says
+//!    where the message goes next;
+//! 3. gate: addressed to the bot (enabled channel, mention, or a bot thread)? an edit? handed
+//!    off or paused? empty? and, for questions, does it need an answer at all?
+//! 4. limits: the member's and the guild's turns per minute;
+//! 5. the guild's bounded queue (`scheduler`): full means the model stages are skipped.
+//!
+//! The model stages, from the queue on a fixed set of workers shared fairly by guilds
+//! (`process`):
+//! 6. the classifier's second stage for an ambiguous message (then moderation and the gate
+//!    again, on its verdict);
+//! 7. conversation: the member's message is stored;
+//! 8. agent: the retrieval agent decides (reply, ask, handoff, escalate), its trace is stored;
+//! 9. respond: the decision is cleaned and delivered (`respond`, `deliver`).
 //!
 //! The Discord adapter turns gateway events into `Inbound`s and implements `Delivery`; the
-//! terminal commands and tests drive the same code with a recording delivery.
+//! terminal commands and tests drive the same code with a recording delivery (`handle` runs
+//! both halves on the caller's task).
 
 mod ask;
 mod deliver;
@@ -21,6 +30,7 @@ mod gate;
 mod moderate;
 mod recording;
 mod respond;
+mod scheduler;
 mod seen;
 mod split;
 
@@ -35,7 +45,7 @@ use agent::classifier::{
 use agent::{Agent, Decision, HandoffReason};
 use chrono::{DateTime, Utc};
 use store::{Conversation, ForgottenMessages, MessageRole, NewMessage, Store};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
@@ -49,6 +59,16 @@ pub use respond::HANDOFF_BUTTON;
 
 use crate::clock::Clock;
 use crate::guild_settings::{GuildContext, GuildSettingsCache};
+use crate::metrics::Metrics;
+
+/// A message as it reached us: posted, or edited afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InboundKind {
+    #[default]
+    New,
+    /// New content in an existing message: moderated like a new message, never answered again.
+    Edit,
+}
 
 /// One guild message, as the pipeline sees it.
 #[derive(Debug, Clone)]
@@ -58,6 +78,7 @@ pub struct Inbound {
     /// The parent channel when the message was posted inside a thread.
     pub parent_channel_id: Option<u64>,
     pub message_id: u64,
+    pub kind: InboundKind,
     pub author_id: u64,
     pub author_is_bot: bool,
     pub author_roles: Vec<u64>,
@@ -71,7 +92,6 @@ pub struct Inbound {
     pub addresses_others: bool,
     pub received_at: DateTime<Utc>,
 }
-
 /// What became of a message; logged by kind, never by content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -144,8 +164,15 @@ pub enum PipelineError {
 
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
-    pub max_in_flight: usize,
+    /// Workers running the model stages (second stage and agent) across all guilds.
+    pub workers: usize,
+    /// Messages one guild may have waiting for a worker; more are dropped after the rules.
+    pub guild_queue: usize,
+    /// Messages of one guild in the model stages at once.
+    pub guild_in_flight: usize,
     pub per_member_per_minute: NonZeroU32,
+    /// Messages one guild's members together may send to the model stages per minute.
+    pub per_guild_per_minute: NonZeroU32,
     /// How long audit excerpts are kept (message text's period).
     pub audit_excerpt_days: u32,
     /// How long agent traces are kept.
@@ -176,11 +203,30 @@ pub struct Pipeline {
     frustration: Mutex<HashMap<i64, u32>>,
     seen: seen::Seen,
     gate: gate::Gate,
-    permits: Semaphore,
+    scheduler: Arc<scheduler::Scheduler>,
+    metrics: Arc<Metrics>,
     accepting: AtomicBool,
-    tracker: TaskTracker,
+    /// Admission tasks (rules, moderation, limits), one per gateway message.
+    admitting: TaskTracker,
+    /// The scheduler's workers.
+    workers: TaskTracker,
     settings: PipelineSettings,
     observer: OnceLock<mpsc::UnboundedSender<Handled>>,
+}
+
+/// A message past the rules and the limits, waiting for the model stages.
+struct Admitted {
+    inbound: Inbound,
+    context: Arc<GuildContext>,
+    existing: Option<Conversation>,
+    verdict: Verdict,
+    moderated: Option<Moderated>,
+}
+
+/// Where admission left a message.
+enum Admission {
+    Done(Outcome),
+    Queue(Box<Admitted>),
 }
 
 impl Pipeline {
@@ -202,10 +248,19 @@ impl Pipeline {
             agent,
             frustration: Mutex::new(HashMap::new()),
             seen: seen::Seen::new(SEEN_MESSAGES),
-            gate: gate::Gate::new(settings.per_member_per_minute),
-            permits: Semaphore::new(settings.max_in_flight),
+            gate: gate::Gate::new(
+                settings.per_member_per_minute,
+                settings.per_guild_per_minute,
+            ),
+            scheduler: Arc::new(scheduler::Scheduler::new(scheduler::Limits {
+                workers: settings.workers,
+                queue: settings.guild_queue,
+                per_guild: settings.guild_in_flight,
+            })),
+            metrics: Arc::new(Metrics::new()),
             accepting: AtomicBool::new(true),
-            tracker: TaskTracker::new(),
+            admitting: TaskTracker::new(),
+            workers: TaskTracker::new(),
             settings: settings.clone(),
             observer: OnceLock::new(),
         }
@@ -228,44 +283,92 @@ impl Pipeline {
         let _ = self.observer.set(observer);
     }
 
-    /// Handles a message on a tracked task, so shutdown can wait for it.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Messages of `guild` waiting for the model stages.
+    pub fn queue_depth(&self, guild_id: u64) -> usize {
+        self.scheduler.depth(guild_id)
+    }
+
+    /// The `n` guilds with the most messages waiting, deepest first.
+    pub fn deepest_queues(&self, n: usize) -> Vec<(u64, usize)> {
+        self.scheduler.deepest(n)
+    }
+
+    /// Handles a gateway message: the rules, moderation and limits at once on a task of its
+    /// own, then the model stages from the guild's queue, so shutdown can wait for both.
     pub fn spawn<D: Delivery + 'static>(self: &Arc<Self>, inbound: Inbound, delivery: D) {
         let this = Arc::clone(self);
-        self.tracker.spawn(async move {
+        self.admitting.spawn(async move {
             let ids = (inbound.guild_id, inbound.channel_id, inbound.message_id);
-            let result = this.handle(inbound, &delivery).await;
-            match &result {
-                Ok(outcome) => info!(
+            let admitted = match this.admit(inbound, &delivery).await {
+                Ok(Admission::Done(outcome)) => {
+                    this.handled(ids, Ok(outcome));
+                    return;
+                }
+                Ok(Admission::Queue(admitted)) => admitted,
+                Err(e) => {
+                    this.handled(ids, Err(e));
+                    return;
+                }
+            };
+            let worker = Arc::clone(&this);
+            let job = Box::pin(async move {
+                let result = worker.process(*admitted, &delivery).await;
+                worker.handled(ids, result);
+            });
+            if this.scheduler.push(&this.workers, ids.0, job).is_err() {
+                // The rules and moderation have run; only the model stages are skipped.
+                this.handled(ids, Ok(Outcome::Skipped(Skip::QueueFull)));
+            }
+        });
+    }
+
+    /// Logs and counts what became of a message.
+    fn handled(&self, ids: (u64, u64, u64), result: Result<Outcome, PipelineError>) {
+        match &result {
+            Ok(outcome) => {
+                self.metrics.message(outcome.kind());
+                info!(
                     guild_id = ids.0,
                     channel_id = ids.1,
                     message_id = ids.2,
                     outcome = outcome.kind(),
                     "message handled"
-                ),
-                Err(e) => warn!(
+                );
+            }
+            Err(e) => {
+                self.metrics.message("failed");
+                warn!(
                     guild_id = ids.0,
                     channel_id = ids.1,
                     message_id = ids.2,
                     error = %e,
                     "message failed"
-                ),
+                );
             }
-            if let Some(observer) = this.observer.get() {
-                let _ = observer.send(Handled {
-                    guild_id: ids.0,
-                    channel_id: ids.1,
-                    message_id: ids.2,
-                    outcome: result.map_err(|e| e.to_string()),
-                });
-            }
-        });
+        }
+        if let Some(observer) = self.observer.get() {
+            let _ = observer.send(Handled {
+                guild_id: ids.0,
+                channel_id: ids.1,
+                message_id: ids.2,
+                outcome: result.map_err(|e| e.to_string()),
+            });
+        }
     }
 
-    /// Stops taking new messages and waits until the ones in flight are done.
+    /// Stops taking new messages and waits until the ones admitted and queued are done.
     pub async fn drain(&self) {
         self.accepting.store(false, Ordering::SeqCst);
-        self.tracker.close();
-        self.tracker.wait().await;
+        self.admitting.close();
+        self.admitting.wait().await;
+        // Nothing is queued after admission ends; the workers finish the queues and stop.
+        self.scheduler.close();
+        self.workers.close();
+        self.workers.wait().await;
     }
 
     /// Forgets rate-limit state of members who have gone quiet, bounding memory.
@@ -278,67 +381,134 @@ impl Pipeline {
         }
     }
 
+    /// Handles one message start to end on the caller's task (the terminal and tests), through
+    /// the same stages as `spawn` without the queue.
     pub async fn handle<D: Delivery>(
         &self,
         inbound: Inbound,
         delivery: &D,
     ) -> Result<Outcome, PipelineError> {
+        let result = match self.admit(inbound, delivery).await {
+            Ok(Admission::Done(outcome)) => Ok(outcome),
+            Ok(Admission::Queue(admitted)) => self.process(*admitted, delivery).await,
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(outcome) => self.metrics.message(outcome.kind()),
+            Err(_) => self.metrics.message("failed"),
+        }
+        result
+    }
+
+    /// The cheap part, run for every message: replay check, the rules (and the in-process
+    /// learned and semantic stages, microseconds), moderation of what they catch, whether the
+    /// message is for us, and the member's and guild's limits. What is left needs a model.
+    async fn admit<D: Delivery>(
+        &self,
+        inbound: Inbound,
+        delivery: &D,
+    ) -> Result<Admission, PipelineError> {
         if !self.accepting.load(Ordering::SeqCst) {
-            return Ok(Outcome::Skipped(Skip::ShuttingDown));
+            return Ok(Admission::Done(Outcome::Skipped(Skip::ShuttingDown)));
         }
         if inbound.author_is_bot {
-            return Ok(Outcome::Skipped(Skip::FromBot));
+            return Ok(Admission::Done(Outcome::Skipped(Skip::FromBot)));
         }
-        if !self.seen.first_time(inbound.message_id) {
-            return Ok(Outcome::Duplicate);
+        if !self.seen.first_time_seen(&inbound) {
+            return Ok(Admission::Done(Outcome::Duplicate));
         }
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
 
-        let guild = inbound.guild_id as i64;
         let context = self.guilds.get(inbound.guild_id).await?;
         let existing = self
             .store
-            .conversation_by_thread(guild, inbound.channel_id as i64)
+            .conversation_by_thread(inbound.guild_id as i64, inbound.channel_id as i64)
             .await?;
 
         // Every guild message meets the classifier before anything else.
-        let verdict = self.classify(&inbound, &context, existing.as_ref()).await;
-        let mut moderated = None;
-        if !verdict.action.is_allow() {
-            moderated = Some(
-                moderate::Moderation {
-                    store: &self.store,
-                    now: self.clock.now(),
-                    excerpt_days: self.settings.audit_excerpt_days,
-                }
-                .apply(&inbound, &context, &verdict, delivery)
-                .await?,
+        let verdict = self.classify(&inbound, &context, existing.as_ref());
+        let moderated = self
+            .moderate(&inbound, &context, &verdict, delivery)
+            .await?;
+        if verdict.route() == Route::Drop {
+            let moderated = moderated.expect("only a moderated verdict drops a message");
+            return Ok(Admission::Done(Outcome::Moderated(moderated)));
+        }
+        let judged_later = self.second_stage.is_some() && verdict.second_stage_candidate.is_some();
+        if !judged_later
+            && let Err(skip) = self
+                .gate
+                .check(&self.store, &inbound, existing.as_ref(), verdict.route())
+                .await?
+        {
+            self.keep_edit(&inbound, &verdict, skip).await?;
+            return Ok(Admission::Done(skipped(moderated, skip)));
+        }
+        if let Err(skip) = self.gate.charge(&inbound) {
+            return Ok(Admission::Done(skipped(moderated, skip)));
+        }
+        Ok(Admission::Queue(Box::new(Admitted {
+            inbound,
+            context,
+            existing,
+            verdict,
+            moderated,
+        })))
+    }
+
+    /// The expensive part, from the guild's queue: the second stage for an ambiguous message,
+    /// then the agent.
+    async fn process<D: Delivery>(
+        &self,
+        admitted: Admitted,
+        delivery: &D,
+    ) -> Result<Outcome, PipelineError> {
+        let Admitted {
+            inbound,
+            context,
+            existing,
+            mut verdict,
+            mut moderated,
+        } = admitted;
+        if let Some(stage) = &self.second_stage
+            && verdict.second_stage_candidate.is_some()
+        {
+            let started = std::time::Instant::now();
+            verdict = self
+                .classifier
+                .second_opinion(
+                    &classifier_input(&inbound, 0),
+                    &context.policy,
+                    verdict,
+                    stage.as_ref(),
+                )
+                .await;
+            self.metrics.model_call(
+                "second_stage",
+                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                0,
+                0,
             );
+            moderated = self
+                .moderate(&inbound, &context, &verdict, delivery)
+                .await?;
+            if verdict.route() == Route::Drop {
+                let moderated = moderated.expect("only a moderated verdict drops a message");
+                return Ok(Outcome::Moderated(moderated));
+            }
+            if let Err(skip) = self
+                .gate
+                .check(&self.store, &inbound, existing.as_ref(), verdict.route())
+                .await?
+            {
+                self.keep_edit(&inbound, &verdict, skip).await?;
+                return Ok(skipped(moderated, skip));
+            }
         }
         let route = verdict.route();
         if matches!(route, Route::Escalate | Route::Handoff)
             && let Some(c) = &existing
         {
             self.reset_frustration(c.id);
-        }
-        if route == Route::Drop {
-            let moderated = moderated.expect("only a moderated verdict drops a message");
-            return Ok(Outcome::Moderated(moderated));
-        }
-
-        let skip = self
-            .gate
-            .admit(&self.store, &inbound, existing.as_ref(), route)
-            .await?;
-        if let Err(skip) = skip {
-            return Ok(match moderated {
-                Some(m) => Outcome::Moderated(m),
-                None => Outcome::Skipped(skip),
-            });
         }
 
         let Some(conversation) = self.record_inbound(&inbound, existing).await? else {
@@ -375,7 +545,52 @@ impl Pipeline {
         .map_err(PipelineError::from)
     }
 
-    async fn classify(
+    /// An edit the classifier allowed replaces the stored text of the message (when it is
+    /// stored), so what a member edited out is not kept. Other verdicts keep the old text: a
+    /// blocked edit is deleted on Discord, and its deletion forgets the text.
+    async fn keep_edit(
+        &self,
+        inbound: &Inbound,
+        verdict: &Verdict,
+        skip: Skip,
+    ) -> Result<(), PipelineError> {
+        if skip == Skip::Edited && verdict.action.is_allow() {
+            self.store
+                .edit_message_content(
+                    inbound.guild_id as i64,
+                    inbound.message_id as i64,
+                    &inbound.content,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The audit row and actions for a Block or Escalate verdict; `None` for Allow.
+    async fn moderate<D: Delivery>(
+        &self,
+        inbound: &Inbound,
+        context: &GuildContext,
+        verdict: &Verdict,
+        delivery: &D,
+    ) -> Result<Option<Moderated>, PipelineError> {
+        if verdict.action.is_allow() {
+            return Ok(None);
+        }
+        let moderated = moderate::Moderation {
+            store: &self.store,
+            now: self.clock.now(),
+            excerpt_days: self.settings.audit_excerpt_days,
+            metrics: &self.metrics,
+        }
+        .apply(inbound, context, verdict, delivery)
+        .await?;
+        Ok(Some(moderated))
+    }
+
+    /// The rule stage with the in-process learned and semantic stages; the second stage comes
+    /// later, after admission.
+    fn classify(
         &self,
         inbound: &Inbound,
         context: &GuildContext,
@@ -389,29 +604,10 @@ impl Pipeline {
                 .get(&c.id)
                 .unwrap_or(&0)
         });
-        let input = ClassifierInput {
-            guild_id: inbound.guild_id,
-            channel_id: inbound.channel_id,
-            author_id: inbound.author_id,
-            author_roles: inbound.author_roles.clone(),
-            author_is_bot: inbound.author_is_bot,
-            content: inbound.content.clone(),
-            mention_count: inbound.user_mentions,
-            role_mention_count: inbound.role_mentions,
-            mentions_everyone: inbound.mentions_everyone,
-            conversation_frustration_count: frustration,
-            timestamp_ms: inbound.received_at.timestamp_millis().max(0) as u64,
-        };
-        let verdict = self
-            .classifier
-            .classify_with_second_stage(
-                &input,
-                &context.policy,
-                &self.signals,
-                input.timestamp_ms,
-                self.second_stage.as_deref(),
-            )
-            .await;
+        let input = classifier_input(inbound, frustration);
+        let verdict =
+            self.classifier
+                .classify(&input, &context.policy, &self.signals, input.timestamp_ms);
         if verdict.frustration_cue
             && let Some(c) = conversation
         {
@@ -489,5 +685,29 @@ impl Pipeline {
             })
             .await?;
         Ok(stored.map(|_| conversation))
+    }
+}
+
+/// A moderated message keeps its moderation outcome whatever the gate says.
+fn skipped(moderated: Option<Moderated>, skip: Skip) -> Outcome {
+    match moderated {
+        Some(m) => Outcome::Moderated(m),
+        None => Outcome::Skipped(skip),
+    }
+}
+
+fn classifier_input(inbound: &Inbound, frustration: u32) -> ClassifierInput {
+    ClassifierInput {
+        guild_id: inbound.guild_id,
+        channel_id: inbound.channel_id,
+        author_id: inbound.author_id,
+        author_roles: inbound.author_roles.clone(),
+        author_is_bot: inbound.author_is_bot,
+        content: inbound.content.clone(),
+        mention_count: inbound.user_mentions,
+        role_mention_count: inbound.role_mentions,
+        mentions_everyone: inbound.mentions_everyone,
+        conversation_frustration_count: frustration,
+        timestamp_ms: inbound.received_at.timestamp_millis().max(0) as u64,
     }
 }

@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::{Delivery, DeliveryError, Inbound, Outbound};
 use crate::guild_settings::GuildContext;
+use crate::metrics::Metrics;
 
 /// Longest excerpt kept in the audit log, in characters.
 const EXCERPT_CHARS: usize = 200;
@@ -17,6 +18,7 @@ pub(super) struct Moderation<'a> {
     pub store: &'a Store,
     pub now: DateTime<Utc>,
     pub excerpt_days: u32,
+    pub metrics: &'a Metrics,
 }
 
 /// What was done, for the pipeline's outcome.
@@ -131,6 +133,7 @@ impl Moderation<'_> {
                 created_at: self.now,
             })
             .await?;
+        self.metrics.verdict(kind, category.as_str());
         info!(
             guild_id = inbound.guild_id,
             channel_id = inbound.channel_id,
@@ -174,13 +177,15 @@ impl Moderation<'_> {
                     errors.push(format!("delete: {e}"));
                 }
             }
+            self.metrics.action("delete", deleted);
         }
         if let Some(minutes) = timeout {
             let until = self.now + Duration::minutes(minutes.into());
-            if let Err(e) = delivery
+            let result = delivery
                 .timeout_member(inbound.guild_id, inbound.author_id, until)
-                .await
-            {
+                .await;
+            self.metrics.action("timeout", result.is_ok());
+            if let Err(e) = result {
                 problems.push(problem(
                     &e,
                     &format!("time <@{}> out", inbound.author_id),
@@ -189,33 +194,37 @@ impl Moderation<'_> {
                 errors.push(format!("timeout: {e}"));
             }
         }
-        if let Some(note) = verdict.notify_author
-            && let Err(e) = delivery.send_dm(inbound.author_id, note).await
-        {
-            problems.push(match &e {
-                DeliveryError::Forbidden(_) => format!(
-                    "I could not send <@{}> a private note: they do not accept direct messages \
-                     from this server's members.",
-                    inbound.author_id
-                ),
-                other => format!(
-                    "I could not send <@{}> a private note ({other}).",
-                    inbound.author_id
-                ),
-            });
-            errors.push(format!("notify_author: {e}"));
+        if let Some(note) = verdict.notify_author {
+            let result = delivery.send_dm(inbound.author_id, note).await;
+            self.metrics.action("notify_author", result.is_ok());
+            if let Err(e) = result {
+                problems.push(match &e {
+                    DeliveryError::Forbidden(_) => format!(
+                        "I could not send <@{}> a private note: they do not accept direct \
+                         messages from this server's members.",
+                        inbound.author_id
+                    ),
+                    other => format!(
+                        "I could not send <@{}> a private note ({other}).",
+                        inbound.author_id
+                    ),
+                });
+                errors.push(format!("notify_author: {e}"));
+            }
         }
-        if let Some(reply) = verdict.caring_reply
-            && let Err(e) = delivery
+        if let Some(reply) = verdict.caring_reply {
+            let result = delivery
                 .post(inbound.channel_id, &Outbound::text(reply))
-                .await
-        {
-            problems.push(problem(
-                &e,
-                &format!("reply in <#{}>", inbound.channel_id),
-                &format!("**Send Messages** in <#{}>", inbound.channel_id),
-            ));
-            errors.push(format!("caring_reply: {e}"));
+                .await;
+            self.metrics.action("caring_reply", result.is_ok());
+            if let Err(e) = result {
+                problems.push(problem(
+                    &e,
+                    &format!("reply in <#{}>", inbound.channel_id),
+                    &format!("**Send Messages** in <#{}>", inbound.channel_id),
+                ));
+                errors.push(format!("caring_reply: {e}"));
+            }
         }
         if let Some(staff) = staff {
             let notice = staff_notice(
@@ -226,7 +235,9 @@ impl Moderation<'_> {
             } else {
                 format!("{notice}\n⚠️ {}", problems.join("\n⚠️ "))
             };
-            if let Err(e) = delivery.post(staff, &Outbound::text(&notice)).await {
+            let result = delivery.post(staff, &Outbound::text(&notice)).await;
+            self.metrics.action("notify_staff", result.is_ok());
+            if let Err(e) = result {
                 errors.push(format!("notify_staff: {e}"));
             }
         }

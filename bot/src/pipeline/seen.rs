@@ -1,8 +1,22 @@
 //! Recently handled message IDs. The gateway may deliver an event again (after a resume, for
-//! instance); a second delivery must not be classified, audited or acted on twice.
+//! instance); a second delivery must not be classified, audited or acted on twice. Edits are
+//! remembered by message and content: Discord also sends MESSAGE_UPDATE when only an embed or
+//! a thread was added, and those are not new content.
 
 use std::collections::{HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
+
+use super::{Inbound, InboundKind};
+
+/// A message's ID with its content, as one key.
+fn content_key(message_id: u64, content: &str) -> u64 {
+    // `DefaultHasher::new` has fixed keys: the same text gives the same key in this process.
+    let mut hasher = DefaultHasher::new();
+    message_id.hash(&mut hasher);
+    content.hash(&mut hasher);
+    hasher.finish()
+}
 
 pub(super) struct Seen {
     capacity: usize,
@@ -14,6 +28,20 @@ impl Seen {
         Self {
             capacity,
             inner: Mutex::new((HashSet::new(), VecDeque::new())),
+        }
+    }
+
+    /// True the first time a message is offered, and the first time an edit brings content the
+    /// message has not had.
+    pub(super) fn first_time_seen(&self, inbound: &Inbound) -> bool {
+        let content = content_key(inbound.message_id, &inbound.content);
+        match inbound.kind {
+            InboundKind::New => {
+                let first = self.first_time(inbound.message_id);
+                self.first_time(content);
+                first
+            }
+            InboundKind::Edit => self.first_time(content),
         }
     }
 

@@ -15,7 +15,9 @@ use agent::{Citation, Decision};
 use chrono::Utc;
 use serde_json::json;
 
-use crate::pipeline::{Inbound, Outcome, Pipeline, PipelineError, Posted, RecordingDelivery};
+use crate::pipeline::{
+    Inbound, InboundKind, Outcome, Pipeline, PipelineError, Posted, RecordingDelivery,
+};
 
 /// The bot's own user ID in terminal sessions (nothing is posted anywhere).
 pub const TERMINAL_BOT_ID: u64 = 1;
@@ -88,6 +90,7 @@ impl Session {
             channel_id: channel,
             parent_channel_id: parent,
             message_id: id,
+            kind: InboundKind::New,
             author_id: self.member_id,
             author_is_bot: false,
             author_roles: Vec::new(),

@@ -161,3 +161,44 @@ fn resume(shared: &Shared, d: &Value, cmd_tx: &mpsc::UnboundedSender<Command>) -
     shared.dispatch_frame("RESUMED", &json!({}));
     Step::Reply(missed)
 }
+
+/// Edits and deletions, as Discord sends them to the bot.
+impl super::FakeDiscord {
+    /// A MESSAGE_UPDATE: `author` edited message `id` in `channel_id` to `content`. Discord
+    /// sends the whole message again, with `edited_timestamp` set.
+    pub fn inject_message_update(
+        &self,
+        id: u64,
+        channel_id: u64,
+        author: super::Author,
+        content: &str,
+    ) {
+        let mut d = super::message_payload(id, channel_id, author, content, &[]);
+        d["edited_timestamp"] = json!("2024-01-01T00:05:00.000000+00:00");
+        self.dispatch("MESSAGE_UPDATE", d);
+    }
+
+    /// A MESSAGE_DELETE: someone deleted message `id` in `channel_id`.
+    pub fn inject_message_delete(&self, id: u64, channel_id: u64) {
+        self.dispatch(
+            "MESSAGE_DELETE",
+            json!({
+                "id": id.to_string(),
+                "channel_id": channel_id.to_string(),
+                "guild_id": super::GUILD_ID.to_string()
+            }),
+        );
+    }
+
+    /// A MESSAGE_DELETE_BULK: a moderator purged `ids` in `channel_id`.
+    pub fn inject_message_delete_bulk(&self, ids: &[u64], channel_id: u64) {
+        self.dispatch(
+            "MESSAGE_DELETE_BULK",
+            json!({
+                "ids": ids.iter().map(u64::to_string).collect::<Vec<_>>(),
+                "channel_id": channel_id.to_string(),
+                "guild_id": super::GUILD_ID.to_string()
+            }),
+        );
+    }
+}

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::state::{Channel, Kind, World};
 use serenity::model::event::{
-    GuildCreateEvent, InteractionCreateEvent, MessageCreateEvent, ReadyEvent, ThreadCreateEvent,
+    GuildCreateEvent, InteractionCreateEvent, MessageCreateEvent, MessageDeleteBulkEvent,
+    MessageDeleteEvent, MessageUpdateEvent, ReadyEvent, ThreadCreateEvent,
 };
 
 // Real snowflakes: 19 digits for anything made since 2022, 18 for older accounts.
@@ -163,6 +164,11 @@ pub fn check_dispatch(event: &str, d: &Value) {
         "READY" => serde_json::from_value::<ReadyEvent>(d.clone()).map(|_| ()),
         "GUILD_CREATE" => serde_json::from_value::<GuildCreateEvent>(d.clone()).map(|_| ()),
         "MESSAGE_CREATE" => serde_json::from_value::<MessageCreateEvent>(d.clone()).map(|_| ()),
+        "MESSAGE_UPDATE" => serde_json::from_value::<MessageUpdateEvent>(d.clone()).map(|_| ()),
+        "MESSAGE_DELETE" => serde_json::from_value::<MessageDeleteEvent>(d.clone()).map(|_| ()),
+        "MESSAGE_DELETE_BULK" => {
+            serde_json::from_value::<MessageDeleteBulkEvent>(d.clone()).map(|_| ())
+        }
         "INTERACTION_CREATE" => {
             serde_json::from_value::<InteractionCreateEvent>(d.clone()).map(|_| ())
         }

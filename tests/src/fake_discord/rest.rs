@@ -402,10 +402,25 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
         "delete_message" => {
             let channel: u64 = op.param("channel_id").parse().unwrap_or(0);
             let message: u64 = op.param("message_id").parse().unwrap_or(0);
-            let mut inner = shared.lock();
-            match inner.world.may_delete(channel, message) {
-                Ok(()) => {
+            let allowed = {
+                let mut inner = shared.lock();
+                let allowed = inner.world.may_delete(channel, message);
+                if allowed.is_ok() {
                     inner.world.messages.remove(&message);
+                }
+                allowed
+            };
+            match allowed {
+                Ok(()) => {
+                    // Discord tells every client with the intent, the one that deleted it
+                    // included.
+                    let d = json!({
+                        "id": op.param("message_id"),
+                        "channel_id": op.param("channel_id"),
+                        "guild_id": GUILD_ID.to_string()
+                    });
+                    check_dispatch("MESSAGE_DELETE", &d);
+                    shared.dispatch_frame("MESSAGE_DELETE", &d);
                     Reply::empty()
                 }
                 Err(r) => Reply::refused(r),

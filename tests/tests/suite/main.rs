@@ -2,12 +2,15 @@
 //! against the fake Discord, and `models fetch` against the fake hub. One binary, to keep build
 //! and link time down.
 
+mod admission;
 mod e2e;
+mod edits;
 mod fuzz;
 mod gateway;
 mod llm;
 mod models;
 mod moderation;
+mod ops;
 mod oracle;
 mod permissions;
 mod pipeline;

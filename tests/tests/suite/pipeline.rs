@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use store::{ConversationStatus, Store};
 use supportbot::clock::{Clock, ManualClock};
 use supportbot::config::{Config, ProviderSettings};
-use supportbot::pipeline::{Inbound, Outcome, RecordingDelivery, Skip};
+use supportbot::pipeline::{Inbound, InboundKind, Outcome, RecordingDelivery, Skip};
 use supportbot::services::Services;
 use tests::fake_openai::{Behaviour, FakeOpenAi};
 
@@ -107,6 +107,7 @@ impl Harness {
             channel_id: thread.unwrap_or(CHANNEL),
             parent_channel_id: thread.map(|_| CHANNEL),
             message_id: self.next_id,
+            kind: InboundKind::New,
             author_id: author,
             author_is_bot: false,
             author_roles: Vec::new(),

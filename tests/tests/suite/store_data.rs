@@ -53,6 +53,7 @@ both!(
     retention_counts_match_and_a_guild_pass_stays_in_its_guild,
     guilds_that_left_are_due_after_their_grace_period,
     a_guild_secret_is_sealed_bound_to_its_guild_replaced_at_once_and_rotated,
+    an_edit_replaces_stored_text_but_never_brings_forgotten_text_back,
 );
 
 /// A master key made of one repeated byte: enough for tests, never for use.
@@ -750,4 +751,45 @@ async fn read_secret(
         .guild_secret(guild, store::LLM_API_KEY, key)
         .await?
         .map(|s| s.expose_secret().to_string()))
+}
+
+async fn an_edit_replaces_stored_text_but_never_brings_forgotten_text_back(
+    _: &tests::TestDb,
+    store: Store,
+) {
+    let f = fixture(&store).await;
+    let text = |store: Store| async move {
+        store
+            .conversation_messages(G1, f.m_conversation)
+            .await
+            .unwrap()[0]
+            .content
+            .clone()
+    };
+    assert!(
+        !store
+            .edit_message_content(G2, 5001, "not yours")
+            .await
+            .unwrap(),
+        "another guild's edit changes nothing here"
+    );
+    assert!(
+        store
+            .edit_message_content(G1, 5001, "how do I restore last night's backup?")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        text(store.clone()).await,
+        "how do I restore last night's backup?"
+    );
+    store.forget_messages(G1, &[5001], t(60)).await.unwrap();
+    assert!(
+        !store
+            .edit_message_content(G1, 5001, "a late edit")
+            .await
+            .unwrap(),
+        "a deleted message's text stays forgotten"
+    );
+    assert_eq!(text(store.clone()).await, "");
 }
