@@ -584,11 +584,34 @@ impl KnowledgeBase {
             self.index.doc_freq(guild, terms.clone(), DF_CAP),
         )
         .await?;
+        if chunks == 0 {
+            self.check_not_lost(guild).await?;
+        }
         Ok(SearchOutcome {
             hits,
             terms: terms.into_iter().zip(dfs).collect(),
             chunks,
         })
+    }
+
+    /// An empty index for a guild whose sources were indexed means the index was lost (its
+    /// directory deleted or replaced), not that the docs lack the answer: say so, so questions
+    /// get an honest handoff instead of "not in the docs".
+    async fn check_not_lost(&self, guild: i64) -> Result<()> {
+        let sources = self.store.knowledge_sources(guild).await?;
+        let indexed: i64 = sources
+            .iter()
+            .filter(|s| s.status == KnowledgeSourceStatus::Indexed)
+            .map(|s| s.chunk_count)
+            .sum();
+        if indexed > 0 {
+            return Err(KnowledgeError::Index(format!(
+                "the guild's index is empty but its sources hold {indexed} chunks: the index \
+                 directory was lost or replaced; remove and re-add its sources (`supportbot \
+                 knowledge remove` and `add`)"
+            )));
+        }
+        Ok(())
     }
 
     /// Each text's distinct BM25 terms under the guild's analyzer (language, stopwords,

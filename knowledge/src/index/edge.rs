@@ -95,6 +95,12 @@ impl Inner {
             // A re-layout was interrupted: the old shard is complete, the new one may not be.
             self.restore_old_shard(&path, &old)?;
         }
+        if path.exists() && !path.is_dir() {
+            return Err(KnowledgeError::Corrupt {
+                path: path.clone(),
+                reason: "the guild's index is not a directory".into(),
+            });
+        }
         let exists = path.join("edge_config.json").exists() || path.join("segments").exists();
         if !exists && !create {
             return Ok(None);

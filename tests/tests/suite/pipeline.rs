@@ -487,3 +487,68 @@ async fn a_model_escalation_is_audited_and_staff_get_a_jump_link() {
             .contains("https://discord.com/channels/")
     );
 }
+
+#[tokio::test]
+async fn a_broken_knowledge_index_gets_an_honest_handoff_and_moderation_keeps_working() {
+    let mut h = harness(true, |_| {}).await;
+    // The guild's index is replaced by a file: no user, root included, can open it as one.
+    let shard = h
+        .dir
+        .path()
+        .join("knowledge/edge")
+        .join(GUILD.to_string())
+        .join("shard");
+    assert!(shard.is_dir(), "the seeded index is at {}", shard.display());
+    std::fs::remove_dir_all(&shard).unwrap();
+    std::fs::write(&shard, b"not an index").unwrap();
+
+    let outcome = h.say(1, None, "how do I restore a backup?").await;
+    let Some(Decision::Handoff { reason, message }) = outcome.decision() else {
+        panic!("expected an honest handoff, got {outcome:?}");
+    };
+    assert_eq!(*reason, HandoffReason::ProviderFailed);
+    assert!(message.contains("let the team know"), "{message}");
+    let posted = h.delivery.posts();
+    assert_eq!(
+        posted[0].message.ping_role,
+        Some(ROLE),
+        "the team is called"
+    );
+    let traces = h.store().traces(GUILD as i64, 10).await.unwrap();
+    let failures = traces[0].payload["failures"].to_string();
+    assert!(
+        failures.contains("shard"),
+        "the trace names the index: {failures}"
+    );
+
+    // Moderation needs no index: a scam in the same guild is still removed and audited.
+    let scam = h
+        .say(
+            2,
+            None,
+            "Free nitro for everyone! claim here https://dlscord-gift.com/claim",
+        )
+        .await;
+    assert!(
+        matches!(&scam, Outcome::Moderated(m) if m.verdict == "block"),
+        "{scam:?}"
+    );
+    assert_eq!(h.delivery.deleted().len(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_knowledge_index_is_not_mistaken_for_docs_that_lack_the_answer() {
+    let mut h = harness(true, |_| {}).await;
+    std::fs::remove_dir_all(h.dir.path().join("knowledge/edge").join(GUILD.to_string())).unwrap();
+    let outcome = h.say(1, None, "how do I restore a backup?").await;
+    let Some(Decision::Handoff { reason, .. }) = outcome.decision() else {
+        panic!("expected an honest handoff, got {outcome:?}");
+    };
+    assert_eq!(*reason, HandoffReason::ProviderFailed, "not `NotInDocs`");
+    let traces = h.store().traces(GUILD as i64, 10).await.unwrap();
+    let failures = traces[0].payload["failures"].to_string();
+    assert!(
+        failures.contains("re-add"),
+        "the trace says what to do: {failures}"
+    );
+}
