@@ -67,6 +67,21 @@ fn run_without_a_token_fails_at_once_with_one_line() {
 /// gateway's address, and the WebSocket says HELLO, reads IDENTIFY and closes with `code`.
 /// Returns the runtime serving it and the REST base URL.
 fn gateway_closing_with(code: u16) -> (tokio::runtime::Runtime, String) {
+    let (rt, api, _) = gateway(Some(code));
+    (rt, api)
+}
+
+/// A gateway that says HELLO and reads IDENTIFY, then closes with `close` or, without one,
+/// keeps the connection open and silent. The flag is set once IDENTIFY arrived.
+fn gateway(
+    close: Option<u16>,
+) -> (
+    tokio::runtime::Runtime,
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let identified = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::sync::Arc::clone(&identified);
     use futures_util::{SinkExt, StreamExt};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -98,6 +113,7 @@ fn gateway_closing_with(code: u16) -> (tokio::runtime::Runtime, String) {
     });
     rt.spawn(async move {
         while let Ok((conn, _)) = gateway.accept().await {
+            let seen = std::sync::Arc::clone(&seen);
             tokio::spawn(async move {
                 let Ok(mut ws) = tokio_tungstenite::accept_async(conn).await else {
                     return;
@@ -106,6 +122,10 @@ fn gateway_closing_with(code: u16) -> (tokio::runtime::Runtime, String) {
                 let _ = ws.send(Message::Text(hello.into())).await;
                 while let Some(Ok(frame)) = ws.next().await {
                     if frame.to_text().is_ok_and(|t| t.contains(r#""op":2"#)) {
+                        seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                        let Some(code) = close else {
+                            continue;
+                        };
                         let close = CloseFrame {
                             code: code.into(),
                             reason: "refused".into(),
@@ -117,7 +137,52 @@ fn gateway_closing_with(code: u16) -> (tokio::runtime::Runtime, String) {
             });
         }
     });
-    (rt, format!("http://{rest_addr}"))
+    (rt, format!("http://{rest_addr}"), identified)
+}
+
+#[test]
+fn sigterm_stops_run_cleanly_within_ten_seconds() {
+    let (_discord, api, identified) = gateway(None);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_supportbot"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env("SUPPORTBOT_DISCORD__TOKEN", "MTA4.some.token")
+        .env("SUPPORTBOT_DISCORD__API_PROXY", &api)
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Up and connecting: it has identified itself at the gateway.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !identified.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "run never reached the gateway");
+        assert!(child.try_wait().unwrap().is_none(), "run ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "run still up 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM is a clean stop: {status:?} {err}"
+    );
 }
 
 #[test]
