@@ -278,6 +278,32 @@ impl RunningBot {
     }
 }
 
+/// The services `supportbot run` wires, over `config`'s store and knowledge base, on `clock`,
+/// with the rule-stage classifier: for pipeline tests that drive the pipeline directly.
+pub async fn services(
+    config: &Config,
+    clock: Arc<dyn supportbot::clock::Clock>,
+) -> supportbot::services::Services {
+    let store = Store::open(&config.database_settings())
+        .await
+        .expect("open the store");
+    let knowledge = knowledge::KnowledgeBase::open(
+        config.knowledge_config().expect("knowledge settings"),
+        store.clone(),
+    )
+    .await
+    .expect("open the knowledge base");
+    supportbot::services::Services::build(
+        config,
+        store,
+        Arc::new(knowledge),
+        clock,
+        config.agent_settings(),
+        agent::classifier::Classifier::new(),
+    )
+    .expect("wire the pipeline")
+}
+
 /// Indexes Markdown documents into a guild's knowledge base, the way `supportbot knowledge
 /// add` does, before the bot opens it.
 pub async fn seed_knowledge(config: &Config, guild: u64, docs: &[(&str, &str)]) {

@@ -536,6 +536,21 @@ fn respell(c: char, style: u8) -> String {
     out.unwrap_or(c).to_string()
 }
 
+/// `text` with its letters respelled in `style` (varying letter by letter) and the hidden
+/// characters slipped in after the letters they are given.
+fn disguise(text: &str, style: u8, hidden: &[(prop::sample::Index, char)]) -> String {
+    let mut chars: Vec<String> = text
+        .chars()
+        .enumerate()
+        .map(|(i, c)| respell(c, style.wrapping_add(i as u8)))
+        .collect();
+    for (at, c) in hidden {
+        let i = at.index(chars.len());
+        chars[i].push(*c);
+    }
+    chars.concat()
+}
+
 /// Text as members and attackers write it: words in any case, every kind of space, links and
 /// their obfuscations, base64 runs, and the Unicode that breaks naive matching.
 fn hostile_text() -> impl Strategy<Value = String> {
@@ -581,16 +596,7 @@ proptest! {
         style in any::<u8>(),
         hidden in prop::collection::vec((any::<prop::sample::Index>(), hiding_char()), 0..6),
     ) {
-        let mut chars: Vec<String> = phrase
-            .chars()
-            .enumerate()
-            .map(|(i, c)| respell(c, style.wrapping_add(i as u8)))
-            .collect();
-        for (at, c) in hidden {
-            let i = at.index(chars.len());
-            chars[i].push(c);
-        }
-        let disguised = chars.concat();
+        let disguised = disguise(&phrase, style, &hidden);
         prop_assert_eq!(normalize::fold_text(&disguised).0, normalize::fold_text(&phrase).0);
     }
 
@@ -604,16 +610,7 @@ proptest! {
         prop_assert_eq!(category(&classify(plain)), Some(Category::Scam));
         // The words are disguised; the link stays as typed, as it must to be clickable.
         let (words, link) = plain.split_at(plain.find("discord-").unwrap());
-        let mut chars: Vec<String> = words
-            .chars()
-            .enumerate()
-            .map(|(i, c)| respell(c, style.wrapping_add(i as u8)))
-            .collect();
-        for (at, c) in hidden {
-            let i = at.index(chars.len());
-            chars[i].push(c);
-        }
-        let disguised = chars.concat() + link;
+        let disguised = disguise(words, style, &hidden) + link;
         prop_assert_eq!(category(&classify(&disguised)), Some(Category::Scam), "{}", disguised);
     }
 

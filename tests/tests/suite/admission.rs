@@ -13,7 +13,7 @@ use store::{AuditFilter, Store};
 use supportbot::clock::{Clock, ManualClock};
 use supportbot::config::Config;
 use supportbot::pipeline::{Inbound, InboundKind, Pipeline, RecordingDelivery};
-use supportbot::services::{Services, pipeline_settings};
+use supportbot::services::pipeline_settings;
 use tokio::sync::Semaphore;
 
 use crate::e2e::DOCS;
@@ -72,20 +72,8 @@ async fn setup() -> Setup {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
     ));
-    let store = Store::open(&config.database_settings()).await.unwrap();
-    let knowledge =
-        knowledge::KnowledgeBase::open(config.knowledge_config().unwrap(), store.clone())
-            .await
-            .unwrap();
-    let services = Services::build(
-        &config,
-        store.clone(),
-        Arc::new(knowledge),
-        Arc::clone(&clock) as Arc<dyn Clock>,
-        config.agent_settings(),
-        Classifier::new(),
-    )
-    .unwrap();
+    let services = tests::services(&config, Arc::clone(&clock) as Arc<dyn Clock>).await;
+    let store = services.store.clone();
     for (guild, channel) in [(A, CHANNEL_A), (B, CHANNEL_B)] {
         store
             .set_channel_enabled(guild as i64, channel as i64, true, None, clock.now())

@@ -44,20 +44,8 @@ pub(crate) async fn harness(support_role: bool, configure: impl FnOnce(&mut Conf
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
     ));
-    let store = Store::open(&config.database_settings()).await.unwrap();
-    let knowledge =
-        knowledge::KnowledgeBase::open(config.knowledge_config().unwrap(), store.clone())
-            .await
-            .unwrap();
-    let services = Services::build(
-        &config,
-        store.clone(),
-        Arc::new(knowledge),
-        Arc::clone(&clock) as Arc<dyn Clock>,
-        config.agent_settings(),
-        agent::classifier::Classifier::new(),
-    )
-    .unwrap();
+    let services = tests::services(&config, Arc::clone(&clock) as Arc<dyn Clock>).await;
+    let store = services.store.clone();
     store
         .set_channel_enabled(GUILD as i64, CHANNEL as i64, true, None, clock.now())
         .await
