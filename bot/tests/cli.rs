@@ -158,7 +158,11 @@ fn sigterm_stops_run_cleanly_within_ten_seconds() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !identified.load(std::sync::atomic::Ordering::SeqCst) {
         assert!(Instant::now() < deadline, "run never reached the gateway");
-        assert!(child.try_wait().unwrap().is_none(), "run ended early");
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("run ended before reaching the gateway: {status:?} {err}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     let term = Command::new("kill")
