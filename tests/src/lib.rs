@@ -4,6 +4,9 @@
 pub mod fake_discord;
 pub mod fake_hub;
 pub mod fake_openai;
+mod private_postgres;
+
+pub use private_postgres::PrivatePostgres;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

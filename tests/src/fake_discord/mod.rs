@@ -40,6 +40,7 @@ const MEMBER_THREAD_OWNER: u64 = 771_093_525_617_459_201;
 pub use ratelimit::{RateLimited, RateLimits};
 pub use rest::ACK_WINDOW;
 pub use state::{Refusal, perm};
+pub use tls::client as https_client;
 
 use payloads::{FIRST_SNOWFLAKE, check_dispatch, command_data, interaction_base};
 use state::{Kind, Overwrite};
@@ -51,6 +52,16 @@ pub struct RestCall {
     pub path: String,
     pub body: Value,
     /// When the request arrived (for latency benchmarks).
+    pub at: std::time::Instant,
+}
+
+/// A REST call the fake has answered, and the status it answered with.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub method: Method,
+    pub path: String,
+    pub status: u16,
+    /// When the answer was decided.
     pub at: std::time::Instant,
 }
 
@@ -144,6 +155,8 @@ struct Inner {
     interactions: HashMap<u64, Interaction>,
     failures: Vec<Failure>,
     delays: HashMap<String, Duration>,
+    /// Who is told of each REST call as it is answered (benchmarks that cannot afford `calls()`).
+    watchers: Vec<mpsc::UnboundedSender<Answered>>,
 }
 
 struct Shared {
@@ -257,6 +270,33 @@ impl FakeDiscord {
     /// serenity's rate limiter stays on.
     pub fn discord_http_client(&self) -> serenity_reqwest::Client {
         tls::client(self.tls_addr)
+    }
+
+    /// Where the HTTPS side listens: a bot in another process builds its client with
+    /// [`https_client`] from it.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.tls_addr
+    }
+
+    /// Every REST call answered from now on (except those to routes Discord does not have),
+    /// as it is answered.
+    pub fn watch_calls(&self) -> mpsc::UnboundedReceiver<Answered> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.shared.lock().watchers.push(tx);
+        rx
+    }
+
+    /// A text channel of another guild the bot is in, for tests and benchmarks with many
+    /// guilds (messages there come from [`FakeDiscord::send_message_in`]).
+    pub fn add_text_channel(&self, channel: u64, name: &str) {
+        self.shared.lock().world.channels.insert(
+            channel,
+            state::Channel {
+                kind: Kind::Text,
+                name: name.to_string(),
+                overwrites: Vec::new(),
+            },
+        );
     }
 
     /// The value for `discord.api_proxy`.
@@ -495,6 +535,21 @@ impl FakeDiscord {
     /// A MESSAGE_CREATE from a member (or a bot) in a channel; returns the message ID.
     pub fn send_message(&self, channel_id: u64, author: Author, content: &str) -> u64 {
         self.send_message_with(channel_id, author, content, &[])
+    }
+
+    /// A MESSAGE_CREATE from a member of `guild` in one of its channels; returns the message ID.
+    pub fn send_message_in(
+        &self,
+        guild: u64,
+        channel_id: u64,
+        author: Author,
+        content: &str,
+    ) -> u64 {
+        let id = self.next_id();
+        let mut payload = message_payload(id, channel_id, author, content, &[]);
+        payload["guild_id"] = Value::from(guild.to_string());
+        self.dispatch("MESSAGE_CREATE", payload);
+        id
     }
 
     pub fn send_message_with(

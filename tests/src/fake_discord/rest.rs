@@ -22,7 +22,7 @@ use super::payloads::{
 use super::ratelimit::{Headers, Verdict};
 use super::spec::{Operation, Problem, SPEC, invalid_form_body};
 use super::state::{Kind, Refusal};
-use super::{RestCall, Shared};
+use super::{Answered, RestCall, Shared};
 
 /// Discord forgets an interaction that was not acknowledged within 3 s.
 pub const ACK_WINDOW: Duration = Duration::from_secs(3);
@@ -96,12 +96,13 @@ pub(super) async fn rest(
     };
     let (failure, delay) = {
         let mut inner = shared.lock();
-        inner.calls.push(RestCall {
+        let call = RestCall {
             method: method.clone(),
             path: path.clone(),
             body: parsed.clone().ok().flatten().unwrap_or(Value::Null),
             at: std::time::Instant::now(),
-        });
+        };
+        inner.calls.push(call);
         let failure = inner
             .failures
             .iter()
@@ -231,10 +232,19 @@ fn finish(
             format!("the fake's own answer to {} breaks the spec: {e}", op.id),
         );
     }
-    let banned = shared
-        .lock()
-        .limiter
-        .record(reply.status.as_u16(), tokio::time::Instant::now());
+    let banned = {
+        let mut inner = shared.lock();
+        let answered = Answered {
+            method: method.clone(),
+            path: path.to_string(),
+            status: reply.status.as_u16(),
+            at: std::time::Instant::now(),
+        };
+        inner.watchers.retain(|w| w.send(answered.clone()).is_ok());
+        inner
+            .limiter
+            .record(reply.status.as_u16(), tokio::time::Instant::now())
+    };
     if banned {
         shared.violation(
             method,

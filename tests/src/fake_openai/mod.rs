@@ -163,6 +163,8 @@ struct Inner {
     /// `None`: any model is accepted.
     models: Option<Vec<String>>,
     served: u64,
+    /// An outage in progress: every chat completion gets this status.
+    outage: Option<u16>,
 }
 
 struct Shared {
@@ -215,6 +217,7 @@ impl FakeOpenAi {
                 api_key: None,
                 models: None,
                 served: 0,
+                outage: None,
             }),
         });
         let app = routes::router(Arc::clone(&shared));
@@ -256,6 +259,12 @@ impl FakeOpenAi {
 
     pub fn set_responder(&self, responder: impl Fn(&Value) -> String + Send + Sync + 'static) {
         self.shared.lock().responder = Arc::new(responder);
+    }
+
+    /// While `Some(status)`, every chat completion is answered with that status, as a provider
+    /// in an outage answers; `None` ends the outage.
+    pub fn set_outage(&self, status: Option<u16>) {
+        self.shared.lock().outage = status;
     }
 
     /// Queues behaviours for the next chat-completion requests, one each, in order.

@@ -174,7 +174,10 @@ fn admit(
     if let Some(refused) = quirk(inner, &request) {
         return Err(Box::new(refused));
     }
-    let behaviour = inner.script.pop_front().unwrap_or(Behaviour::Respond);
+    let behaviour = match inner.outage {
+        Some(status) => Behaviour::status(status),
+        None => inner.script.pop_front().unwrap_or(Behaviour::Respond),
+    };
     Ok((request, behaviour))
 }
 
