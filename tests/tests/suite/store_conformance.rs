@@ -1,7 +1,7 @@
 //! The same store behaviour, checked on SQLite and on Postgres.
 
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-use store::{ConversationStatus, MessageRole, NewMessage, Store};
+use store::{ChannelMode, ConversationStatus, HumanFirstDelay, MessageRole, NewMessage, Store};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + secs, 123_456_789)
@@ -36,6 +36,7 @@ conformance!(
     migrations_are_idempotent,
     guild_upsert_keeps_first_join_and_tracks_leaving,
     channels_are_disabled_until_enabled_and_scoped_by_guild,
+    channel_modes_and_delays_are_kept_per_guild_and_channel,
     a_message_starts_one_conversation_only,
     messages_keep_order_content_and_time,
     replayed_messages_are_not_stored_twice,
@@ -89,6 +90,57 @@ async fn channels_are_disabled_until_enabled_and_scoped_by_guild(store: Store) {
     let settings = store.channel_settings(1).await.unwrap();
     assert_eq!(settings.len(), 1);
     assert_eq!(settings[0].updated_by, Some(99));
+    assert!(store.channel_settings(2).await.unwrap().is_empty());
+}
+
+async fn channel_modes_and_delays_are_kept_per_guild_and_channel(store: Store) {
+    assert_eq!(store.channel_setting(1, 10).await.unwrap(), None);
+    let delay = HumanFirstDelay::from_secs(90).unwrap();
+    store
+        .set_channel_mode(1, 10, ChannelMode::Auto, Some(delay), Some(99), t(1))
+        .await
+        .unwrap();
+    let setting = store.channel_setting(1, 10).await.unwrap().unwrap();
+    assert_eq!(
+        (setting.mode, setting.human_first, setting.updated_by),
+        (ChannelMode::Auto, delay, Some(99))
+    );
+    assert_eq!(
+        store.channel_setting(2, 10).await.unwrap(),
+        None,
+        "another guild's channel of the same ID keeps the defaults"
+    );
+    // A new mode without a delay keeps the delay; `/support disable` is `mention`.
+    store
+        .set_channel_mode(1, 10, ChannelMode::Off, None, Some(98), t(2))
+        .await
+        .unwrap();
+    let setting = store.channel_setting(1, 10).await.unwrap().unwrap();
+    assert_eq!(
+        (setting.mode, setting.human_first),
+        (ChannelMode::Off, delay)
+    );
+    store
+        .set_channel_enabled(1, 10, false, None, t(3))
+        .await
+        .unwrap();
+    let setting = store.channel_setting(1, 10).await.unwrap().unwrap();
+    assert_eq!(
+        (setting.mode, setting.human_first),
+        (ChannelMode::Mention, delay)
+    );
+    store
+        .set_channel_mode(1, 11, ChannelMode::Auto, None, None, t(4))
+        .await
+        .unwrap();
+    let settings = store.channel_settings(1).await.unwrap();
+    assert_eq!(
+        settings
+            .iter()
+            .map(|s| (s.channel_id, s.mode, s.human_first.secs()))
+            .collect::<Vec<_>>(),
+        [(10, ChannelMode::Mention, 90), (11, ChannelMode::Auto, 0)]
+    );
     assert!(store.channel_settings(2).await.unwrap().is_empty());
 }
 
