@@ -479,6 +479,18 @@ async fn a_support_role_reply_in_the_bots_thread_pauses_it_there() {
     let Outcome::Responded { thread_id, .. } = answered else {
         panic!("expected an answer, got {answered:?}");
     };
+    // The asker holding the role is still the asker: their follow-up is answered.
+    let mut own = inbound(
+        900,
+        1,
+        thread_id,
+        Some(CHANNEL),
+        "and how do I pick a snapshot?",
+    );
+    own.author_roles = vec![ROLE];
+    own.received_at = h.clock.now();
+    let outcome = h.services.pipeline.handle(own, &h.delivery).await.unwrap();
+    assert!(matches!(outcome, Outcome::Responded { .. }), "{outcome:?}");
     let mut staff = inbound(901, 2, thread_id, Some(CHANNEL), "I can help here");
     staff.author_roles = vec![ROLE];
     staff.received_at = h.clock.now();
@@ -500,5 +512,9 @@ async fn a_support_role_reply_in_the_bots_thread_pauses_it_there() {
         .say(1, Some(thread_id), "how do I pick the snapshot?")
         .await;
     assert_eq!(later, Outcome::Skipped(Skip::ConversationPaused));
-    assert_eq!(h.delivery.posts().len(), 1, "only the first answer");
+    assert_eq!(
+        h.delivery.posts().len(),
+        2,
+        "nothing after staff stepped in"
+    );
 }

@@ -648,3 +648,91 @@ mod knowledge_sources {
         assert_eq!(store.knowledge_sources(2).await.unwrap().len(), 1);
     }
 }
+
+/// Migration 0004 on a database holding channels from before modes: an enabled channel answered
+/// every question (now `auto`), a disabled one answered mentions (now `mention`).
+mod channel_modes_migration {
+    use std::path::Path;
+    use std::str::FromStr;
+
+    use sqlx::migrate::Migrator;
+    use sqlx::{Connection, Executor};
+    use store::ChannelMode;
+    use tests::{Kind, TestDb};
+
+    const BEFORE_MODES: i64 = 3;
+    const OLD_ROWS: [&str; 3] = [
+        "INSERT INTO guilds (guild_id, joined_at, created_at, updated_at)
+         VALUES (1, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
+        "INSERT INTO channel_settings (guild_id, channel_id, enabled, updated_by, updated_at)
+         VALUES (1, 10, TRUE, 99, '2024-01-01T00:00:00Z')",
+        "INSERT INTO channel_settings (guild_id, channel_id, enabled, updated_by, updated_at)
+         VALUES (1, 11, FALSE, NULL, '2024-01-01T00:00:00Z')",
+    ];
+
+    async fn migrator(flavour: &str) -> Migrator {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../migrations")
+            .join(flavour);
+        Migrator::new(dir).await.expect("read the migrations")
+    }
+
+    async fn enabled_becomes_auto_and_disabled_mention(kind: Kind) {
+        let db = TestDb::new(kind).await;
+        match kind {
+            Kind::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+                    .unwrap()
+                    .create_if_missing(true);
+                let path = options.get_filename().to_path_buf();
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                migrator("sqlite")
+                    .await
+                    .run_to(BEFORE_MODES, &mut conn)
+                    .await
+                    .unwrap();
+                for sql in OLD_ROWS {
+                    conn.execute(sql).await.unwrap();
+                }
+                conn.close().await.unwrap();
+            }
+            Kind::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                migrator("postgres")
+                    .await
+                    .run_to(BEFORE_MODES, &mut conn)
+                    .await
+                    .unwrap();
+                for sql in OLD_ROWS {
+                    conn.execute(sql).await.unwrap();
+                }
+                conn.close().await.unwrap();
+            }
+        }
+        let store = db.store().await;
+        let settings = store.channel_settings(1).await.unwrap();
+        assert_eq!(
+            settings
+                .iter()
+                .map(|s| (s.channel_id, s.mode, s.human_first.secs(), s.updated_by))
+                .collect::<Vec<_>>(),
+            [
+                (10, ChannelMode::Auto, 0, Some(99)),
+                (11, ChannelMode::Mention, 0, None)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn on_sqlite() {
+        enabled_becomes_auto_and_disabled_mention(Kind::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres() {
+        enabled_becomes_auto_and_disabled_mention(Kind::Postgres).await;
+    }
+}
