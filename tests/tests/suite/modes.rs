@@ -317,6 +317,20 @@ async fn channel_mode_is_for_admins_and_only_for_channels_of_their_own_guild() {
     let forged = channel_mode(&fake, 2, None, Some(foreign), OWNER_ID, MANAGE_GUILD);
     let text = answer(&fake, forged).await;
     assert!(text.contains("not in this server"), "{text}");
+    let forged = fake.send_command_resolved(
+        "support",
+        json!([{"name": "enable", "type": 1, "options": [
+            {"name": "channel", "type": 7, "value": foreign.to_string()}
+        ]}]),
+        json!({"channels": {foreign.to_string(): {
+            "id": foreign.to_string(), "type": 0, "name": "elsewhere", "permissions": "1024"
+        }}}),
+        SUPPORT_CHANNEL,
+        OWNER_ID,
+        MANAGE_GUILD,
+    );
+    let text = answer(&fake, forged).await;
+    assert!(text.contains("not in this server"), "{text}");
     assert!(
         store
             .channel_settings(GUILD_ID as i64)

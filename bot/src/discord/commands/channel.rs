@@ -125,7 +125,7 @@ pub(super) fn describe(channel: ChannelId, mode: ChannelMode, delay: HumanFirstD
 
 /// A channel or thread of this guild, as the cache knows it: an ID from another guild (a
 /// forged option) is refused.
-fn in_guild(ctx: Context<'_>, guild_id: GuildId, channel: ChannelId) -> bool {
+pub(super) fn in_guild(ctx: Context<'_>, guild_id: GuildId, channel: ChannelId) -> bool {
     ctx.cache().guild(guild_id).is_some_and(|g| {
         g.channels.contains_key(&channel) || g.threads.iter().any(|t| t.id == channel)
     })

@@ -5,7 +5,7 @@ use chrono::Utc;
 use poise::CreateReply;
 use serenity::all::{ChannelId, RoleId};
 
-use super::channel::{describe, resume};
+use super::channel::{describe, in_guild, resume};
 use crate::discord::{Context, Error};
 
 /// Choose where supportbot answers questions.
@@ -71,7 +71,19 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<(), Error> {
     let guild_id = ctx.guild_id().ok_or("guild only")?;
-    let channel = channel.unwrap_or(ctx.channel_id());
+    let channel = match channel {
+        None => ctx.channel_id(),
+        Some(c) if in_guild(ctx, guild_id, c) => c,
+        Some(_) => {
+            ctx.send(
+                CreateReply::default()
+                    .content("Not saved: that channel is not in this server.")
+                    .ephemeral(true),
+            )
+            .await?;
+            return Ok(());
+        }
+    };
     let store = ctx.data().pipeline.store();
     let now = Utc::now();
     store.upsert_guild(guild_id.get() as i64, now).await?;
