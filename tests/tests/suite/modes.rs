@@ -487,6 +487,32 @@ async fn a_reply_from_someone_else_inside_the_human_first_delay_keeps_the_bot_si
 }
 
 #[tokio::test]
+async fn shutting_down_ends_a_human_first_wait_at_once() {
+    let (h, delivery, mut rx) = delayed().await;
+    let pipeline = &h.services.pipeline;
+    let mut question = inbound(401, 1, CHANNEL, None, "how do I restore a backup?");
+    question.received_at = h.clock.now();
+    pipeline.spawn(question, Arc::clone(&delivery));
+    // Once a later message is through, the question is waiting (it went first).
+    let mut own = inbound(402, 1, CHANNEL, None, "thanks in advance!");
+    own.received_at = h.clock.now();
+    pipeline.spawn(own, Arc::clone(&delivery));
+    assert_eq!(
+        outcome_of(&mut rx, 402).await,
+        Outcome::Skipped(Skip::NoAnswerNeeded)
+    );
+    // The clock never moves: only shutdown can end the wait.
+    tokio::time::timeout(WAIT, pipeline.drain())
+        .await
+        .expect("draining does not wait out the delay");
+    assert_eq!(
+        outcome_of(&mut rx, 401).await,
+        Outcome::Skipped(Skip::ShuttingDown)
+    );
+    assert!(delivery.posts().is_empty());
+}
+
+#[tokio::test]
 async fn a_support_role_reply_in_the_bots_thread_pauses_it_there() {
     let mut h = harness(true, |_| {}).await;
     let answered = h.say(1, None, "how do I restore a backup?").await;
