@@ -355,6 +355,165 @@ pub fn needs_answer(text: &str, ctx: MessageContext) -> bool {
     true
 }
 
+/// Words that open a question: at the start of the message or of one of its clauses ("hi, how
+/// do I…"). English, German, French, Spanish, Italian and Portuguese.
+const OPENERS: &[&str] = &[
+    "how", "what", "what's", "whats", "why", "where", "where's", "when", "which", "who", "whom",
+    "whose", "can", "could", "should", "would", "will", "does", "do", "did", "is", "are", "was",
+    "were", "has", "have", "may", "might", "shall", "anyone", "anybody", "someone", "somebody",
+    "wie", "was", "warum", "wieso", "weshalb", "wo", "wann", "welche", "welcher", "welches", "wer",
+    "kann", "können", "gibt", "comment", "pourquoi", "quoi", "où", "quand", "quel", "quelle",
+    "quels", "quelles", "qui", "est-ce", "peut", "peux", "puis", "cómo", "como", "qué", "dónde",
+    "donde", "cuándo", "cuál", "cual", "quién", "puedo", "puede", "alguien", "perché", "dove",
+    "quale", "chi", "posso", "onde", "porque", "qual", "alguém",
+];
+
+/// Words that may come before the opener of a clause without being the point of it.
+const LEAD_INS: &[&str] = &[
+    "but", "and", "so", "also", "ok", "okay", "hey", "hi", "hello", "btw", "pls", "please",
+    "quick", "um", "uh", "aber", "und", "mais", "et", "pero", "y", "ma", "mas",
+];
+
+/// Words that report a problem or ask for help anywhere in a message.
+const PROBLEM: &[&str] = &[
+    "error",
+    "errors",
+    "exception",
+    "traceback",
+    "panic",
+    "panics",
+    "crash",
+    "crashes",
+    "crashed",
+    "crashing",
+    "fail",
+    "fails",
+    "failed",
+    "failing",
+    "failure",
+    "broken",
+    "broke",
+    "bug",
+    "issue",
+    "issues",
+    "problem",
+    "problems",
+    "stuck",
+    "wrong",
+    "unable",
+    "keeps",
+    "never",
+    "stopped",
+    "help",
+    "question",
+    "timeout",
+    "denied",
+    "refused",
+    "missing",
+    "invalid",
+    "doesn't",
+    "doesnt",
+    "don't",
+    "dont",
+    "didn't",
+    "didnt",
+    "isn't",
+    "isnt",
+    "aren't",
+    "won't",
+    "wont",
+    "can't",
+    "cant",
+    "cannot",
+    "couldn't",
+    "couldnt",
+    "fehler",
+    "hilfe",
+    "kaputt",
+    "erreur",
+    "problème",
+    "aide",
+    "bloqué",
+    "problema",
+    "ayuda",
+    "falla",
+    "errore",
+    "aiuto",
+    "erro",
+    "ajuda",
+];
+
+/// A verb that works, negated, reports a problem: "will not start", "funktioniert nicht",
+/// "marche pas", "no funciona". The verb comes before "not", "nicht" and "pas", after "no",
+/// "non" and "não".
+const NEGATED_BEFORE: &[(&str, &[&str])] = &[
+    (
+        "not",
+        &[
+            "does", "do", "did", "will", "can", "is", "are", "was", "would",
+        ],
+    ),
+    (
+        "nicht",
+        &["funktioniert", "geht", "klappt", "läuft", "kann", "startet"],
+    ),
+    (
+        "pas",
+        &[
+            "marche",
+            "fonctionne",
+            "peux",
+            "arrive",
+            "démarre",
+            "charge",
+        ],
+    ),
+];
+const NEGATED_AFTER: &[&str] = &["funciona", "funziona", "puedo", "posso", "consigo", "carga"];
+const NEGATIONS: &[&str] = &["no", "non", "não"];
+
+fn negated(first: &str, second: &str) -> bool {
+    NEGATED_BEFORE
+        .iter()
+        .any(|(negation, verbs)| second == *negation && verbs.contains(&first))
+        || (NEGATIONS.contains(&first) && NEGATED_AFTER.contains(&second))
+}
+
+/// Whether a message asks something or reports a problem: a question mark, a question word
+/// opening it or one of its clauses, or a problem word ("error", "doesn't", "keeps", "help").
+/// For channels where the bot answers without being mentioned, where statements and chat are
+/// not for it.
+pub fn asks_for_help(text: &str) -> bool {
+    let text = strip_mentions(text);
+    if text.contains(['?', '？', '¿']) {
+        return true;
+    }
+    let clauses = text.split([',', '.', '!', ';', ':', '\n', '…']);
+    for clause in clauses {
+        let clause_words: Vec<String> = clause
+            .split_whitespace()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect();
+        let opener = clause_words
+            .iter()
+            .find(|w| !LEAD_INS.contains(&w.as_str()));
+        if opener.is_some_and(|w| OPENERS.contains(&w.as_str())) {
+            return true;
+        }
+        if clause_words.iter().any(|w| PROBLEM.contains(&w.as_str())) {
+            return true;
+        }
+        if clause_words.windows(2).any(|p| negated(&p[0], &p[1])) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Removes Discord mention markup (`<@123>`, `<@!123>`, `<@&123>`, `<#123>`).
 pub fn strip_mentions(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -428,6 +587,46 @@ mod tests {
             "<@1000> where are the logs",
         ] {
             assert!(plain(text), "{text:?} should need an answer");
+        }
+    }
+
+    #[test]
+    fn questions_and_problem_reports_ask_for_help() {
+        for text in [
+            "how do i update?",
+            "anyone know the default port",
+            "hi, how do I reset the password",
+            "pihole -up fails: Repository changed its Suite value",
+            "hi, my login code never shows up",
+            "docker container keeps restarting after the upgrade",
+            "my bot will not start, pasting the config in a sec",
+            "the export button doesn't work for me",
+            "getting error 502 on every upload",
+            "wie kann ich das Passwort ändern",
+            "das Backup funktioniert nicht mehr",
+            "comment changer mon mot de passe",
+            "no puedo entrar",
+            "ça ne marche pas depuis hier",
+            "<@1000> where are the logs",
+            "quick question about billing",
+        ] {
+            assert!(asks_for_help(text), "{text:?} asks for help");
+        }
+    }
+
+    #[test]
+    fn statements_and_chat_do_not_ask_for_help() {
+        for text in [
+            "thanks!",
+            "good morning all",
+            "the new release looks great",
+            "I'm heading to lunch, back in an hour",
+            "lol same here",
+            "just upgraded to 2.3 today",
+            "bonne journée à tous",
+            "ça marche, merci",
+        ] {
+            assert!(!asks_for_help(text), "{text:?} asks nothing");
         }
     }
 

@@ -288,7 +288,7 @@ fn migrate_creates_the_embedded_database_once() {
     let out = supportbot(dir.path(), &["migrate"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("3 migrations applied"),
+        stdout(&out).contains("4 migrations applied"),
         "{}",
         stdout(&out)
     );

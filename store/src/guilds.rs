@@ -1,4 +1,4 @@
-//! Guild rows (ID and settings only, never user tokens) and per-channel settings.
+//! Guild rows: IDs and settings only, never user tokens.
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -12,15 +12,6 @@ pub struct Guild {
     pub joined_at: DateTime<Utc>,
     pub left_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
-pub struct ChannelSetting {
-    pub guild_id: i64,
-    pub channel_id: i64,
-    pub enabled: bool,
-    pub updated_by: Option<i64>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -78,72 +69,6 @@ impl Store {
         )
         .bind(guild_id)
         .fetch_optional(pool)
-        .await)?)
-    }
-
-    /// Enables or disables the bot in one channel. Nothing is enabled by default.
-    pub async fn set_channel_enabled(
-        &self,
-        guild_id: i64,
-        channel_id: i64,
-        enabled: bool,
-        updated_by: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let now = ts(now);
-        self.ensure_guild(guild_id, now).await?;
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO channel_settings (guild_id, channel_id, enabled, updated_by, updated_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (guild_id, channel_id)
-             DO UPDATE SET enabled = $3, updated_by = $4, updated_at = $5",
-        )
-        .bind(guild_id)
-        .bind(channel_id)
-        .bind(enabled)
-        .bind(updated_by)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
-        Ok(())
-    }
-
-    pub async fn is_channel_enabled(&self, guild_id: i64, channel_id: i64) -> Result<bool> {
-        let enabled: Option<bool> = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT enabled FROM channel_settings WHERE guild_id = $1 AND channel_id = $2",
-        )
-        .bind(guild_id)
-        .bind(channel_id)
-        .fetch_optional(pool)
-        .await)?;
-        Ok(enabled.unwrap_or(false))
-    }
-
-    /// A guild's channel settings, or (with `member`) those the member last changed, for an
-    /// export.
-    pub(crate) async fn export_channel_settings(
-        &self,
-        guild_id: i64,
-        member: Option<i64>,
-    ) -> Result<Vec<ChannelSetting>> {
-        Ok(on_pool!(self, pool => sqlx::query_as(
-            "SELECT guild_id, channel_id, enabled, updated_by, updated_at FROM channel_settings
-             WHERE guild_id = $1 AND ($2 IS NULL OR updated_by = $2) ORDER BY channel_id",
-        )
-        .bind(guild_id)
-        .bind(member)
-        .fetch_all(pool)
-        .await)?)
-    }
-
-    pub async fn channel_settings(&self, guild_id: i64) -> Result<Vec<ChannelSetting>> {
-        Ok(on_pool!(self, pool => sqlx::query_as(
-            "SELECT guild_id, channel_id, enabled, updated_by, updated_at FROM channel_settings
-             WHERE guild_id = $1 ORDER BY channel_id",
-        )
-        .bind(guild_id)
-        .fetch_all(pool)
         .await)?)
     }
 }

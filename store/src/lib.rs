@@ -4,6 +4,7 @@
 //! the SQL filters on it, so one guild can never read or change another's rows.
 
 mod audit;
+mod channels;
 mod conversations;
 mod erase;
 mod export;
@@ -28,11 +29,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
+pub use channels::{ChannelMode, ChannelSetting, HumanFirstDelay, UnknownChannelMode};
 pub use conversations::{Conversation, ConversationStatus, MessageRole, NewMessage, StoredMessage};
 pub use erase::{ForgottenMessages, MemberErasure, TableCount};
 pub use export::{GuildExport, MemberExport};
 pub use feedback::FeedbackRecord;
-pub use guilds::{ChannelSetting, Guild};
+pub use guilds::Guild;
 pub use knowledge_sources::{KnowledgeSource, KnowledgeSourceStatus};
 pub use retention::{RetentionCutoffs, RetentionReport};
 pub use schema::Needle;

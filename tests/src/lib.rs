@@ -271,6 +271,13 @@ impl RunningBot {
         }
     }
 
+    /// How many distinct messages the pipeline has finished with so far.
+    pub fn handled_count(&self) -> usize {
+        let outcomes = self.outcomes.lock().expect("outcome list poisoned");
+        let ids: std::collections::HashSet<u64> = outcomes.iter().map(|h| h.message_id).collect();
+        ids.len()
+    }
+
     /// Stops the bot the way SIGTERM does and returns what `run` returned.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();

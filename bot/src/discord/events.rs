@@ -7,8 +7,8 @@ use chrono::Utc;
 use serenity::all::{
     ChannelId, ComponentInteraction, ConnectionStage, Context, CreateInteractionResponse,
     CreateInteractionResponseMessage, EventHandler, Guild, GuildId, Interaction, Message,
-    MessageId, MessageUpdateEvent, RatelimitInfo, Ready, ResumedEvent, ShardStageUpdateEvent,
-    UnavailableGuild, UserId,
+    MessageId, MessageUpdateEvent, RatelimitInfo, Ready, ResumedEvent, RoleId,
+    ShardStageUpdateEvent, UnavailableGuild, UserId,
 };
 use serenity::async_trait;
 use tracing::{debug, info, warn};
@@ -129,6 +129,12 @@ impl EventHandler for Handler {
             .as_ref()
             .and_then(|r| r.as_ref())
             .map(|r| (r.author.id, r.author.bot));
+        let roles = event
+            .member
+            .as_ref()
+            .and_then(|m| m.as_ref())
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
         let inbound = Inbound {
             guild_id: guild_id.get(),
             channel_id: event.channel_id.get(),
@@ -137,12 +143,8 @@ impl EventHandler for Handler {
             kind: InboundKind::Edit,
             author_id: author.id.get(),
             author_is_bot: author.bot || author.id == bot_user_id,
-            author_roles: event
-                .member
-                .as_ref()
-                .and_then(|m| m.as_ref())
-                .map(|m| m.roles.iter().map(|r| r.get()).collect())
-                .unwrap_or_default(),
+            author_roles: roles.iter().map(|r| r.get()).collect(),
+            author_manages_messages: manages_messages(&ctx, guild_id, author.id, &roles),
             mentions_bot: mentions.iter().any(|u| u.id == bot_user_id),
             user_mentions: u32::try_from(mentions.len()).unwrap_or(u32::MAX),
             role_mentions: event
@@ -170,6 +172,11 @@ impl EventHandler for Handler {
             .referenced_message
             .as_ref()
             .map(|r| (r.author.id, r.author.bot));
+        let roles = msg
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
         let inbound = Inbound {
             guild_id: guild_id.get(),
             channel_id: msg.channel_id.get(),
@@ -178,11 +185,8 @@ impl EventHandler for Handler {
             kind: InboundKind::New,
             author_id: msg.author.id.get(),
             author_is_bot: msg.author.bot || msg.author.id == bot_user_id,
-            author_roles: msg
-                .member
-                .as_ref()
-                .map(|m| m.roles.iter().map(|r| r.get()).collect())
-                .unwrap_or_default(),
+            author_roles: roles.iter().map(|r| r.get()).collect(),
+            author_manages_messages: manages_messages(&ctx, guild_id, msg.author.id, &roles),
             mentions_bot: msg.mentions.iter().any(|u| u.id == bot_user_id),
             user_mentions: u32::try_from(msg.mentions.len()).unwrap_or(u32::MAX),
             role_mentions: u32::try_from(msg.mention_roles.len()).unwrap_or(u32::MAX),
@@ -204,6 +208,28 @@ fn parent_channel(ctx: &Context, guild_id: GuildId, channel_id: ChannelId) -> Op
             .and_then(|t| t.parent_id)
             .map(|p| p.get())
     })
+}
+
+/// Whether a member may manage messages guild-wide, from the roles the cache knows: the
+/// owner, Administrator, or Manage Messages on @everyone or one of their roles. Channel
+/// overwrites are not read: staff are staff in every thread.
+fn manages_messages(ctx: &Context, guild_id: GuildId, author: UserId, roles: &[RoleId]) -> bool {
+    let Some(guild) = ctx.cache.guild(guild_id) else {
+        return false;
+    };
+    if guild.owner_id == author {
+        return true;
+    }
+    let everyone = guild
+        .roles
+        .get(&RoleId::new(guild_id.get()))
+        .map(|r| r.permissions)
+        .unwrap_or_default();
+    let permissions = roles
+        .iter()
+        .filter_map(|r| guild.roles.get(r))
+        .fold(everyone, |all, role| all | role.permissions);
+    permissions.administrator() || permissions.manage_messages()
 }
 
 impl Handler {

@@ -1,12 +1,12 @@
-//! After the classifier: is this message for us at all, does it need an answer, and may its
-//! author ask right now?
+//! After the classifier: is this message for us at all (the channel's mode, the thread's
+//! state), does it need an answer, and may its author ask right now?
 
 use std::num::NonZeroU32;
 
 use agent::classifier::Route;
-use agent::intent::{MessageContext, needs_answer};
+use agent::intent::{MessageContext, asks_for_help, needs_answer};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use store::{Conversation, ConversationStatus, Store};
+use store::{ChannelMode, Conversation, ConversationStatus, HumanFirstDelay, Store};
 
 use super::{Inbound, InboundKind, PipelineError};
 
@@ -15,7 +15,13 @@ use super::{Inbound, InboundKind, PipelineError};
 pub enum Skip {
     FromBot,
     NotAddressed,
+    /// The channel's mode is `off`.
+    ChannelOff,
     ConversationPaused,
+    /// Staff replied in the bot's thread; the bot pauses there until resumed.
+    StaffReplied,
+    /// Someone else replied during the channel's human-first delay.
+    HumanAnswered,
     Empty,
     /// Thanks, greetings, chit-chat, or talk between members.
     NoAnswerNeeded,
@@ -34,7 +40,10 @@ impl Skip {
         match self {
             Skip::FromBot => "skipped_bot",
             Skip::NotAddressed => "skipped_not_addressed",
+            Skip::ChannelOff => "skipped_channel_off",
             Skip::ConversationPaused => "skipped_paused",
+            Skip::StaffReplied => "skipped_staff_replied",
+            Skip::HumanAnswered => "skipped_human_answered",
             Skip::Empty => "skipped_empty",
             Skip::NoAnswerNeeded => "skipped_no_answer_needed",
             Skip::RateLimited => "skipped_rate_limited",
@@ -43,6 +52,32 @@ impl Skip {
             Skip::Edited => "skipped_edit",
             Skip::ShuttingDown => "skipped_shutting_down",
         }
+    }
+}
+
+/// A channel's mode and human-first delay: its own settings, else its parent's (a thread
+/// follows its channel), else the defaults (mentions only, no delay).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ChannelRules {
+    pub(super) mode: ChannelMode,
+    pub(super) human_first: HumanFirstDelay,
+}
+
+impl ChannelRules {
+    pub(super) async fn of(store: &Store, inbound: &Inbound) -> Result<Self, PipelineError> {
+        let guild = inbound.guild_id as i64;
+        let mut setting = store
+            .channel_setting(guild, inbound.channel_id as i64)
+            .await?;
+        if setting.is_none()
+            && let Some(parent) = inbound.parent_channel_id
+        {
+            setting = store.channel_setting(guild, parent as i64).await?;
+        }
+        Ok(setting.map_or_else(Self::default, |s| Self {
+            mode: s.mode,
+            human_first: s.human_first,
+        }))
     }
 }
 
@@ -83,31 +118,32 @@ impl Gate {
         Ok(())
     }
 
-    /// Is the message for the bot, and does it need a response? Cheap: settings and the
-    /// conversation's state, no model.
-    pub(super) async fn check(
+    /// Is the message for the bot, and does it need a response? Cheap: the channel's rules and
+    /// the conversation's state, no model.
+    pub(super) fn check(
         &self,
-        store: &Store,
+        rules: ChannelRules,
         inbound: &Inbound,
         conversation: Option<&Conversation>,
         route: Route,
-    ) -> Result<Result<(), Skip>, PipelineError> {
+    ) -> Result<(), Skip> {
         if inbound.kind == InboundKind::Edit {
-            return Ok(Err(Skip::Edited));
+            return Err(Skip::Edited);
+        }
+        if rules.mode == ChannelMode::Off {
+            return Err(Skip::ChannelOff);
         }
         match conversation {
             Some(c) if c.status != ConversationStatus::Open => {
-                return Ok(Err(Skip::ConversationPaused));
+                return Err(Skip::ConversationPaused);
             }
+            // Follow-ups in the bot's own thread need no mention.
             Some(_) => {}
-            None => {
-                if !inbound.mentions_bot && !self.channel_enabled(store, inbound).await? {
-                    return Ok(Err(Skip::NotAddressed));
-                }
-            }
+            None if inbound.mentions_bot || rules.mode == ChannelMode::Auto => {}
+            None => return Err(Skip::NotAddressed),
         }
         if inbound.content.trim().is_empty() {
-            return Ok(Err(Skip::Empty));
+            return Err(Skip::Empty);
         }
         // A request for a person or an escalation is always acknowledged; questions only when
         // they need an answer.
@@ -117,27 +153,13 @@ impl Gate {
             addresses_others: inbound.addresses_others,
         };
         if asks && !needs_answer(&inbound.content, context) {
-            return Ok(Err(Skip::NoAnswerNeeded));
+            return Err(Skip::NoAnswerNeeded);
         }
-        Ok(Ok(()))
-    }
-
-    /// A thread counts as enabled when its parent channel is.
-    async fn channel_enabled(
-        &self,
-        store: &Store,
-        inbound: &Inbound,
-    ) -> Result<bool, PipelineError> {
-        let guild = inbound.guild_id as i64;
-        if store
-            .is_channel_enabled(guild, inbound.channel_id as i64)
-            .await?
-        {
-            return Ok(true);
+        // Unprompted, in an `auto` channel: questions and problem reports only, not statements.
+        let unprompted = conversation.is_none() && !inbound.mentions_bot;
+        if asks && unprompted && !asks_for_help(&inbound.content) {
+            return Err(Skip::NoAnswerNeeded);
         }
-        Ok(match inbound.parent_channel_id {
-            Some(parent) => store.is_channel_enabled(guild, parent as i64).await?,
-            None => false,
-        })
+        Ok(())
     }
 }

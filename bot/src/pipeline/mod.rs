@@ -5,18 +5,21 @@
 //! 2. classifier: the rules and the in-process learned and semantic stages; a block or
 //!    escalation writes its audit row and acts (`moderate`), and the verdict's `Route` says
 //!    where the message goes next;
-//! 3. gate: addressed to the bot (enabled channel, mention, or a bot thread)? an edit? handed
-//!    off or paused? empty? and, for questions, does it need an answer at all?
-//! 4. limits: the member's and the guild's turns per minute;
-//! 5. the guild's bounded queue (`scheduler`): full means the model stages are skipped.
+//! 3. gate: the channel's mode (off, mention, auto), addressed to the bot (a mention, an
+//!    `auto` channel, or a bot thread)? an edit? handed off or paused (staff replying in a bot
+//!    thread pauses it)? empty? and, for questions, does it need an answer at all?
+//! 4. human-first: in a channel with a delay, the bot waits and stays out if someone else
+//!    replies meanwhile;
+//! 5. limits: the member's and the guild's turns per minute;
+//! 6. the guild's bounded queue (`scheduler`): full means the model stages are skipped.
 //!
 //! The model stages, from the queue on a fixed set of workers shared fairly by guilds
 //! (`process`):
-//! 6. the classifier's second stage for an ambiguous message (then moderation and the gate
+//! 7. the classifier's second stage for an ambiguous message (then moderation and the gate
 //!    again, on its verdict);
-//! 7. conversation: the member's message is stored;
-//! 8. agent: the retrieval agent decides (reply, ask, handoff, escalate), its trace is stored;
-//! 9. respond: the decision is cleaned and delivered (`respond`, `deliver`).
+//! 8. conversation: the member's message is stored;
+//! 9. agent: the retrieval agent decides (reply, ask, handoff, escalate), its trace is stored;
+//! 10. respond: the decision is cleaned and delivered (`respond`, `deliver`).
 //!
 //! The Discord adapter turns gateway events into `Inbound`s and implements `Delivery`; the
 //! terminal commands and tests drive the same code with a recording delivery (`handle` runs
@@ -27,6 +30,7 @@ mod deliver;
 #[cfg(test)]
 mod fuzz_tests;
 mod gate;
+mod human_first;
 mod moderate;
 mod recording;
 mod respond;
@@ -44,8 +48,9 @@ use agent::classifier::{
 };
 use agent::{Agent, Decision, HandoffReason};
 use chrono::{DateTime, Utc};
-use store::{Conversation, ForgottenMessages, MessageRole, NewMessage, Store};
+use store::{Conversation, ConversationStatus, ForgottenMessages, MessageRole, NewMessage, Store};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
@@ -82,6 +87,9 @@ pub struct Inbound {
     pub author_id: u64,
     pub author_is_bot: bool,
     pub author_roles: Vec<u64>,
+    /// The author may manage messages in the guild (or administers it, or owns it): staff,
+    /// like members with the guild's support role.
+    pub author_manages_messages: bool,
     pub content: String,
     pub mentions_bot: bool,
     /// Users and roles mentioned, and whether @everyone/@here was used (mass-mention signal).
@@ -203,9 +211,12 @@ pub struct Pipeline {
     frustration: Mutex<HashMap<i64, u32>>,
     seen: seen::Seen,
     gate: gate::Gate,
+    activity: human_first::Activity,
     scheduler: Arc<scheduler::Scheduler>,
     metrics: Arc<Metrics>,
     accepting: AtomicBool,
+    /// Cancelled when draining starts: a human-first wait gives up rather than hold shutdown.
+    stopping: CancellationToken,
     /// Admission tasks (rules, moderation, limits), one per gateway message.
     admitting: TaskTracker,
     /// The scheduler's workers.
@@ -218,6 +229,7 @@ pub struct Pipeline {
 struct Admitted {
     inbound: Inbound,
     context: Arc<GuildContext>,
+    rules: gate::ChannelRules,
     existing: Option<Conversation>,
     verdict: Verdict,
     moderated: Option<Moderated>,
@@ -252,6 +264,7 @@ impl Pipeline {
                 settings.per_member_per_minute,
                 settings.per_guild_per_minute,
             ),
+            activity: human_first::Activity::default(),
             scheduler: Arc::new(scheduler::Scheduler::new(scheduler::Limits {
                 workers: settings.workers,
                 queue: settings.guild_queue,
@@ -259,6 +272,7 @@ impl Pipeline {
             })),
             metrics: Arc::new(Metrics::new()),
             accepting: AtomicBool::new(true),
+            stopping: CancellationToken::new(),
             admitting: TaskTracker::new(),
             workers: TaskTracker::new(),
             settings: settings.clone(),
@@ -363,6 +377,7 @@ impl Pipeline {
     /// Stops taking new messages and waits until the ones admitted and queued are done.
     pub async fn drain(&self) {
         self.accepting.store(false, Ordering::SeqCst);
+        self.stopping.cancel();
         self.admitting.close();
         self.admitting.wait().await;
         // Nothing is queued after admission ends; the workers finish the queues and stop.
@@ -375,6 +390,7 @@ impl Pipeline {
     pub fn maintain(&self) {
         self.gate.maintain();
         self.guilds.maintain();
+        self.activity.maintain();
         let mut frustration = self.frustration.lock().unwrap_or_else(|e| e.into_inner());
         if frustration.len() > MAX_TRACKED_CONVERSATIONS {
             frustration.clear();
@@ -423,9 +439,13 @@ impl Pipeline {
             .store
             .conversation_by_thread(inbound.guild_id as i64, inbound.channel_id as i64)
             .await?;
+        let rules = gate::ChannelRules::of(&self.store, &inbound).await?;
 
         // Every guild message meets the classifier before anything else.
         let verdict = self.classify(&inbound, &context, existing.as_ref());
+        if inbound.kind == InboundKind::New && verdict.route() != Route::Drop {
+            self.activity.record(&inbound);
+        }
         let moderated = self
             .moderate(&inbound, &context, &verdict, delivery)
             .await?;
@@ -433,14 +453,22 @@ impl Pipeline {
             let moderated = moderated.expect("only a moderated verdict drops a message");
             return Ok(Admission::Done(Outcome::Moderated(moderated)));
         }
+        if self
+            .staff_took_over(&inbound, &context, existing.as_ref())
+            .await?
+        {
+            return Ok(Admission::Done(skipped(moderated, Skip::StaffReplied)));
+        }
         let judged_later = self.second_stage.is_some() && verdict.second_stage_candidate.is_some();
         if !judged_later
             && let Err(skip) = self
                 .gate
-                .check(&self.store, &inbound, existing.as_ref(), verdict.route())
-                .await?
+                .check(rules, &inbound, existing.as_ref(), verdict.route())
         {
             self.keep_edit(&inbound, &verdict, skip).await?;
+            return Ok(Admission::Done(skipped(moderated, skip)));
+        }
+        if let Err(skip) = self.leave_to_people(&inbound, rules).await {
             return Ok(Admission::Done(skipped(moderated, skip)));
         }
         if let Err(skip) = self.gate.charge(&inbound) {
@@ -449,10 +477,72 @@ impl Pipeline {
         Ok(Admission::Queue(Box::new(Admitted {
             inbound,
             context,
+            rules,
             existing,
             verdict,
             moderated,
         })))
+    }
+
+    /// Staff (the support role, or Manage Messages) replying in a thread the bot answers in,
+    /// to someone else's question, take it over: the bot pauses there until resumed.
+    async fn staff_took_over(
+        &self,
+        inbound: &Inbound,
+        context: &GuildContext,
+        conversation: Option<&Conversation>,
+    ) -> Result<bool, PipelineError> {
+        let Some(c) = conversation else {
+            return Ok(false);
+        };
+        let staff = inbound.author_manages_messages
+            || context
+                .settings
+                .support_role_id
+                .is_some_and(|role| inbound.author_roles.contains(&role));
+        if inbound.kind != InboundKind::New
+            || !staff
+            || c.status != ConversationStatus::Open
+            || c.author_id == inbound.author_id as i64
+        {
+            return Ok(false);
+        }
+        self.store
+            .set_conversation_status(
+                inbound.guild_id as i64,
+                c.id,
+                ConversationStatus::Paused,
+                self.clock.now(),
+            )
+            .await?;
+        info!(
+            guild_id = inbound.guild_id,
+            conversation_id = c.id,
+            "staff replied in the thread; the bot pauses there"
+        );
+        Ok(true)
+    }
+
+    /// The channel's human-first delay: the bot waits, and answers only if no one but the
+    /// asker spoke meanwhile. A mention asks the bot directly and is answered at once.
+    async fn leave_to_people(
+        &self,
+        inbound: &Inbound,
+        rules: gate::ChannelRules,
+    ) -> Result<(), Skip> {
+        if rules.human_first.is_zero() || inbound.mentions_bot {
+            return Ok(());
+        }
+        let deadline =
+            inbound.received_at + chrono::Duration::seconds(i64::from(rules.human_first.secs()));
+        tokio::select! {
+            () = self.clock.sleep_until(deadline) => {}
+            () = self.stopping.cancelled() => return Err(Skip::ShuttingDown),
+        }
+        if self.activity.someone_else_spoke(inbound) {
+            return Err(Skip::HumanAnswered);
+        }
+        Ok(())
     }
 
     /// The expensive part, from the guild's queue: the second stage for an ambiguous message,
@@ -465,6 +555,7 @@ impl Pipeline {
         let Admitted {
             inbound,
             context,
+            rules,
             existing,
             mut verdict,
             mut moderated,
@@ -497,8 +588,7 @@ impl Pipeline {
             }
             if let Err(skip) = self
                 .gate
-                .check(&self.store, &inbound, existing.as_ref(), verdict.route())
-                .await?
+                .check(rules, &inbound, existing.as_ref(), verdict.route())
             {
                 self.keep_edit(&inbound, &verdict, skip).await?;
                 return Ok(skipped(moderated, skip));

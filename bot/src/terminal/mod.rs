@@ -94,6 +94,7 @@ impl Session {
             author_id: self.member_id,
             author_is_bot: false,
             author_roles: Vec::new(),
+            author_manages_messages: false,
             content: text.to_string(),
             // The terminal talks to the bot directly, as a mention does on Discord.
             mentions_bot: true,

@@ -31,8 +31,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use payloads::{
-    Author, BOT_ID, BOT_ROLE, GUILD_ID, OTHER_CHANNEL, OWNER_ID, STAFF_CHANNEL, SUPPORT_CHANNEL,
-    TOKEN, interaction_token, message_payload, names,
+    Author, BOT_ID, BOT_ROLE, GUILD_ID, MOD_ROLE, OTHER_CHANNEL, OWNER_ID, STAFF_CHANNEL,
+    SUPPORT_CHANNEL, TOKEN, interaction_token, message_payload, names,
 };
 
 /// Who starts a thread in `start_member_thread`: a member since 2020.
@@ -567,6 +567,21 @@ impl FakeDiscord {
         id
     }
 
+    /// A MESSAGE_CREATE from a member holding `roles`; returns the message ID.
+    pub fn send_message_with_roles(
+        &self,
+        channel_id: u64,
+        author: Author,
+        content: &str,
+        roles: &[u64],
+    ) -> u64 {
+        let id = self.next_id();
+        let mut d = message_payload(id, channel_id, author, content, &[]);
+        d["member"]["roles"] = roles.iter().map(|r| json!(r.to_string())).collect();
+        self.dispatch("MESSAGE_CREATE", d);
+        id
+    }
+
     /// Creates an interaction in `channel_id` that Discord would have sent `age` ago, without
     /// dispatching it: for tests that answer it over REST themselves. Returns its ID and token.
     pub fn open_interaction(&self, channel_id: u64, age: Duration) -> (u64, String) {
@@ -633,6 +648,25 @@ impl FakeDiscord {
         let id = self.next_id();
         let mut d = interaction_base(id, 2, channel_id, user_id, permissions);
         d["data"] = command_data(name, options);
+        self.dispatch_interaction(id, d);
+        id
+    }
+
+    /// A slash command whose options name channels: Discord sends what it resolved them to
+    /// (`resolved`, `{"channels": {id: channel}}`) beside the options.
+    pub fn send_command_resolved(
+        &self,
+        name: &str,
+        options: Value,
+        resolved: Value,
+        channel_id: u64,
+        user_id: u64,
+        permissions: u64,
+    ) -> u64 {
+        let id = self.next_id();
+        let mut d = interaction_base(id, 2, channel_id, user_id, permissions);
+        d["data"] = command_data(name, options);
+        d["data"]["resolved"] = resolved;
         self.dispatch_interaction(id, d);
         id
     }

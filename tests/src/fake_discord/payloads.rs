@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use super::state::{Channel, Kind, World};
+use super::state::{Channel, Kind, MOD_ROLE_PERMISSIONS, World};
 use serenity::model::event::{
     GuildCreateEvent, InteractionCreateEvent, MessageCreateEvent, MessageDeleteBulkEvent,
     MessageDeleteEvent, MessageUpdateEvent, ReadyEvent, ThreadCreateEvent,
@@ -20,6 +20,8 @@ pub const SUPPORT_CHANNEL: u64 = 1_098_765_433_045_204_992;
 pub const OTHER_CHANNEL: u64 = 1_098_765_433_045_204_993;
 pub const STAFF_CHANNEL: u64 = 1_128_774_502_318_194_718;
 pub const BOT_ROLE: u64 = 1_187_463_301_922_119_730;
+/// The guild's moderators: Manage Messages, guild-wide.
+pub const MOD_ROLE: u64 = 1_104_228_519_730_761_781;
 const COMMAND_ID: u64 = 1_187_463_402_114_551_808;
 /// Where the fake's own snowflakes (messages, threads, interactions) start: late 2024.
 pub const FIRST_SNOWFLAKE: u64 = 1_314_159_265_358_979_323;
@@ -249,7 +251,9 @@ pub(super) fn guild(world: &World) -> Value {
             {"id": GUILD_ID.to_string(), "name": "@everyone", "color": 0, "colors": {"primary_color": 0},
              "hoist": false, "managed": false, "permissions": world.everyone.to_string(), "position": 0},
             {"id": BOT_ROLE.to_string(), "name": "supportbot", "color": 0, "colors": {"primary_color": 0},
-             "hoist": false, "managed": true, "permissions": world.bot_role.to_string(), "position": 1}
+             "hoist": false, "managed": true, "permissions": world.bot_role.to_string(), "position": 1},
+            {"id": MOD_ROLE.to_string(), "name": "moderators", "color": 0, "colors": {"primary_color": 0},
+             "hoist": true, "managed": false, "permissions": MOD_ROLE_PERMISSIONS.to_string(), "position": 2}
         ],
         "emojis": [], "features": [], "mfa_level": 0, "system_channel_flags": 0, "premium_tier": 0,
         "preferred_locale": "en-US", "nsfw_level": 0, "stickers": [], "premium_progress_bar_enabled": false,

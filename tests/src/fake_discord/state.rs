@@ -27,6 +27,8 @@ pub const EVERYONE_PERMISSIONS: u64 = perm::VIEW_CHANNEL
     | perm::READ_MESSAGE_HISTORY
     | perm::CREATE_PUBLIC_THREADS
     | perm::SEND_MESSAGES_IN_THREADS;
+/// What the moderators' role adds: they tidy up and answer members.
+pub const MOD_ROLE_PERMISSIONS: u64 = perm::MANAGE_MESSAGES;
 /// What the bot's own role adds, as an admin who wants moderation grants it.
 pub const BOT_ROLE_PERMISSIONS: u64 = perm::MANAGE_MESSAGES | perm::MODERATE_MEMBERS;
 

@@ -116,6 +116,7 @@ fn message(guild: u64, channel: u64, id: u64, author: u64, text: &str) -> Inboun
         author_id: author,
         author_is_bot: false,
         author_roles: Vec::new(),
+        author_manages_messages: false,
         content: text.into(),
         mentions_bot: false,
         user_mentions: 0,

@@ -325,7 +325,11 @@ async fn after_a_dropped_connection_the_client_resumes_and_answers_once() {
     assert_eq!(resume["session_id"], "session-1");
     assert_eq!(fake.connections(), 2);
 
-    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), "after the resume");
+    let message = fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER),
+        "after the resume: how do I restore a backup?",
+    );
     let thread = thread_for(&fake, message).await;
     assert!(matches!(
         bot.outcome(message).await,
@@ -361,7 +365,7 @@ async fn a_replayed_message_event_is_answered_once() {
         id,
         SUPPORT_CHANNEL,
         Author::Member(MEMBER),
-        "sent twice",
+        "sent twice: how do I restore a backup?",
         &[],
     );
     fake.dispatch("MESSAGE_CREATE", payload.clone());
@@ -481,7 +485,7 @@ async fn a_long_message_of_odd_unicode_is_stored_and_answered() {
     enable_support_channel(&db).await;
     let bot = RunningBot::start(&fake, &db).await;
 
-    let piece = "Z\u{335}\u{31b}\u{346}a\u{337}l\u{334}g\u{336}o \u{202E}txet desrever\u{202C} 🧑🏽‍💻🇺🇦 \u{200B}\u{200D}\u{2060} שלום עולם ";
+    let piece = "how do I fix this? Z\u{335}\u{31b}\u{346}a\u{337}l\u{334}g\u{336}o \u{202E}txet desrever\u{202C} 🧑🏽‍💻🇺🇦 \u{200B}\u{200D}\u{2060} שלום עולם ";
     let content: String = piece.chars().cycle().take(4000).collect();
     let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), &content);
     let thread_call = fake
@@ -644,7 +648,11 @@ async fn shutdown_finishes_the_message_in_flight() {
     let bot = RunningBot::start(&fake, &db).await;
 
     fake.delay("/threads", Duration::from_millis(800));
-    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), "slow one");
+    let message = fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER),
+        "slow one: how do I restore a backup?",
+    );
     fake.wait_for_call(
         "the thread request",
         WAIT,

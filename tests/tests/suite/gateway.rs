@@ -112,7 +112,7 @@ async fn op_7_reconnect_is_followed_by_a_resume() {
     fake.request_reconnect();
     let ops = fake.wait_for_gateway_ops(2, Duration::from_secs(30)).await;
     assert!(matches!(ops[1], GatewayOp::Resume(_)), "{ops:?}");
-    answered_once(&fake, &bot, "after op 7").await;
+    answered_once(&fake, &bot, "after op 7: how do I reset my API key?").await;
     bot.stop().await.unwrap();
 }
 
@@ -125,12 +125,22 @@ async fn op_9_resumable_resumes_and_op_9_not_resumable_identifies_again() {
     fake.invalidate_session(true);
     let ops = fake.wait_for_gateway_ops(2, Duration::from_secs(30)).await;
     assert!(matches!(ops[1], GatewayOp::Resume(_)), "{ops:?}");
-    answered_once(&fake, &bot, "after a resumable op 9").await;
+    answered_once(
+        &fake,
+        &bot,
+        "after a resumable op 9: how do I reset my API key?",
+    )
+    .await;
 
     fake.invalidate_session(false);
     let ops = fake.wait_for_gateway_ops(3, Duration::from_secs(30)).await;
     assert!(matches!(ops[2], GatewayOp::Identify(_)), "{ops:?}");
-    answered_once(&fake, &bot, "after a new session").await;
+    answered_once(
+        &fake,
+        &bot,
+        "after a new session: how do I reset my API key?",
+    )
+    .await;
     bot.stop().await.unwrap();
 }
 
@@ -152,6 +162,11 @@ async fn a_missed_heartbeat_ack_makes_the_client_reconnect() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     fake.wait_for_gateway_ops(2, Duration::from_secs(15)).await;
-    answered_once(&fake, &bot, "after the reconnect").await;
+    answered_once(
+        &fake,
+        &bot,
+        "after the reconnect: how do I reset my API key?",
+    )
+    .await;
     bot.stop().await.unwrap();
 }

@@ -10,6 +10,7 @@ mod gateway;
 mod llm;
 mod models;
 mod moderation;
+mod modes;
 mod ops;
 mod oracle;
 mod permissions;

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use store::{AuditEntry, AuditFilter};
 use tests::fake_discord::{
-    Author, FakeDiscord, GUILD_ID, OTHER_CHANNEL, OWNER_ID, RestCall, STAFF_CHANNEL,
+    Author, BOT_ID, FakeDiscord, GUILD_ID, OTHER_CHANNEL, OWNER_ID, RestCall, STAFF_CHANNEL,
     SUPPORT_CHANNEL,
 };
 use tests::{RunningBot, TestDb};
@@ -249,7 +249,13 @@ async fn shadow_mode_logs_without_acting() {
     enable_support_channel(&db).await;
     let bot = RunningBot::start(&fake, &db).await;
 
-    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), SCAM);
+    // Addressed to the bot, so an allowed message would be answered.
+    let message = fake.send_message_with(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER),
+        &format!("<@{BOT_ID}> {SCAM}"),
+        &[BOT_ID],
+    );
     let entry = settled_audit(&db, message).await;
     assert_eq!(entry.action_status, "shadow");
     assert_eq!(entry.category, "scam");

@@ -17,9 +17,9 @@ use tests::fake_openai::{Behaviour, FakeOpenAi};
 use crate::e2e::DOCS;
 
 pub(crate) const GUILD: u64 = 7000;
-const CHANNEL: u64 = 7001;
+pub(crate) const CHANNEL: u64 = 7001;
 const STAFF: u64 = 7002;
-const ROLE: u64 = 7003;
+pub(crate) const ROLE: u64 = 7003;
 const BOT: u64 = 7004;
 
 pub(crate) struct Harness {
@@ -99,6 +99,7 @@ impl Harness {
             author_id: author,
             author_is_bot: false,
             author_roles: Vec::new(),
+            author_manages_messages: false,
             content: text.into(),
             mentions_bot: false,
             user_mentions: 0,

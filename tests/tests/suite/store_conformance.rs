@@ -1,7 +1,7 @@
 //! The same store behaviour, checked on SQLite and on Postgres.
 
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-use store::{ConversationStatus, MessageRole, NewMessage, Store};
+use store::{ChannelMode, ConversationStatus, HumanFirstDelay, MessageRole, NewMessage, Store};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + secs, 123_456_789)
@@ -36,6 +36,7 @@ conformance!(
     migrations_are_idempotent,
     guild_upsert_keeps_first_join_and_tracks_leaving,
     channels_are_disabled_until_enabled_and_scoped_by_guild,
+    channel_modes_and_delays_are_kept_per_guild_and_channel,
     a_message_starts_one_conversation_only,
     messages_keep_order_content_and_time,
     replayed_messages_are_not_stored_twice,
@@ -89,6 +90,57 @@ async fn channels_are_disabled_until_enabled_and_scoped_by_guild(store: Store) {
     let settings = store.channel_settings(1).await.unwrap();
     assert_eq!(settings.len(), 1);
     assert_eq!(settings[0].updated_by, Some(99));
+    assert!(store.channel_settings(2).await.unwrap().is_empty());
+}
+
+async fn channel_modes_and_delays_are_kept_per_guild_and_channel(store: Store) {
+    assert_eq!(store.channel_setting(1, 10).await.unwrap(), None);
+    let delay = HumanFirstDelay::from_secs(90).unwrap();
+    store
+        .set_channel_mode(1, 10, ChannelMode::Auto, Some(delay), Some(99), t(1))
+        .await
+        .unwrap();
+    let setting = store.channel_setting(1, 10).await.unwrap().unwrap();
+    assert_eq!(
+        (setting.mode, setting.human_first, setting.updated_by),
+        (ChannelMode::Auto, delay, Some(99))
+    );
+    assert_eq!(
+        store.channel_setting(2, 10).await.unwrap(),
+        None,
+        "another guild's channel of the same ID keeps the defaults"
+    );
+    // A new mode without a delay keeps the delay; `/support disable` is `mention`.
+    store
+        .set_channel_mode(1, 10, ChannelMode::Off, None, Some(98), t(2))
+        .await
+        .unwrap();
+    let setting = store.channel_setting(1, 10).await.unwrap().unwrap();
+    assert_eq!(
+        (setting.mode, setting.human_first),
+        (ChannelMode::Off, delay)
+    );
+    store
+        .set_channel_enabled(1, 10, false, None, t(3))
+        .await
+        .unwrap();
+    let setting = store.channel_setting(1, 10).await.unwrap().unwrap();
+    assert_eq!(
+        (setting.mode, setting.human_first),
+        (ChannelMode::Mention, delay)
+    );
+    store
+        .set_channel_mode(1, 11, ChannelMode::Auto, None, None, t(4))
+        .await
+        .unwrap();
+    let settings = store.channel_settings(1).await.unwrap();
+    assert_eq!(
+        settings
+            .iter()
+            .map(|s| (s.channel_id, s.mode, s.human_first.secs()))
+            .collect::<Vec<_>>(),
+        [(10, ChannelMode::Mention, 90), (11, ChannelMode::Auto, 0)]
+    );
     assert!(store.channel_settings(2).await.unwrap().is_empty());
 }
 
@@ -594,5 +646,93 @@ mod knowledge_sources {
         assert!(store.remove_knowledge_source(1, a.id).await.unwrap());
         assert!(store.knowledge_sources(1).await.unwrap().is_empty());
         assert_eq!(store.knowledge_sources(2).await.unwrap().len(), 1);
+    }
+}
+
+/// Migration 0004 on a database holding channels from before modes: an enabled channel answered
+/// every question (now `auto`), a disabled one answered mentions (now `mention`).
+mod channel_modes_migration {
+    use std::path::Path;
+    use std::str::FromStr;
+
+    use sqlx::migrate::Migrator;
+    use sqlx::{Connection, Executor};
+    use store::ChannelMode;
+    use tests::{Kind, TestDb};
+
+    const BEFORE_MODES: i64 = 3;
+    const OLD_ROWS: [&str; 3] = [
+        "INSERT INTO guilds (guild_id, joined_at, created_at, updated_at)
+         VALUES (1, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
+        "INSERT INTO channel_settings (guild_id, channel_id, enabled, updated_by, updated_at)
+         VALUES (1, 10, TRUE, 99, '2024-01-01T00:00:00Z')",
+        "INSERT INTO channel_settings (guild_id, channel_id, enabled, updated_by, updated_at)
+         VALUES (1, 11, FALSE, NULL, '2024-01-01T00:00:00Z')",
+    ];
+
+    async fn migrator(flavour: &str) -> Migrator {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../migrations")
+            .join(flavour);
+        Migrator::new(dir).await.expect("read the migrations")
+    }
+
+    async fn enabled_becomes_auto_and_disabled_mention(kind: Kind) {
+        let db = TestDb::new(kind).await;
+        match kind {
+            Kind::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+                    .unwrap()
+                    .create_if_missing(true);
+                let path = options.get_filename().to_path_buf();
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                migrator("sqlite")
+                    .await
+                    .run_to(BEFORE_MODES, &mut conn)
+                    .await
+                    .unwrap();
+                for sql in OLD_ROWS {
+                    conn.execute(sql).await.unwrap();
+                }
+                conn.close().await.unwrap();
+            }
+            Kind::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                migrator("postgres")
+                    .await
+                    .run_to(BEFORE_MODES, &mut conn)
+                    .await
+                    .unwrap();
+                for sql in OLD_ROWS {
+                    conn.execute(sql).await.unwrap();
+                }
+                conn.close().await.unwrap();
+            }
+        }
+        let store = db.store().await;
+        let settings = store.channel_settings(1).await.unwrap();
+        assert_eq!(
+            settings
+                .iter()
+                .map(|s| (s.channel_id, s.mode, s.human_first.secs(), s.updated_by))
+                .collect::<Vec<_>>(),
+            [
+                (10, ChannelMode::Auto, 0, Some(99)),
+                (11, ChannelMode::Mention, 0, None)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn on_sqlite() {
+        enabled_becomes_auto_and_disabled_mention(Kind::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres() {
+        enabled_becomes_auto_and_disabled_mention(Kind::Postgres).await;
     }
 }

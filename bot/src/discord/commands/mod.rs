@@ -3,6 +3,7 @@
 //! Discord's default permissions, and deny privately.
 
 mod audit;
+mod channel;
 mod policy;
 mod support;
 
@@ -16,7 +17,12 @@ pub use audit::handle_audit_button;
 use super::{AppState, Error};
 
 pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
-    vec![support::support(), audit::audit(), policy::policy()]
+    vec![
+        support::support(),
+        channel::channel(),
+        audit::audit(),
+        policy::policy(),
+    ]
 }
 
 /// Turns command errors into a private reply; logs the rest with IDs only.

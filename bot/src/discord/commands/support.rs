@@ -1,11 +1,11 @@
-//! `/support`: where the bot answers, who it hands off to, and resuming it in a thread it
-//! handed off.
+//! `/support`: where the bot answers (the shorthand for `/channel mode`: enable is `auto`,
+//! disable is `mention`), who it hands off to, and resuming it in a thread.
 
 use chrono::Utc;
 use poise::CreateReply;
 use serenity::all::{ChannelId, RoleId};
-use store::ConversationStatus;
 
+use super::channel::{describe, in_guild, resume};
 use crate::discord::{Context, Error};
 
 /// Choose where supportbot answers questions.
@@ -21,7 +21,7 @@ pub async fn support(_ctx: Context<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Answer every question asked in a channel.
+/// Answer questions asked in a channel without a mention (mode `auto`).
 #[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 async fn enable(
     ctx: Context<'_>,
@@ -30,7 +30,7 @@ async fn enable(
     set_enabled(ctx, channel, true).await
 }
 
-/// Stop answering in a channel (mentions of the bot are still answered).
+/// Answer in a channel only when mentioned (mode `mention`).
 #[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 async fn disable(
     ctx: Context<'_>,
@@ -39,27 +39,26 @@ async fn disable(
     set_enabled(ctx, channel, false).await
 }
 
-/// Show the channels where supportbot answers.
+/// Show each channel's answer mode and human-first delay.
 #[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 async fn status(ctx: Context<'_>) -> Result<(), Error> {
     let guild_id = ctx.guild_id().ok_or("guild only")?;
     let store = ctx.data().pipeline.store();
-    let enabled: Vec<String> = store
+    let lines: Vec<String> = store
         .channel_settings(guild_id.get() as i64)
         .await?
         .into_iter()
-        .filter(|c| c.enabled)
-        .map(|c| format!("<#{}>", c.channel_id))
+        .map(|c| {
+            let channel = ChannelId::new(c.channel_id as u64);
+            format!("• {}", describe(channel, c.mode, c.human_first))
+        })
         .collect();
-    let text = if enabled.is_empty() {
-        "supportbot answers only when mentioned. Use `/support enable` in a channel to answer \
-         every question there."
-            .to_string()
+    let default = "Elsewhere supportbot answers only when mentioned. Use `/channel mode` to \
+                   change a channel.";
+    let text = if lines.is_empty() {
+        default.to_string()
     } else {
-        format!(
-            "supportbot answers every question in: {}",
-            enabled.join(", ")
-        )
+        format!("{}\n{default}", lines.join("\n"))
     };
     ctx.send(CreateReply::default().content(text).ephemeral(true))
         .await?;
@@ -72,7 +71,19 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<(), Error> {
     let guild_id = ctx.guild_id().ok_or("guild only")?;
-    let channel = channel.unwrap_or(ctx.channel_id());
+    let channel = match channel {
+        None => ctx.channel_id(),
+        Some(c) if in_guild(ctx, guild_id, c) => c,
+        Some(_) => {
+            ctx.send(
+                CreateReply::default()
+                    .content("Not saved: that channel is not in this server.")
+                    .ephemeral(true),
+            )
+            .await?;
+            return Ok(());
+        }
+    };
     let store = ctx.data().pipeline.store();
     let now = Utc::now();
     store.upsert_guild(guild_id.get() as i64, now).await?;
@@ -86,7 +97,10 @@ async fn set_enabled(
         )
         .await?;
     let text = if enabled {
-        format!("supportbot will now answer questions in <#{channel}>, each in its own thread.")
+        format!(
+            "supportbot will now answer questions in <#{channel}> without a mention, each in \
+             its own thread."
+        )
     } else {
         format!("supportbot will no longer answer in <#{channel}> unless mentioned.")
     };
@@ -117,34 +131,6 @@ async fn role(
         ),
         None => "No support role: handoffs notify the staff channel (`/policy staff-channel`)."
             .to_string(),
-    };
-    ctx.send(CreateReply::default().content(text).ephemeral(true))
-        .await?;
-    Ok(())
-}
-
-/// Let the bot answer again in this thread after it handed it off.
-#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
-async fn resume(ctx: Context<'_>) -> Result<(), Error> {
-    let guild_id = ctx.guild_id().ok_or("guild only")?;
-    let store = ctx.data().pipeline.store();
-    let conversation = store
-        .conversation_by_thread(guild_id.get() as i64, ctx.channel_id().get() as i64)
-        .await?;
-    let text = match conversation {
-        Some(c) if c.status != ConversationStatus::Open => {
-            store
-                .set_conversation_status(
-                    guild_id.get() as i64,
-                    c.id,
-                    ConversationStatus::Open,
-                    Utc::now(),
-                )
-                .await?;
-            "supportbot will answer in this thread again."
-        }
-        Some(_) => "supportbot is already answering in this thread.",
-        None => "Run this inside a thread supportbot opened for a question.",
     };
     ctx.send(CreateReply::default().content(text).ephemeral(true))
         .await?;
