@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p tests --bin supportbot-bench -- soak [--messages N] [--rate R] [--json]
-//! cargo run --release -p tests --bin supportbot-bench -- idle-rss
+//! cargo build --release -p supportbot && cargo run --release -p tests --bin supportbot-bench -- idle-rss
 //! ```
 //!
 //! The bot is this binary started again as `bot`: the same `app::run_wired` that `supportbot
@@ -228,10 +228,15 @@ fn record(seen: &mut HashMap<u64, Seen>, sent: &HashMap<u64, Sent>, call: &Answe
 }
 
 fn rss_mb(pid: u32) -> f64 {
+    status_mb(pid, "VmRSS:")
+}
+
+/// A memory line of `/proc/<pid>/status` (`VmRSS:`, `RssAnon:`, `RssFile:`), in MB.
+fn status_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
@@ -239,11 +244,34 @@ fn rss_mb(pid: u32) -> f64 {
 
 /// Starts this binary as the bot, configured by `env`, logging to `<dir>/bot.log`.
 fn spawn_bot(dir: &Path, fake: &FakeDiscord, env: &[(&str, String)]) -> Child {
+    spawn(dir, fake, env, None)
+}
+
+/// The `supportbot` binary built next to this one, if there is one.
+fn real_binary() -> Option<PathBuf> {
+    let path = std::env::current_exe().ok()?.with_file_name("supportbot");
+    path.exists().then_some(path)
+}
+
+/// Starts the bot: this binary as `bot`, or `real` (`supportbot run`, its REST through the
+/// fake's plain-HTTP side as `discord.api_proxy`).
+fn spawn(dir: &Path, fake: &FakeDiscord, env: &[(&str, String)], real: Option<&Path>) -> Child {
     let log = std::fs::File::create(dir.join("bot.log")).expect("create the bot's log");
-    let mut cmd = Command::new(std::env::current_exe().expect("this binary's path"));
-    cmd.arg("bot")
-        .current_dir(dir)
-        .env(FAKE_DISCORD_ENV, fake.https_addr().to_string())
+    let mut cmd = match real {
+        Some(binary) => {
+            let mut cmd = Command::new(binary);
+            cmd.arg("run")
+                .env("SUPPORTBOT_DISCORD__API_PROXY", fake.http_url());
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new(std::env::current_exe().expect("this binary's path"));
+            cmd.arg("bot")
+                .env(FAKE_DISCORD_ENV, fake.https_addr().to_string());
+            cmd
+        }
+    };
+    cmd.current_dir(dir)
         .env("SUPPORTBOT_DISCORD__TOKEN", TOKEN)
         .env("SUPPORTBOT_DATA_DIR", dir.join("data"))
         .env("RUST_LOG", "warn")
@@ -481,8 +509,8 @@ async fn soak(args: SoakArgs) -> ExitCode {
     let exit = stop(child).await;
     watcher.abort();
 
-    let sent = sent.lock().unwrap();
-    let seen = seen.lock().unwrap();
+    let sent = std::mem::take(&mut *sent.lock().unwrap());
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let mut lost = 0;
     let mut duplicated = 0;
     let mut latencies = Vec::with_capacity(n);
@@ -639,7 +667,8 @@ async fn idle_rss() -> ExitCode {
         if let Some(off) = local_model {
             env.push(("SUPPORTBOT_KNOWLEDGE__LOCAL_MODEL", off.to_string()));
         }
-        let mut child = spawn_bot(work.path(), &fake, &env);
+        let real = real_binary();
+        let mut child = spawn(work.path(), &fake, &env, real.as_deref());
         let pid = child.id();
         registered(&fake, &mut child, work.path()).await;
         // One question opens the guild's knowledge; then the bot idles.
@@ -654,10 +683,18 @@ async fn idle_rss() -> ExitCode {
         .await;
         tokio::time::sleep(Duration::from_secs(10)).await;
         let rss = rss_mb(pid);
+        let anon = status_mb(pid, "RssAnon:");
+        let file = status_mb(pid, "RssFile:");
         let exit = stop(child).await;
         println!(
-            "idle RSS of the bot with one guild's knowledge open ({label}; the Pi-hole docs on \
-             SQLite + Qdrant Edge): {rss:.1} MB; SIGTERM exit {}",
+            "idle RSS of {} with one guild's knowledge open ({label}; the Pi-hole docs on \
+             SQLite + Qdrant Edge): {rss:.1} MB ({anon:.1} MB anonymous, {file:.1} MB mapped \
+             files: the program's own code and the index); SIGTERM exit {}",
+            if real.is_some() {
+                "`supportbot run`"
+            } else {
+                "the bot (this binary; build `supportbot` in release to measure it instead)"
+            },
             exit.map_or("timed out".to_string(), |s| s.to_string())
         );
         drop(fake);
