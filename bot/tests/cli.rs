@@ -99,8 +99,17 @@ fn gateway(
     rt.spawn(async move {
         while let Ok((mut conn, _)) = rest.accept().await {
             tokio::spawn(async move {
-                let mut head = vec![0u8; 16 * 1024];
-                let _ = conn.read(&mut head).await;
+                // The whole request head before answering: closing a socket with unread bytes
+                // resets the connection, and the client could lose the answer (serenity then
+                // falls back to Discord's real gateway address, which tests cannot reach).
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
                 let body = format!(r#"{{"url":"ws://{gateway_addr}"}}"#);
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
@@ -108,6 +117,7 @@ fn gateway(
                     body.len()
                 );
                 let _ = conn.write_all(answer.as_bytes()).await;
+                let _ = conn.shutdown().await;
             });
         }
     });
