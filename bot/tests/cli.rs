@@ -154,9 +154,13 @@ fn gateway(
 fn sigterm_stops_run_cleanly_within_ten_seconds() {
     let (_discord, api, identified) = gateway(None);
     let dir = tempfile::tempdir().unwrap();
+    // A clean environment, as `supportbot()` gives: the binary refuses settings it does not
+    // know, and CI exports SUPPORTBOT_TEST_* variables for the test suite.
     let mut child = Command::new(env!("CARGO_BIN_EXE_supportbot"))
         .arg("run")
         .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SUPPORTBOT_DISCORD__TOKEN", "MTA4.some.token")
         .env("SUPPORTBOT_DISCORD__API_PROXY", &api)
         .env("RUST_LOG", "off")

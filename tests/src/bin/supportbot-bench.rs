@@ -271,7 +271,11 @@ fn spawn(dir: &Path, fake: &FakeDiscord, env: &[(&str, String)], real: Option<&P
             cmd
         }
     };
+    // Only what the benchmark sets: the bot refuses SUPPORTBOT_* settings it does not know
+    // (the test suite's SUPPORTBOT_TEST_* among them).
     cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SUPPORTBOT_DISCORD__TOKEN", TOKEN)
         .env("SUPPORTBOT_DATA_DIR", dir.join("data"))
         .env("RUST_LOG", "warn")
