@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serenity::all::ClientBuilder;
+use serenity::all::{ClientBuilder, GuildId};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -81,6 +81,7 @@ pub async fn run_wired(
         wiring.discord_http,
     );
     let setup_state = Arc::clone(&state);
+    let dev_guild = config.discord.dev_guild;
     let framework = poise::Framework::builder()
         .options(poise::FrameworkOptions {
             commands: discord::commands(),
@@ -94,11 +95,21 @@ pub async fn run_wired(
         })
         .setup(move |ctx, _ready, framework| {
             Box::pin(async move {
-                poise::builtins::register_globally(ctx, &framework.options().commands).await?;
-                info!(
-                    commands = framework.options().commands.len(),
-                    "slash commands registered"
-                );
+                let commands = &framework.options().commands;
+                match dev_guild {
+                    Some(guild) => {
+                        poise::builtins::register_in_guild(ctx, commands, GuildId::new(guild))
+                            .await?;
+                        info!(
+                            commands = commands.len(),
+                            guild, "slash commands registered in the development guild only"
+                        );
+                    }
+                    None => {
+                        poise::builtins::register_globally(ctx, commands).await?;
+                        info!(commands = commands.len(), "slash commands registered");
+                    }
+                }
                 Ok(setup_state)
             })
         })

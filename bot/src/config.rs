@@ -270,6 +270,9 @@ pub struct DiscordConfig {
     pub api_proxy: Option<String>,
     /// How long a support thread stays open without activity: 60, 1440, 4320 or 10080 minutes.
     pub thread_archive_minutes: u16,
+    /// Registers the slash commands in this guild only (they appear at once there) instead of
+    /// globally: for development.
+    pub dev_guild: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -341,6 +344,7 @@ impl Default for DiscordConfig {
             token: None,
             api_proxy: None,
             thread_archive_minutes: 1440,
+            dev_guild: None,
         }
     }
 }
@@ -623,6 +627,13 @@ impl Config {
                 setting: "SUPPORTBOT_DISCORD__THREAD_ARCHIVE_MINUTES",
                 expected: "60, 1440, 4320 or 10080",
                 got: self.discord.thread_archive_minutes.to_string(),
+            });
+        }
+        if self.discord.dev_guild == Some(0) {
+            return Err(ConfigError::Invalid {
+                setting: "SUPPORTBOT_DISCORD__DEV_GUILD",
+                expected: "a guild ID (right-click the server, Copy Server ID)",
+                got: "0".into(),
             });
         }
         if let Some(token) = &self.discord.token
@@ -1019,6 +1030,16 @@ mod tests {
         assert!(!shown.contains("secret-token-value"), "{shown}");
         assert!(!shown.contains("pw-value"), "{shown}");
         assert!(!shown.contains("hf_token-value"), "{shown}");
+    }
+
+    #[test]
+    fn a_development_guild_is_read_and_zero_is_refused() {
+        let config = from_toml("[discord]\ndev_guild = 1098765432109876543").unwrap();
+        assert_eq!(config.discord.dev_guild, Some(1_098_765_432_109_876_543));
+        let line = from_toml("[discord]\ndev_guild = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(line.contains("SUPPORTBOT_DISCORD__DEV_GUILD"), "{line}");
     }
 
     #[test]

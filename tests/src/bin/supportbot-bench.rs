@@ -257,24 +257,25 @@ fn real_binary() -> Option<PathBuf> {
 /// fake's plain-HTTP side as `discord.api_proxy`).
 fn spawn(dir: &Path, fake: &FakeDiscord, env: &[(&str, String)], real: Option<&Path>) -> Child {
     let log = std::fs::File::create(dir.join("bot.log")).expect("create the bot's log");
+    // Only what the benchmark sets: the bot refuses SUPPORTBOT_* settings it does not know
+    // (the test suite's SUPPORTBOT_TEST_* among them).
     let mut cmd = match real {
         Some(binary) => {
             let mut cmd = Command::new(binary);
-            cmd.arg("run")
+            cmd.env_clear()
+                .arg("run")
                 .env("SUPPORTBOT_DISCORD__API_PROXY", fake.http_url());
             cmd
         }
         None => {
             let mut cmd = Command::new(std::env::current_exe().expect("this binary's path"));
-            cmd.arg("bot")
+            cmd.env_clear()
+                .arg("bot")
                 .env(FAKE_DISCORD_ENV, fake.https_addr().to_string());
             cmd
         }
     };
-    // Only what the benchmark sets: the bot refuses SUPPORTBOT_* settings it does not know
-    // (the test suite's SUPPORTBOT_TEST_* among them).
     cmd.current_dir(dir)
-        .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SUPPORTBOT_DISCORD__TOKEN", TOKEN)
         .env("SUPPORTBOT_DATA_DIR", dir.join("data"))

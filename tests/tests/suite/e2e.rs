@@ -123,6 +123,30 @@ async fn the_bot_reaches_ready_registers_commands_and_records_the_guild() {
     bot.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn with_a_development_guild_the_commands_are_registered_there_and_not_globally() {
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    // RunningBot::start waits for any PUT of commands; the guild one is the only one sent.
+    let bot = RunningBot::start_with(&fake, &db, &[], |config| {
+        config.discord.dev_guild = Some(GUILD_ID);
+    })
+    .await;
+    let puts: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == Method::PUT && c.path.ends_with("/commands"))
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(
+        puts,
+        [format!(
+            "/api/v10/applications/{BOT_ID}/guilds/{GUILD_ID}/commands"
+        )]
+    );
+    bot.stop().await.unwrap();
+}
+
 async fn question_in_enabled_channel_gets_a_thread_and_a_reply(kind: Kind) {
     let fake = FakeDiscord::start().await;
     let db = TestDb::new(kind).await;
