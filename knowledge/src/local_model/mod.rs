@@ -1,20 +1,16 @@
 //! The in-process sentence model (all-MiniLM-L6-v2, 384 dimensions): dense vectors without an
-//! embeddings endpoint. The model is loaded once and shared; batches run on a few threads of
-//! its own (one per batch slot), and an ingest never holds more than one batch slot so member
-//! queries are not stuck behind a guild's big upload.
-//!
-//! Own threads rather than tokio's blocking pool: every thread that runs the model keeps its
-//! matrix-multiplication scratch for as long as it lives, and the blocking pool starts a new
-//! thread whenever its others are busy; two fixed threads bound that.
+//! embeddings endpoint. The model is loaded once and shared; batches run on tokio's blocking
+//! pool, a bounded number at a time, and an ingest never holds more than one batch slot so
+//! member queries are not stuck behind a guild's big upload.
 
 mod locate;
 mod model;
 mod static_table;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
 
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 
 pub use locate::{DATA_DIR_MODEL, Origin, PIP_MODEL, check, locate, site_packages};
 pub use model::MAX_TOKENS;
@@ -68,52 +64,10 @@ impl LocalModelConfig {
     }
 }
 
-/// One batch for the model threads, and where its vectors go.
-struct Job {
-    texts: Vec<String>,
-    done: oneshot::Sender<Result<Vec<Vec<f32>>>>,
-}
-
-/// Starts `n` threads that run the model's batches until every handle to `jobs` is gone.
-fn start_workers(model: &Arc<MiniLm>, n: usize) -> Result<mpsc::Sender<Job>> {
-    let (tx, rx) = mpsc::channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..n {
-        let model = Arc::clone(model);
-        let rx = Arc::clone(&rx);
-        std::thread::Builder::new()
-            .name(format!("minilm-{i}"))
-            .spawn(move || {
-                loop {
-                    // The lock is held only while waiting for the next job.
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
-                    let refs: Vec<&str> = job.texts.iter().map(String::as_str).collect();
-                    let vectors = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        model.embed(&refs).map_err(KnowledgeError::from)
-                    }))
-                    .unwrap_or_else(|_| {
-                        Err(KnowledgeError::Embeddings(
-                            "the local model panicked".into(),
-                        ))
-                    });
-                    let _ = job.done.send(vectors);
-                }
-            })
-            .map_err(|e| KnowledgeError::Task(format!("cannot start a model thread: {e}")))?;
-    }
-    Ok(tx)
-}
-
 /// The loaded model behind a cheap handle.
 #[derive(Clone)]
 pub struct LocalEmbedder {
     model: Arc<MiniLm>,
-    /// The model threads' queue; a batch slot is taken before a job goes in.
-    jobs: mpsc::Sender<Job>,
     batch_size: usize,
     /// Every batch, query or ingest, holds one of these while it runs.
     batches: Arc<Semaphore>,
@@ -127,11 +81,8 @@ impl LocalEmbedder {
         let dir = config.model_dir.clone();
         let model = tokio::task::spawn_blocking(move || MiniLm::load(&dir)).await??;
         let slots = config.concurrent_batches.max(1);
-        let model = Arc::new(model);
-        let jobs = start_workers(&model, slots)?;
         Ok(Self {
-            model,
-            jobs,
+            model: Arc::new(model),
             batch_size: config.batch_size.max(1),
             batches: Arc::new(Semaphore::new(slots)),
             ingest: Arc::new(Semaphore::new((slots - 1).max(1))),
@@ -196,13 +147,13 @@ impl LocalEmbedder {
             .acquire()
             .await
             .map_err(|_| KnowledgeError::Task("embedding slots closed".into()))?;
-        let (done, vectors) = oneshot::channel();
-        self.jobs
-            .send(Job { texts, done })
-            .map_err(|_| KnowledgeError::Task("the model threads have stopped".into()))?;
-        vectors
-            .await
-            .map_err(|_| KnowledgeError::Task("a model thread stopped mid-batch".into()))?
+        let model = Arc::clone(&self.model);
+        let vectors = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            model.embed(&refs)
+        })
+        .await??;
+        Ok(vectors)
     }
 }
 
