@@ -80,12 +80,8 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     // This binary is also its own PDF parse worker (see `knowledge::pdf`).
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if args
-        .first()
-        .is_some_and(|a| a == knowledge::pdf::WORKER_ARG)
-    {
-        return knowledge::pdf::worker_main(&args);
+    if let Some(exit) = knowledge::pdf::worker_if_asked() {
+        return exit;
     }
     agent::tls::install_crypto_provider();
     let cli = Cli::parse();

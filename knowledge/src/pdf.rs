@@ -161,6 +161,13 @@ fn crashed(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// For a program that is also its own parse worker: when this process was started with
+/// [`WORKER_ARG`], runs the worker and returns its exit code; otherwise `None`.
+pub fn worker_if_asked() -> Option<ExitCode> {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    (args.first()? == WORKER_ARG).then(|| worker_main(&args))
+}
+
 /// The worker's side: reads a PDF on standard input, writes its text on standard output, under
 /// the limits given after [`WORKER_ARG`]. `args` are the process arguments after the program.
 pub fn worker_main(args: &[OsString]) -> ExitCode {

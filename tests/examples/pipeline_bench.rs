@@ -9,27 +9,7 @@ use axum::http::Method;
 use serde_json::json;
 use tests::fake_discord::{Author, FakeDiscord, GUILD_ID, RateLimits, SUPPORT_CHANNEL};
 use tests::fake_openai::FakeOpenAi;
-use tests::{RunningBot, TestDb};
-
-const DOCS: &[(&str, &str)] = &[
-    (
-        "api-keys.md",
-        "# API keys\n\n## Reset your API key\n\nOpen **Settings → API** and click **Reset key**. \
-         The old key stops working at once.\n",
-    ),
-    (
-        "backups.md",
-        "# Backups\n\n## Restore a backup\n\nRun `acme restore --date 2026-01-31`. Restoring \
-         replaces the current data.\n",
-    ),
-];
-
-const QUESTIONS: &[&str] = &[
-    "how do I reset my API key?",
-    "how do i restore a backup from last week?",
-    "where do I find the API settings to reset the key",
-    "does restoring a backup replace my current data?",
-];
+use tests::{BENCH_DOCS, BENCH_QUESTIONS, RunningBot, TestDb};
 
 #[tokio::main]
 async fn main() {
@@ -67,7 +47,7 @@ async fn main() {
         global_per_second: 1_000_000,
     });
     let base_url = model.base_url();
-    let bot = RunningBot::start_with(&fake, &db, DOCS, move |config| {
+    let bot = RunningBot::start_with(&fake, &db, BENCH_DOCS, move |config| {
         config.pipeline.per_member_per_minute = 1_000;
         if !extractive {
             config.llm.base_url = Some(base_url);
@@ -86,7 +66,7 @@ async fn main() {
         let id = fake.send_message(
             SUPPORT_CHANNEL,
             Author::Member(10_000 + i as u64),
-            QUESTIONS[i % QUESTIONS.len()],
+            BENCH_QUESTIONS[i % BENCH_QUESTIONS.len()],
         );
         sent.push((id, at));
     }

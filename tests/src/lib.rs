@@ -18,7 +18,7 @@ use sqlx::Connection;
 use store::{DatabaseSettings, Store};
 use supportbot::app::Wiring;
 use supportbot::config::Config;
-use supportbot::pipeline::{Handled, Outcome};
+use supportbot::pipeline::{Handled, Inbound, InboundKind, Outcome};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -287,6 +287,58 @@ impl RunningBot {
             .expect("the bot task did not panic")
     }
 }
+
+/// A member's new message as the gateway adapter hands it to the pipeline: top-level in
+/// `channel`, no mentions, no roles, addressed to no one.
+pub fn member_message(
+    guild: u64,
+    channel: u64,
+    id: u64,
+    author: u64,
+    text: &str,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Inbound {
+    Inbound {
+        guild_id: guild,
+        channel_id: channel,
+        parent_channel_id: None,
+        message_id: id,
+        kind: InboundKind::New,
+        author_id: author,
+        author_is_bot: false,
+        author_roles: Vec::new(),
+        author_manages_messages: false,
+        content: text.into(),
+        mentions_bot: false,
+        user_mentions: 0,
+        role_mentions: 0,
+        mentions_everyone: false,
+        addresses_others: false,
+        received_at,
+    }
+}
+
+/// A guild's small knowledge base for the benchmarks: two pages the questions below are about.
+pub const BENCH_DOCS: &[(&str, &str)] = &[
+    (
+        "api-keys.md",
+        "# API keys\n\n## Reset your API key\n\nOpen **Settings → API** and click **Reset key**. \
+         The old key stops working at once.\n",
+    ),
+    (
+        "backups.md",
+        "# Backups\n\n## Restore a backup\n\nRun `acme restore --date 2026-01-31`. Restoring \
+         replaces the current data.\n",
+    ),
+];
+
+/// Questions members ask about [`BENCH_DOCS`].
+pub const BENCH_QUESTIONS: &[&str] = &[
+    "how do I reset my API key?",
+    "how do i restore a backup from last week?",
+    "where do I find the API settings to reset the key",
+    "does restoring a backup replace my current data?",
+];
 
 /// The services `supportbot run` wires, over `config`'s store and knowledge base, on `clock`,
 /// with the rule-stage classifier: for pipeline tests that drive the pipeline directly.

@@ -24,9 +24,9 @@ use sqlx::Connection;
 use store::Store;
 use supportbot::app::Wiring;
 use supportbot::config::Config;
-use tests::PrivatePostgres;
 use tests::fake_discord::{Answered, Author, FakeDiscord, TOKEN};
 use tests::fake_openai::FakeOpenAi;
+use tests::{BENCH_QUESTIONS, PrivatePostgres};
 use tokio_util::sync::CancellationToken;
 
 /// Names the address of the fake's HTTPS side for the bot process.
@@ -71,12 +71,8 @@ struct SoakArgs {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if args
-        .first()
-        .is_some_and(|a| a == knowledge::pdf::WORKER_ARG)
-    {
-        return knowledge::pdf::worker_main(&args);
+    if let Some(exit) = knowledge::pdf::worker_if_asked() {
+        return exit;
     }
     agent::tls::install_crypto_provider();
     let cli = Cli::parse();
@@ -126,25 +122,6 @@ async fn bot() -> ExitCode {
     }
 }
 
-const DOCS: &[(&str, &str)] = &[
-    (
-        "api-keys.md",
-        "# API keys\n\n## Reset your API key\n\nOpen **Settings → API** and click **Reset key**. \
-         The old key stops working at once.\n",
-    ),
-    (
-        "backups.md",
-        "# Backups\n\n## Restore a backup\n\nRun `acme restore --date 2026-01-31`. Restoring \
-         replaces the current data.\n",
-    ),
-];
-
-const QUESTIONS: &[&str] = &[
-    "how do I reset my API key?",
-    "how do i restore a backup from last week?",
-    "where do I find the API settings to reset the key",
-    "does restoring a backup replace my current data?",
-];
 const SCAM: &str = "Free nitro for everyone! claim here https://dlscord-gift.com/claim";
 const HUMAN: &str = "can I talk to a human please?";
 
@@ -377,7 +354,7 @@ async fn soak(args: SoakArgs) -> ExitCode {
             .set_channel_enabled(guild as i64, channel as i64, true, None, now)
             .await
             .unwrap();
-        tests::seed_knowledge(&config, guild, DOCS).await;
+        tests::seed_knowledge(&config, guild, tests::BENCH_DOCS).await;
     }
     store.close().await;
 
@@ -435,7 +412,7 @@ async fn soak(args: SoakArgs) -> ExitCode {
         let (guild, channel) = guilds[i % guilds.len()];
         let kind = kind_of(i);
         let text = match kind {
-            Kind::Question => QUESTIONS[(i / guilds.len()) % QUESTIONS.len()],
+            Kind::Question => BENCH_QUESTIONS[(i / guilds.len()) % BENCH_QUESTIONS.len()],
             Kind::Scam => SCAM,
             Kind::Human => HUMAN,
         };

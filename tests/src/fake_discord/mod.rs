@@ -645,11 +645,7 @@ impl FakeDiscord {
         user_id: u64,
         permissions: u64,
     ) -> u64 {
-        let id = self.next_id();
-        let mut d = interaction_base(id, 2, channel_id, user_id, permissions);
-        d["data"] = command_data(name, options);
-        self.dispatch_interaction(id, d);
-        id
+        self.command_interaction(name, options, None, channel_id, user_id, permissions)
     }
 
     /// A slash command whose options name channels: Discord sends what it resolved them to
@@ -663,10 +659,31 @@ impl FakeDiscord {
         user_id: u64,
         permissions: u64,
     ) -> u64 {
+        self.command_interaction(
+            name,
+            options,
+            Some(resolved),
+            channel_id,
+            user_id,
+            permissions,
+        )
+    }
+
+    fn command_interaction(
+        &self,
+        name: &str,
+        options: Value,
+        resolved: Option<Value>,
+        channel_id: u64,
+        user_id: u64,
+        permissions: u64,
+    ) -> u64 {
         let id = self.next_id();
         let mut d = interaction_base(id, 2, channel_id, user_id, permissions);
         d["data"] = command_data(name, options);
-        d["data"]["resolved"] = resolved;
+        if let Some(resolved) = resolved {
+            d["data"]["resolved"] = resolved;
+        }
         self.dispatch_interaction(id, d);
         id
     }

@@ -12,7 +12,7 @@ use chrono::{TimeZone, Utc};
 use store::{AuditFilter, Store};
 use supportbot::clock::{Clock, ManualClock};
 use supportbot::config::Config;
-use supportbot::pipeline::{Inbound, InboundKind, Pipeline, RecordingDelivery};
+use supportbot::pipeline::{Inbound, Pipeline, RecordingDelivery};
 use supportbot::services::pipeline_settings;
 use tokio::sync::Semaphore;
 
@@ -107,24 +107,8 @@ async fn setup() -> Setup {
 }
 
 fn message(guild: u64, channel: u64, id: u64, author: u64, text: &str) -> Inbound {
-    Inbound {
-        guild_id: guild,
-        channel_id: channel,
-        parent_channel_id: None,
-        message_id: id,
-        kind: InboundKind::New,
-        author_id: author,
-        author_is_bot: false,
-        author_roles: Vec::new(),
-        author_manages_messages: false,
-        content: text.into(),
-        mentions_bot: false,
-        user_mentions: 0,
-        role_mentions: 0,
-        mentions_everyone: false,
-        addresses_others: false,
-        received_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
-    }
+    let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+    tests::member_message(guild, channel, id, author, text, at)
 }
 
 /// One sample of the pipeline's metrics, 0 when absent.

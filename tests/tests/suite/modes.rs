@@ -9,7 +9,7 @@ use chrono::Duration as Span;
 use serde_json::json;
 use store::{ChannelMode, ConversationStatus, HumanFirstDelay};
 use supportbot::clock::Clock;
-use supportbot::pipeline::{Handled, Inbound, InboundKind, Outcome, RecordingDelivery, Skip};
+use supportbot::pipeline::{Handled, Inbound, Outcome, RecordingDelivery, Skip};
 use tests::fake_discord::{
     Author, FakeDiscord, GUILD_ID, MOD_ROLE, OTHER_CHANNEL, OWNER_ID, SUPPORT_CHANNEL,
 };
@@ -364,22 +364,8 @@ async fn channel_mode_is_for_admins_and_only_for_channels_of_their_own_guild() {
 /// A member's message in the pipeline harness's guild.
 fn inbound(id: u64, author: u64, channel: u64, parent: Option<u64>, text: &str) -> Inbound {
     Inbound {
-        guild_id: GUILD,
-        channel_id: channel,
         parent_channel_id: parent,
-        message_id: id,
-        kind: InboundKind::New,
-        author_id: author,
-        author_is_bot: false,
-        author_roles: Vec::new(),
-        author_manages_messages: false,
-        content: text.into(),
-        mentions_bot: false,
-        user_mentions: 0,
-        role_mentions: 0,
-        mentions_everyone: false,
-        addresses_others: false,
-        received_at: chrono::Utc::now(),
+        ..tests::member_message(GUILD, channel, id, author, text, chrono::Utc::now())
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use store::{ConversationStatus, Store};
 use supportbot::clock::{Clock, ManualClock};
 use supportbot::config::{Config, ProviderSettings};
-use supportbot::pipeline::{Inbound, InboundKind, Outcome, RecordingDelivery, Skip};
+use supportbot::pipeline::{Inbound, Outcome, RecordingDelivery, Skip};
 use supportbot::services::Services;
 use tests::fake_openai::{Behaviour, FakeOpenAi};
 
@@ -91,22 +91,15 @@ impl Harness {
     pub(crate) async fn say(&mut self, author: u64, thread: Option<u64>, text: &str) -> Outcome {
         self.next_id += 1;
         let inbound = Inbound {
-            guild_id: GUILD,
-            channel_id: thread.unwrap_or(CHANNEL),
             parent_channel_id: thread.map(|_| CHANNEL),
-            message_id: self.next_id,
-            kind: InboundKind::New,
-            author_id: author,
-            author_is_bot: false,
-            author_roles: Vec::new(),
-            author_manages_messages: false,
-            content: text.into(),
-            mentions_bot: false,
-            user_mentions: 0,
-            role_mentions: 0,
-            mentions_everyone: false,
-            addresses_others: false,
-            received_at: self.clock.now(),
+            ..tests::member_message(
+                GUILD,
+                thread.unwrap_or(CHANNEL),
+                self.next_id,
+                author,
+                text,
+                self.clock.now(),
+            )
         };
         self.services
             .pipeline
