@@ -58,6 +58,7 @@ pub async fn run_wired(
     let health = Arc::new(Health::default());
     let state = Arc::new(AppState {
         pipeline: Arc::clone(&pipeline),
+        knowledge: Arc::clone(&services.knowledge),
         archive_minutes: config.discord.thread_archive_minutes,
         gate: discord::BucketGate::default(),
         health: Arc::clone(&health),
@@ -86,6 +87,8 @@ pub async fn run_wired(
         .options(poise::FrameworkOptions {
             commands: discord::commands(),
             on_error: |error| Box::pin(discord::commands::on_error(error)),
+            // Nothing a command answers may ping anyone (poise's default allows users).
+            allowed_mentions: Some(serenity::all::CreateAllowedMentions::new()),
             // Slash commands only: a mention is a question for the pipeline, not a command.
             prefix_options: poise::PrefixFrameworkOptions {
                 mention_as_prefix: false,

@@ -367,7 +367,7 @@ impl Default for PipelineConfig {
             max_in_flight: 32,
             guild_queue: 100,
             guild_in_flight: 4,
-            per_member_per_minute: 10,
+            per_member_per_minute: 5,
             per_guild_per_minute: 300,
             shutdown_grace_secs: 20,
         }

@@ -283,6 +283,11 @@ impl GuildSettingsCache {
         Ok(settings)
     }
 
+    /// Drops a guild's entry, so its next message reads the store (after a purge).
+    pub fn forget(&self, guild_id: u64) {
+        self.entries().remove(&guild_id);
+    }
+
     /// Drops entries older than the TTL, bounding memory.
     pub fn maintain(&self) {
         let ttl = self.ttl;

@@ -234,13 +234,7 @@ fn manages_messages(ctx: &Context, guild_id: GuildId, author: UserId, roles: &[R
 
 impl Handler {
     fn delivery(&self, ctx: &Context) -> DiscordDelivery {
-        DiscordDelivery {
-            http: ctx.http.clone(),
-            bot_user_id: ctx.cache.current_user().id.get(),
-            archive_minutes: self.state.archive_minutes,
-            metrics: Arc::clone(self.state.pipeline.metrics()),
-            gate: self.state.gate.clone(),
-        }
+        self.state.delivery(ctx)
     }
 
     /// READY or RESUMED: connected. Any after the first is a reconnect.

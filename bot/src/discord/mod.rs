@@ -22,6 +22,8 @@ use crate::pipeline::Pipeline;
 /// Shared by the event handler and the slash commands.
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
+    /// The guilds' knowledge bases, for `/privacy purge-guild`.
+    pub knowledge: Arc<knowledge::KnowledgeBase>,
     pub archive_minutes: u16,
     /// Shared by every delivery, so requests to one rate-limit bucket go one at a time.
     pub gate: BucketGate,
@@ -29,6 +31,19 @@ pub struct AppState {
     pub health: Arc<Health>,
     /// Set at the first READY: any later READY or RESUMED is a reconnect.
     pub connected_once: AtomicBool,
+}
+
+impl AppState {
+    /// The pipeline's way out to Discord, over this context's HTTP client.
+    pub fn delivery(&self, ctx: &serenity::all::Context) -> DiscordDelivery {
+        DiscordDelivery {
+            http: ctx.http.clone(),
+            bot_user_id: ctx.cache.current_user().id.get(),
+            archive_minutes: self.archive_minutes,
+            metrics: Arc::clone(self.pipeline.metrics()),
+            gate: self.gate.clone(),
+        }
+    }
 }
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

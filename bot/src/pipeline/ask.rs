@@ -63,14 +63,15 @@ impl Pipeline {
                 _ = typing => unreachable!("the typing loop never ends"),
             }
         };
-        self.store_trace(inbound, conversation.id, &answer).await;
+        self.store_trace(inbound, Some(conversation.id), &answer)
+            .await;
         Ok(answer)
     }
 
     /// The guild's own LLM API key, read from the store for every question so a replaced or
     /// cleared key stops being used at once. A key that cannot be opened is reported (never
     /// its value) and the instance's key is used.
-    async fn guild_llm_key(&self, guild: i64) -> Option<SecretString> {
+    pub(super) async fn guild_llm_key(&self, guild: i64) -> Option<SecretString> {
         let master = self.settings.master_key.as_ref()?;
         if !self.agent.uses_model() {
             return None;
@@ -89,7 +90,7 @@ impl Pipeline {
     }
 
     /// Tokens the guild may still spend today, `None` when unlimited.
-    async fn tokens_left(&self, guild: i64) -> Result<Option<u64>, PipelineError> {
+    pub(super) async fn tokens_left(&self, guild: i64) -> Result<Option<u64>, PipelineError> {
         let budget = self.settings.daily_token_budget;
         if budget == 0 || !self.agent.uses_model() {
             return Ok(None);
@@ -106,7 +107,12 @@ impl Pipeline {
 
     /// Keeps the decision's trace for `trace_days`. A failure to store it is logged, never
     /// allowed to stop the answer.
-    async fn store_trace(&self, inbound: &Inbound, conversation_id: i64, answer: &agent::Answer) {
+    pub(super) async fn store_trace(
+        &self,
+        inbound: &Inbound,
+        conversation_id: Option<i64>,
+        answer: &agent::Answer,
+    ) {
         let t = &answer.trace;
         let mut payload = serde_json::to_value(t).unwrap_or_default();
         if let Some(map) = payload.as_object_mut() {
@@ -121,7 +127,7 @@ impl Pipeline {
             .store
             .insert_trace(&store::NewTrace {
                 guild_id: inbound.guild_id as i64,
-                conversation_id: Some(conversation_id),
+                conversation_id,
                 message_id: Some(inbound.message_id as i64),
                 kind: t.action,
                 model: t.model.as_deref(),

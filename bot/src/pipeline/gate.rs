@@ -86,6 +86,8 @@ pub(super) struct Gate {
     limiter: DefaultKeyedRateLimiter<(u64, u64)>,
     /// Keyed by guild: one guild's members together cannot spend more than its share.
     guild_limiter: DefaultKeyedRateLimiter<u64>,
+    /// One "slow down" notice per member per minute, however many messages they send.
+    notices: DefaultKeyedRateLimiter<(u64, u64)>,
 }
 
 impl Gate {
@@ -93,6 +95,7 @@ impl Gate {
         Self {
             limiter: RateLimiter::keyed(Quota::per_minute(per_member_per_minute)),
             guild_limiter: RateLimiter::keyed(Quota::per_minute(per_guild_per_minute)),
+            notices: RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN)),
         }
     }
 
@@ -101,6 +104,15 @@ impl Gate {
         self.limiter.shrink_to_fit();
         self.guild_limiter.retain_recent();
         self.guild_limiter.shrink_to_fit();
+        self.notices.retain_recent();
+        self.notices.shrink_to_fit();
+    }
+
+    /// Whether the member should be told to slow down now: the first time in a minute.
+    pub(super) fn first_notice(&self, inbound: &Inbound) -> bool {
+        self.notices
+            .check_key(&(inbound.guild_id, inbound.author_id))
+            .is_ok()
     }
 
     /// Spends one of the member's and one of the guild's turns, before any expensive work.

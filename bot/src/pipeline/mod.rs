@@ -32,6 +32,7 @@ mod fuzz_tests;
 mod gate;
 mod human_first;
 mod moderate;
+mod private;
 mod recording;
 mod respond;
 mod scheduler;
@@ -59,6 +60,7 @@ pub use deliver::{
 };
 pub use gate::Skip;
 pub use moderate::{Moderated, jump_link};
+pub use private::PrivateAnswer;
 pub use recording::{Posted, RecordingDelivery};
 pub use respond::HANDOFF_BUTTON;
 
@@ -73,6 +75,9 @@ pub enum InboundKind {
     New,
     /// New content in an existing message: moderated like a new message, never answered again.
     Edit,
+    /// A question asked with `/ask`: only the asker sees it and its answer. `message_id` is
+    /// the interaction's ID; nothing was posted, so nothing is deleted or linked to.
+    Private,
 }
 
 /// One guild message, as the pipeline sees it.
@@ -472,6 +477,7 @@ impl Pipeline {
             return Ok(Admission::Done(skipped(moderated, skip)));
         }
         if let Err(skip) = self.gate.charge(&inbound) {
+            self.ask_to_slow_down(&inbound, skip, delivery).await;
             return Ok(Admission::Done(skipped(moderated, skip)));
         }
         Ok(Admission::Queue(Box::new(Admitted {
@@ -482,6 +488,29 @@ impl Pipeline {
             verdict,
             moderated,
         })))
+    }
+
+    /// A member over a limit is told once a minute, privately, why the bot is quiet; a direct
+    /// message the member does not accept is only counted.
+    async fn ask_to_slow_down<D: Delivery>(&self, inbound: &Inbound, skip: Skip, delivery: &D) {
+        if !self.gate.first_notice(inbound) {
+            return;
+        }
+        let note = match skip {
+            Skip::RateLimited => {
+                "You're asking faster than I can answer — I'll pick up your questions again in a \
+                 minute."
+            }
+            _ => {
+                "Lots of questions in this server right now — please ask again in a minute and \
+                 I'll answer."
+            }
+        };
+        let sent = delivery.send_dm(inbound.author_id, note).await;
+        self.metrics.action("slow_down_notice", sent.is_ok());
+        if let Err(e) = sent {
+            info!(guild_id = inbound.guild_id, author_id = inbound.author_id, error = %e, "could not send a slow-down notice");
+        }
     }
 
     /// Staff (the support role, or Manage Messages) replying in a thread the bot answers in,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use store::{NewAuditEntry, Store};
 use tracing::{info, warn};
 
-use super::{Delivery, DeliveryError, Inbound, Outbound};
+use super::{Delivery, DeliveryError, Inbound, InboundKind, Outbound};
 use crate::guild_settings::GuildContext;
 use crate::metrics::Metrics;
 
@@ -71,7 +71,8 @@ impl Moderation<'_> {
         .then_some(guild.settings.timeout_minutes);
 
         let mut planned: Vec<&str> = Vec::new();
-        if kind == "block" && verdict.delete_message {
+        // A private question (`/ask`) was never posted: there is nothing to delete.
+        if kind == "block" && verdict.delete_message && inbound.kind != InboundKind::Private {
             planned.push("delete");
         }
         if !verdict.pass_to_agent {
@@ -304,12 +305,22 @@ fn staff_notice(
     let place = if deleted {
         "The message was deleted.".to_string()
     } else {
+        where_it_is(inbound)
+    };
+    format!("{head}\n{place}\n{}", audit_line(audit_id))
+}
+
+/// Where staff find the message: a jump link, or for a private question, that there is none.
+pub(crate) fn where_it_is(inbound: &Inbound) -> String {
+    if inbound.kind == InboundKind::Private {
+        "Asked privately with `/ask`: nothing was posted, and only the member saw the answer."
+            .into()
+    } else {
         format!(
             "Jump: {}",
             jump_link(inbound.guild_id, inbound.channel_id, inbound.message_id)
         )
-    };
-    format!("{head}\n{place}\n{}", audit_line(audit_id))
+    }
 }
 
 /// Where staff find the entry; a negative id is one waiting for the database to come back.

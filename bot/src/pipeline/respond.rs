@@ -231,7 +231,7 @@ impl Pipeline {
 
     /// A model's escalation gets what a classifier escalation gets: an audit row and a staff
     /// notice with a jump link (never the message text).
-    async fn audit_agent_escalation<D: Delivery>(
+    pub(super) async fn audit_agent_escalation<D: Delivery>(
         &self,
         inbound: &Inbound,
         context: &GuildContext,
@@ -268,10 +268,10 @@ impl Pipeline {
             })
             .await?;
         let notice = format!(
-            "⚠️ Escalation from <@{}> in <#{}>: the agent judged staff should handle this — {reason}.\nJump: {}\n{}",
+            "⚠️ Escalation from <@{}> in <#{}>: the agent judged staff should handle this — {reason}.\n{}\n{}",
             inbound.author_id,
             inbound.channel_id,
-            jump_link(inbound.guild_id, inbound.channel_id, inbound.message_id),
+            super::moderate::where_it_is(inbound),
             super::moderate::audit_line(audit_id),
         );
         let error = self.notify_staff(inbound, context, &notice, delivery).await;

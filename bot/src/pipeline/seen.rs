@@ -42,6 +42,8 @@ impl Seen {
                 first
             }
             InboundKind::Edit => self.first_time(content),
+            // An interaction is delivered once; it never passes through here.
+            InboundKind::Private => true,
         }
     }
 

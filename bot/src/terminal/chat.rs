@@ -24,6 +24,11 @@ pub struct ChatArgs {
 }
 
 pub async fn run(config: &Config, args: ChatArgs) -> ExitCode {
+    // One person at a keyboard, trying their docs: the per-member limit meant for a crowd
+    // would only get in the way.
+    let mut config = config.clone();
+    config.pipeline.per_member_per_minute = config.pipeline.per_member_per_minute.max(60);
+    let config = &config;
     let services = match Services::open(config, Arc::new(SystemClock)).await {
         Ok(s) => s,
         Err(e) => {

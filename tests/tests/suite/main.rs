@@ -8,6 +8,7 @@ mod edits;
 mod fuzz;
 mod gateway;
 mod llm;
+mod member_commands;
 mod models;
 mod moderation;
 mod modes;

@@ -1,10 +1,14 @@
 //! Slash commands, one module per group. Admin commands check permissions on our side too
 //! (`required_permissions` reads the member's permissions from the interaction), not only by
-//! Discord's default permissions, and deny privately.
+//! Discord's default permissions, and deny privately. Commands any member can run, and those
+//! that cost real work, carry a per-member cooldown; an admin changing settings in a row does
+//! not wait.
 
+mod ask;
 mod audit;
 mod channel;
 mod policy;
+mod privacy;
 mod support;
 
 use std::sync::Arc;
@@ -22,6 +26,8 @@ pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
         channel::channel(),
         audit::audit(),
         policy::policy(),
+        ask::ask(),
+        privacy::privacy(),
     ]
 }
 
@@ -34,6 +40,19 @@ pub async fn on_error(error: poise::FrameworkError<'_, Arc<AppState>, Error>) {
                 .send(reply(
                     "You need the **Manage Server** permission to do that.",
                 ))
+                .await;
+        }
+        poise::FrameworkError::CooldownHit {
+            remaining_cooldown,
+            ctx,
+            ..
+        } => {
+            let _ = ctx
+                .send(reply(&format!(
+                    "Slow down a little: try `/{}` again in {} s.",
+                    ctx.command().qualified_name,
+                    remaining_cooldown.as_secs().max(1)
+                )))
                 .await;
         }
         poise::FrameworkError::GuildOnly { ctx, .. } => {
