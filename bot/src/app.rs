@@ -74,6 +74,13 @@ pub async fn run_wired(
     {
         return Err(ShardsNeedSharedDatabase { first, last, total }.into());
     }
+    if sharding.is_partial() && config.knowledge.qdrant_url.is_none() {
+        warn!(
+            "this process runs some of the shards on the embedded knowledge index: it answers \
+             only from documents added to its own data directory; share a Qdrant server \
+             (QDRANT_URL) between the processes instead"
+        );
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let services = Services::open(&config, Arc::clone(&clock)).await?;
     let store = services.store.clone();

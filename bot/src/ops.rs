@@ -160,3 +160,29 @@ async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
         state.pipeline.metrics().render(&depths),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Health;
+
+    #[test]
+    fn ready_only_when_every_shard_of_the_process_is_connected() {
+        let health = Health::for_shards(2..=3);
+        assert!(!health.gateway_connected());
+        health.set_shard_connected(2, true);
+        assert_eq!(health.shards_down(), [3]);
+        assert!(!health.gateway_connected(), "shard 3 is still down");
+        // Another process's shard changes nothing here.
+        health.set_shard_connected(0, true);
+        health.set_shard_connected(3, true);
+        assert!(health.gateway_connected());
+        health.set_shard_connected(2, false);
+        assert_eq!(health.shards_down(), [2]);
+        assert!(!health.gateway_connected());
+
+        let unsharded = Health::default();
+        assert_eq!(unsharded.shards_down(), [0]);
+        unsharded.set_gateway_connected(true);
+        assert!(unsharded.gateway_connected());
+    }
+}

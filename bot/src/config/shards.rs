@@ -154,12 +154,6 @@ impl Sharding {
         let ids = self.ids();
         *ids.start() != 0 || *ids.end() + 1 != self.total()
     }
-
-    /// The shard a guild's events arrive on: Discord's `(guild_id >> 22) % total`.
-    pub fn shard_of(total: u32, guild_id: u64) -> u32 {
-        u32::try_from((guild_id >> 22) % u64::from(total.max(1)))
-            .expect("a remainder of a u32 divisor fits a u32")
-    }
 }
 
 #[cfg(test)]
@@ -202,15 +196,5 @@ mod tests {
             Sharding::new(Some(2), Some(range)),
             Err(ShardingError::OutOfRange { range, total: 2 })
         );
-    }
-
-    #[test]
-    fn guilds_land_on_discords_shard() {
-        // The timestamp bits above bit 22 pick the shard; worker, process and increment do not.
-        let guild = (5u64 << 22) | 123;
-        assert_eq!(Sharding::shard_of(2, guild), 1);
-        assert_eq!(Sharding::shard_of(4, guild), 1);
-        assert_eq!(Sharding::shard_of(5, guild), 0);
-        assert_eq!(Sharding::shard_of(1, guild), 0);
     }
 }

@@ -262,3 +262,26 @@ async fn two_processes_purging_the_same_departed_guilds_at_once_both_succeed() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_process_running_some_of_the_shards_refuses_an_sqlite_database() {
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    let bot = RunningBot::launch(&fake, &db, &[], |config: &mut Config| {
+        config.discord.shards = Some(TOTAL);
+        config.discord.shard_range = Some(ShardRange { first: 1, last: 1 });
+    })
+    .await;
+    let refused = tokio::time::timeout(WAIT, bot.handle)
+        .await
+        .expect("run stops at once")
+        .expect("the bot task did not panic")
+        .expect_err("a partial shard range on SQLite is refused")
+        .to_string();
+    assert!(
+        refused.contains("SUPPORTBOT_DISCORD__SHARD_RANGE"),
+        "{refused}"
+    );
+    assert!(refused.contains("postgres://"), "{refused}");
+    assert!(fake.gateway_ops().is_empty(), "it never connected");
+}
