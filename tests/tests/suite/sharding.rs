@@ -285,3 +285,31 @@ async fn a_process_running_some_of_the_shards_refuses_an_sqlite_database() {
     assert!(refused.contains("postgres://"), "{refused}");
     assert!(fake.gateway_ops().is_empty(), "it never connected");
 }
+
+#[tokio::test]
+async fn the_fakes_gateway_bot_recommends_shards_and_counts_session_starts() {
+    let fake = FakeDiscord::start().await;
+    let (status, before) = fake.raw_request("GET", "/api/v10/gateway/bot", None).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(
+        before["shards"], 1,
+        "one shard for a bot in one guild: {before}"
+    );
+    let limit = &before["session_start_limit"];
+    assert_eq!(
+        (limit["total"].as_u64(), limit["remaining"].as_u64()),
+        (Some(1000), Some(1000))
+    );
+    assert_eq!(limit["max_concurrency"], 1, "{before}");
+
+    let db = TestDb::sqlite();
+    let bot = RunningBot::start(&fake, &db).await;
+    let (_, after) = fake.raw_request("GET", "/api/v10/gateway/bot", None).await;
+    let limit = &after["session_start_limit"];
+    assert_eq!(limit["remaining"], 999, "an IDENTIFY counts: {after}");
+    assert!(
+        limit["reset_after"].as_u64().is_some_and(|ms| ms > 0),
+        "{after}"
+    );
+    bot.stop().await.unwrap();
+}
