@@ -1,17 +1,18 @@
 //! `supportbot run`: the services (store, knowledge base, agent, pipeline), the Discord
 //! client, background maintenance and graceful shutdown. The shutdown trigger is a parameter, so tests supply their own.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
 use serenity::all::{ClientBuilder, GuildId};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Sharding};
 use crate::discord::{self, AppState, GatewayRefused};
 use crate::ops::{self, Health, OpsState};
 use crate::pipeline::Handled;
@@ -24,6 +25,20 @@ pub const MISSING_TOKEN: &str = "DISCORD_TOKEN is not set: set it to your bot's 
 #[derive(Debug, thiserror::Error)]
 #[error("{MISSING_TOKEN}")]
 pub struct MissingToken;
+
+/// A process that runs only some of the shards shares the bot with other processes: they
+/// need one database between them.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "SUPPORTBOT_DISCORD__SHARD_RANGE runs shards {first}-{last} of {total}, so other processes \
+     run the rest and all of them need the same database: set DATABASE_URL to a shared \
+     postgres://… server (an SQLite file belongs to one process)"
+)]
+pub struct ShardsNeedSharedDatabase {
+    first: u32,
+    last: u32,
+    total: u32,
+}
 
 /// What `run` is wired to besides its configuration. The default is production's: serenity's
 /// own HTTPS client, and nobody watching outcomes.
@@ -48,6 +63,24 @@ pub async fn run_wired(
     wiring: Wiring,
 ) -> anyhow::Result<()> {
     let token = config.discord.token.clone().ok_or(MissingToken)?;
+    let sharding = config.discord.sharding()?;
+    if let Sharding::Shards { first, last, total } = sharding
+        && sharding.is_partial()
+        && config
+            .database_settings()
+            .url
+            .expose_secret()
+            .starts_with("sqlite:")
+    {
+        return Err(ShardsNeedSharedDatabase { first, last, total }.into());
+    }
+    if sharding.is_partial() && config.knowledge.qdrant_url.is_none() {
+        warn!(
+            "this process runs some of the shards on the embedded knowledge index: it answers \
+             only from documents added to its own data directory; share a Qdrant server \
+             (QDRANT_URL) between the processes instead"
+        );
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let services = Services::open(&config, Arc::clone(&clock)).await?;
     let store = services.store.clone();
@@ -55,14 +88,14 @@ pub async fn run_wired(
     if let Some(outcomes) = wiring.outcomes {
         pipeline.report_outcomes_to(outcomes);
     }
-    let health = Arc::new(Health::default());
+    let health = Arc::new(Health::for_shards(sharding.ids()));
     let state = Arc::new(AppState {
         pipeline: Arc::clone(&pipeline),
         knowledge: Arc::clone(&services.knowledge),
         archive_minutes: config.discord.thread_archive_minutes,
         gate: discord::BucketGate::default(),
         health: Arc::clone(&health),
-        connected_once: AtomicBool::new(false),
+        connected_once: Mutex::new(HashSet::new()),
     });
     if let Some(addr) = config.ops.listen {
         let ops = OpsState {
@@ -99,7 +132,12 @@ pub async fn run_wired(
         .setup(move |ctx, _ready, framework| {
             Box::pin(async move {
                 let commands = &framework.options().commands;
+                // Each registration replaces the whole set: with several processes, only the
+                // one running shard 0 sends it, so they never race.
                 match dev_guild {
+                    _ if !sharding.runs_shard_zero() => {
+                        info!("slash commands are registered by the process running shard 0");
+                    }
                     Some(guild) => {
                         poise::builtins::register_in_guild(ctx, commands, GuildId::new(guild))
                             .await?;
@@ -170,14 +208,22 @@ pub async fn run_wired(
         }
     });
 
+    let started = match sharding {
+        Sharding::Unsharded => client.start().await,
+        Sharding::Shards { first, last, total } => {
+            info!(
+                first,
+                last, total, "starting shards {first}-{last} of {total}"
+            );
+            // serenity reads this range's end as inclusive: `first..last` runs `last` too.
+            client.start_shard_range(first..last, total).await
+        }
+    };
     // A rejected token or intent is the admin's to fix: say that in one line, nothing more.
-    let result = client
-        .start()
-        .await
-        .map_err(|e| match GatewayRefused::from_gateway(&e) {
-            Some(refused) => anyhow::Error::new(refused),
-            None => anyhow::Error::new(e).context("Discord gateway connection"),
-        });
+    let result = started.map_err(|e| match GatewayRefused::from_gateway(&e) {
+        Some(refused) => anyhow::Error::new(refused),
+        None => anyhow::Error::new(e).context("Discord gateway connection"),
+    });
     stopper.abort();
     maintenance.abort();
     pipeline.drain().await;

@@ -11,6 +11,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use store::{DatabaseSettings, TlsMode};
 
+mod shards;
+
+pub use shards::{ShardRange, Sharding, ShardingError};
+
 pub const DEFAULT_CONFIG_FILE: &str = "supportbot.toml";
 /// `knowledge.local_model` value that keeps the local sentence model off.
 pub const LOCAL_MODEL_OFF: &str = "off";
@@ -273,6 +277,11 @@ pub struct DiscordConfig {
     /// Registers the slash commands in this guild only (they appear at once there) instead of
     /// globally: for development.
     pub dev_guild: Option<u64>,
+    /// The bot's total shard count, when it is sharded. Unset: one connection, shard 0 of 1.
+    pub shards: Option<u32>,
+    /// The shards this process runs (inclusive, `"0-3"` or `2`); unset with `shards` set:
+    /// all of them. Several processes split the shards between them this way.
+    pub shard_range: Option<ShardRange>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -345,7 +354,33 @@ impl Default for DiscordConfig {
             api_proxy: None,
             thread_archive_minutes: 1440,
             dev_guild: None,
+            shards: None,
+            shard_range: None,
         }
+    }
+}
+
+impl DiscordConfig {
+    /// Which shards this process runs, from `shards` and `shard_range`.
+    pub fn sharding(&self) -> Result<Sharding, ConfigError> {
+        Sharding::new(self.shards, self.shard_range).map_err(|e| match e {
+            ShardingError::NoShards => ConfigError::Invalid {
+                setting: "SUPPORTBOT_DISCORD__SHARDS",
+                expected: "the bot's total shard count, at least 1 (or unset for one connection)",
+                got: "0".into(),
+            },
+            ShardingError::RangeWithoutTotal(range) => ConfigError::Invalid {
+                setting: "SUPPORTBOT_DISCORD__SHARD_RANGE",
+                expected: "SUPPORTBOT_DISCORD__SHARDS set too: shard IDs mean nothing without \
+                           the total",
+                got: format!("{range} with no total"),
+            },
+            ShardingError::OutOfRange { range, total } => ConfigError::Invalid {
+                setting: "SUPPORTBOT_DISCORD__SHARD_RANGE",
+                expected: "shard IDs below SUPPORTBOT_DISCORD__SHARDS (they count from 0)",
+                got: format!("{range} with SUPPORTBOT_DISCORD__SHARDS={total}"),
+            },
+        })
     }
 }
 
@@ -636,6 +671,7 @@ impl Config {
                 got: "0".into(),
             });
         }
+        self.discord.sharding()?;
         if let Some(token) = &self.discord.token
             && (token.expose_secret().trim().is_empty()
                 || token.expose_secret().chars().any(char::is_whitespace))
@@ -1040,6 +1076,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(line.contains("SUPPORTBOT_DISCORD__DEV_GUILD"), "{line}");
+    }
+
+    #[test]
+    fn shard_settings_are_read_as_a_number_or_a_range() {
+        let config = from_toml("[discord]\nshards = 4\nshard_range = \"2-3\"").unwrap();
+        assert_eq!(
+            config.discord.sharding().unwrap(),
+            Sharding::Shards {
+                first: 2,
+                last: 3,
+                total: 4
+            }
+        );
+        let config = from_toml("[discord]\nshards = 2\nshard_range = 1").unwrap();
+        assert_eq!(config.discord.sharding().unwrap().ids(), 1..=1);
+        assert_eq!(
+            from_toml("").unwrap().discord.sharding().unwrap(),
+            Sharding::Unsharded
+        );
+    }
+
+    #[test]
+    fn impossible_shard_settings_are_refused_naming_the_variable() {
+        for (toml, variable, says) in [
+            ("shards = 0", "SUPPORTBOT_DISCORD__SHARDS", "at least 1"),
+            (
+                "shard_range = \"0-1\"",
+                "SUPPORTBOT_DISCORD__SHARD_RANGE",
+                "SUPPORTBOT_DISCORD__SHARDS set too",
+            ),
+            (
+                "shards = 2\nshard_range = \"1-2\"",
+                "SUPPORTBOT_DISCORD__SHARD_RANGE",
+                "1-2 with SUPPORTBOT_DISCORD__SHARDS=2",
+            ),
+            (
+                "shards = 4\nshard_range = \"3-1\"",
+                "SUPPORTBOT_DISCORD__SHARD_RANGE",
+                "such as 2 or 0-3",
+            ),
+            (
+                "shards = 4\nshard_range = \"0..3\"",
+                "SUPPORTBOT_DISCORD__SHARD_RANGE",
+                "such as 2 or 0-3",
+            ),
+            (
+                "shards = 4\nshard_range = -1",
+                "SUPPORTBOT_DISCORD__SHARD_RANGE",
+                "such as 2 or 0-3",
+            ),
+        ] {
+            let line = from_toml(&format!("[discord]\n{toml}"))
+                .unwrap_err()
+                .to_string();
+            assert!(line.contains(variable), "{toml}: {line}");
+            assert!(line.contains(says), "{toml}: {line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
     }
 
     #[test]

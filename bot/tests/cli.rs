@@ -236,6 +236,42 @@ fn run_refused_at_the_gateway_exits_non_zero_with_one_line_saying_what_to_change
 }
 
 #[test]
+fn shard_settings_come_from_the_environment_and_a_range_needs_a_total() {
+    let dir = tempfile::tempdir().unwrap();
+    for range in ["1", "0-1"] {
+        let out = supportbot(
+            dir.path(),
+            &["migrate"],
+            &[
+                ("SUPPORTBOT_DISCORD__SHARDS", "2"),
+                ("SUPPORTBOT_DISCORD__SHARD_RANGE", range),
+            ],
+        );
+        assert!(out.status.success(), "{range}: {}", stderr(&out));
+    }
+    for (env, says) in [
+        (
+            &[("SUPPORTBOT_DISCORD__SHARD_RANGE", "1")][..],
+            "SUPPORTBOT_DISCORD__SHARDS set too",
+        ),
+        (
+            &[
+                ("SUPPORTBOT_DISCORD__SHARDS", "2"),
+                ("SUPPORTBOT_DISCORD__SHARD_RANGE", "0-2"),
+            ],
+            "shard IDs below SUPPORTBOT_DISCORD__SHARDS",
+        ),
+    ] {
+        let out = supportbot(dir.path(), &["migrate"], env);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("SUPPORTBOT_DISCORD__SHARD_RANGE"), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+#[test]
 fn a_bad_setting_is_named_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = supportbot(

@@ -193,6 +193,18 @@ impl RunningBot {
         docs: &[(&str, &str)],
         configure: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::launch_for(fake, db, &[fake_discord::GUILD_ID], docs, configure).await
+    }
+
+    /// [`RunningBot::launch`] with `docs` in the knowledge base of each of `guilds`: for
+    /// tests with guilds of their own (several bot processes, one per shard, say).
+    pub async fn launch_for(
+        fake: &FakeDiscord,
+        db: &TestDb,
+        guilds: &[u64],
+        docs: &[(&str, &str)],
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         init_tracing();
         let data = tempfile::tempdir().expect("create a data directory");
         let mut config = Config {
@@ -204,7 +216,9 @@ impl RunningBot {
         config.pipeline.shutdown_grace_secs = 5;
         configure(&mut config);
         if !docs.is_empty() {
-            seed_knowledge(&config, fake_discord::GUILD_ID, docs).await;
+            for &guild in guilds {
+                seed_knowledge(&config, guild, docs).await;
+            }
         }
         let shutdown = CancellationToken::new();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -269,6 +283,11 @@ impl RunningBot {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Every message the pipeline has finished with so far, in order.
+    pub fn handled(&self) -> Vec<Handled> {
+        self.outcomes.lock().expect("outcome list poisoned").clone()
     }
 
     /// How many distinct messages the pipeline has finished with so far.

@@ -1,7 +1,6 @@
 //! Gateway events: guild membership into the store, messages into the pipeline.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use serenity::all::{
@@ -22,8 +21,8 @@ pub struct Handler {
 
 #[async_trait]
 impl EventHandler for Handler {
-    async fn ready(&self, _ctx: Context, ready: Ready) {
-        self.connected();
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        self.connected(ctx.shard_id.0);
         info!(
             bot_user_id = ready.user.id.get(),
             guilds = ready.guilds.len(),
@@ -32,15 +31,17 @@ impl EventHandler for Handler {
         );
     }
 
-    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
-        self.connected();
-        info!("gateway session resumed");
+    async fn resume(&self, ctx: Context, _event: ResumedEvent) {
+        self.connected(ctx.shard_id.0);
+        info!(shard = ctx.shard_id.0, "gateway session resumed");
     }
 
     async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
         // Connected again only counts once READY or RESUMED arrives.
         if event.new != ConnectionStage::Connected {
-            self.state.health.set_gateway_connected(false);
+            self.state
+                .health
+                .set_shard_connected(event.shard_id.0, false);
         }
     }
 
@@ -237,12 +238,18 @@ impl Handler {
         self.state.delivery(ctx)
     }
 
-    /// READY or RESUMED: connected. Any after the first is a reconnect.
-    fn connected(&self) {
-        if self.state.connected_once.swap(true, Ordering::SeqCst) {
+    /// READY or RESUMED on `shard`: connected. Any after the shard's first is a reconnect.
+    fn connected(&self, shard: u32) {
+        let first = self
+            .state
+            .connected_once
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(shard);
+        if !first {
             self.state.pipeline.metrics().gateway_reconnect();
         }
-        self.state.health.set_gateway_connected(true);
+        self.state.health.set_shard_connected(shard, true);
     }
 
     /// A deleted message's text is not kept: the pipeline forgets it.

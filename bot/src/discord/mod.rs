@@ -1,4 +1,5 @@
-//! The Discord adapter: one serenity client (gateway + REST), poise for slash commands, and the
+//! The Discord adapter: one serenity client (gateway + REST; one connection per shard this
+//! process runs), poise for slash commands, and the
 //! glue that turns gateway events into pipeline `Inbound`s. Kept thin: decisions live in the
 //! pipeline.
 
@@ -6,8 +7,8 @@ pub mod commands;
 mod delivery;
 mod events;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{CreateAllowedMentions, GatewayIntents, Http, HttpBuilder};
@@ -29,8 +30,8 @@ pub struct AppState {
     pub gate: BucketGate,
     /// The gateway's state, for `/readyz`.
     pub health: Arc<Health>,
-    /// Set at the first READY: any later READY or RESUMED is a reconnect.
-    pub connected_once: AtomicBool,
+    /// Shards that have had their first READY: any later READY or RESUMED is a reconnect.
+    pub connected_once: Mutex<HashSet<u32>>,
 }
 
 impl AppState {

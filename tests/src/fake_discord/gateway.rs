@@ -1,6 +1,7 @@
-//! The gateway WebSocket: HELLO, IDENTIFY -> READY + GUILD_CREATE (or a close code for a wrong
-//! token or a refused intent), heartbeats (some left unacknowledged on request), RESUME that
-//! replays what the client missed, and the dispatches tests inject.
+//! The gateway WebSocket: HELLO, IDENTIFY -> READY + GUILD_CREATE for the guilds on the
+//! connection's shard (or a close code for a wrong token, a refused intent or an invalid shard),
+//! heartbeats (some left unacknowledged on request), RESUME that replays what the client
+//! missed, and the dispatches tests inject. Several connections, one per shard, at once.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::payloads::{TOKEN, check_dispatch, guild, ready};
-use super::{Command, GatewayOp, Shared};
+use super::{Command, GatewayOp, Session, Shared};
 
 /// Intents Discord grants only when the Developer Portal allows them: GUILD_MEMBERS,
 /// GUILD_PRESENCES, MESSAGE_CONTENT.
@@ -80,12 +81,14 @@ async fn session(socket: WebSocket, shared: Arc<Shared>) {
         }
     }
     let mut inner = shared.lock();
-    if inner
-        .connection
-        .as_ref()
-        .is_some_and(|c| c.same_channel(&cmd_tx))
-    {
-        inner.connection = None;
+    for session in inner.gateway.sessions.values_mut() {
+        if session
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.same_channel(&cmd_tx))
+        {
+            session.connection = None;
+        }
     }
 }
 
@@ -105,8 +108,20 @@ fn step(shared: &Shared, payload: &Value, cmd_tx: &mpsc::UnboundedSender<Command
     }
 }
 
+/// IDENTIFY's `shard: [shard_id, num_shards]`; a client that sends none is shard 0 of 1.
+/// `None` for a shard Discord would refuse.
+fn identified_shard(d: &Value) -> Option<[u32; 2]> {
+    let shard = &d["shard"];
+    if shard.is_null() {
+        return Some([0, 1]);
+    }
+    let part = |i: usize| shard[i].as_u64().and_then(|v| u32::try_from(v).ok());
+    let (id, total) = (part(0)?, part(1)?);
+    (shard.as_array().map(Vec::len) == Some(2) && id < total).then_some([id, total])
+}
+
 fn identify(shared: &Shared, d: &Value, cmd_tx: &mpsc::UnboundedSender<Command>) -> Step {
-    {
+    let (shard, session_id, guilds) = {
         let mut inner = shared.lock();
         inner.gateway_ops.push(GatewayOp::Identify(d.clone()));
         if d["token"] != format!("Bot {TOKEN}") {
@@ -116,49 +131,79 @@ fn identify(shared: &Shared, d: &Value, cmd_tx: &mpsc::UnboundedSender<Command>)
         if inner.gateway.refuse_privileged && intents & PRIVILEGED_INTENTS != 0 {
             return Step::Close(4014, "Disallowed intent(s).");
         }
+        let Some(shard) = identified_shard(d) else {
+            return Step::Close(4010, "Invalid shard.");
+        };
+        // Sessions of another shard count are from an earlier run of the bot: events go by
+        // the new count now.
+        inner.gateway.sessions.retain(|_, s| s.shard[1] == shard[1]);
         // A new session: sequence numbers start again and nothing earlier can be resumed.
-        inner.gateway.sessions += 1;
-        inner.gateway.seq = 0;
-        inner.gateway.log.clear();
-        inner.connection = Some(cmd_tx.clone());
-    }
-    let (session, world_guild) = {
-        let inner = shared.lock();
-        (inner.gateway.session_id(), guild(&inner.world))
+        inner.gateway.started += 1;
+        inner
+            .gateway
+            .first_start
+            .get_or_insert_with(std::time::Instant::now);
+        let id = format!("session-{}", inner.gateway.started);
+        inner.gateway.sessions.insert(
+            shard[0],
+            Session {
+                id: id.clone(),
+                shard,
+                seq: 0,
+                log: Vec::new(),
+                connection: Some(cmd_tx.clone()),
+            },
+        );
+        let guilds: Vec<u64> = inner
+            .world
+            .guilds
+            .iter()
+            .copied()
+            .filter(|g| super::shard_of(*g, shard[1]) == shard[0])
+            .collect();
+        (shard, id, guilds)
     };
-    let ready = ready(&session, shared.addr);
+    let sharded = (!d["shard"].is_null()).then_some(shard);
+    let ready = ready(&session_id, shared.addr, &guilds, sharded);
     check_dispatch("READY", &ready);
-    check_dispatch("GUILD_CREATE", &world_guild);
-    shared.dispatch_frame("READY", &ready);
-    shared.dispatch_frame("GUILD_CREATE", &world_guild);
+    shared.dispatch_to(shard[0], "READY", &ready);
+    for id in guilds {
+        let created = guild(&shared.lock().world, id);
+        check_dispatch("GUILD_CREATE", &created);
+        shared.dispatch_to(shard[0], "GUILD_CREATE", &created);
+    }
     Step::Reply(Vec::new())
 }
 
-/// RESUME: the events after the client's last sequence number, then RESUMED; an unknown
-/// session gets op 9 (not resumable).
+/// RESUME: the events of that session after the client's last sequence number, then
+/// RESUMED; an unknown session gets op 9 (not resumable).
 fn resume(shared: &Shared, d: &Value, cmd_tx: &mpsc::UnboundedSender<Command>) -> Step {
-    let missed = {
+    let (shard, missed) = {
         let mut inner = shared.lock();
         inner.gateway_ops.push(GatewayOp::Resume(d.clone()));
         if d["token"] != format!("Bot {TOKEN}") {
             return Step::Close(4004, "Authentication failed.");
         }
-        if d["session_id"] != inner.gateway.session_id().as_str() {
-            return Step::Reply(vec![json!({"op": 9, "d": false}).to_string()]);
-        }
-        let after = d["seq"].as_u64().unwrap_or(0);
-        let missed: Vec<String> = inner
+        let Some((&shard, session)) = inner
             .gateway
+            .sessions
+            .iter_mut()
+            .find(|(_, s)| d["session_id"] == s.id.as_str())
+        else {
+            return Step::Reply(vec![json!({"op": 9, "d": false}).to_string()]);
+        };
+        let after = d["seq"].as_u64().unwrap_or(0);
+        let missed: Vec<String> = session
             .log
             .iter()
             .filter(|(s, _)| *s > after)
             .map(|(_, frame)| frame.clone())
             .collect();
         // Later dispatches go out live, after the replay below.
-        inner.connection = Some(cmd_tx.clone());
-        missed
+        session.connection = Some(cmd_tx.clone());
+        (shard, missed)
     };
-    shared.dispatch_frame("RESUMED", &json!({}));
+    shared.dispatch_to(shard, "RESUMED", &json!({}));
     Step::Reply(missed)
 }
 
@@ -173,9 +218,14 @@ impl super::FakeDiscord {
         author: super::Author,
         content: &str,
     ) {
-        let mut d = super::message_payload(id, channel_id, author, content, &[]);
+        let mut d =
+            self.in_guild_of_channel(super::message_payload(id, channel_id, author, content, &[]));
         d["edited_timestamp"] = json!("2024-01-01T00:05:00.000000+00:00");
         self.dispatch("MESSAGE_UPDATE", d);
+    }
+
+    fn guild_of(&self, channel: u64) -> u64 {
+        self.shared.lock().world.guild_of(channel)
     }
 
     /// A MESSAGE_DELETE: someone deleted message `id` in `channel_id`.
@@ -185,7 +235,7 @@ impl super::FakeDiscord {
             json!({
                 "id": id.to_string(),
                 "channel_id": channel_id.to_string(),
-                "guild_id": super::GUILD_ID.to_string()
+                "guild_id": self.guild_of(channel_id).to_string()
             }),
         );
     }
@@ -197,7 +247,7 @@ impl super::FakeDiscord {
             json!({
                 "ids": ids.iter().map(u64::to_string).collect::<Vec<_>>(),
                 "channel_id": channel_id.to_string(),
-                "guild_id": super::GUILD_ID.to_string()
+                "guild_id": self.guild_of(channel_id).to_string()
             }),
         );
     }

@@ -16,7 +16,7 @@ pub mod spec;
 pub mod state;
 mod tls;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,13 +92,28 @@ enum Command {
     Drop,
 }
 
-/// The gateway's session: what RESUME replays, and the knobs tests turn.
-struct GatewayState {
-    /// Sequence number of the last dispatch of this session.
+/// One shard's gateway session: what RESUME replays.
+struct Session {
+    id: String,
+    /// `[shard_id, num_shards]` from IDENTIFY; `[0, 1]` when the client sent none.
+    shard: [u32; 2],
+    /// Sequence number of the session's last dispatch.
     seq: u64,
-    /// Every dispatch of the current session, for RESUME to replay what the client missed.
+    /// Every dispatch of the session, for RESUME to replay what the client missed.
     log: Vec<(u64, String)>,
-    sessions: u32,
+    /// The live connection, once it has identified or resumed.
+    connection: Option<mpsc::UnboundedSender<Command>>,
+}
+
+/// The gateway: a session per shard, and the knobs tests turn.
+struct GatewayState {
+    /// Shard ID -> its session; a new IDENTIFY for a shard replaces the old session.
+    sessions: BTreeMap<u32, Session>,
+    /// Sessions started (IDENTIFYs accepted), which names them and counts against the daily
+    /// session start limit.
+    started: u32,
+    /// When the first session started: the daily limit resets 24 hours later.
+    first_start: Option<std::time::Instant>,
     heartbeat_ms: u64,
     /// Heartbeats left unanswered from now on.
     withhold_acks: usize,
@@ -109,9 +124,9 @@ struct GatewayState {
 impl Default for GatewayState {
     fn default() -> Self {
         GatewayState {
-            seq: 0,
-            log: Vec::new(),
-            sessions: 0,
+            sessions: BTreeMap::new(),
+            started: 0,
+            first_start: None,
             heartbeat_ms: 41_250,
             withhold_acks: 0,
             refuse_privileged: false,
@@ -120,8 +135,35 @@ impl Default for GatewayState {
 }
 
 impl GatewayState {
-    fn session_id(&self) -> String {
-        format!("session-{}", self.sessions)
+    /// The shard count the client identified with (every connection must use the same).
+    fn total(&self) -> u32 {
+        self.sessions.values().next().map_or(1, |s| s.shard[1])
+    }
+
+    /// The shard whose connection gets events about `guild`: Discord's
+    /// `(guild_id >> 22) % num_shards`.
+    fn shard_of(&self, guild: u64) -> u32 {
+        shard_of(guild, self.total())
+    }
+}
+
+/// The shard `guild`'s events go to when the bot runs `total` shards.
+pub fn shard_of(guild: u64, total: u32) -> u32 {
+    ((guild >> 22) % u64::from(total.max(1))) as u32
+}
+
+/// Discord's daily limit on IDENTIFYs for a bot of fewer than 1,000 guilds.
+const SESSION_START_TOTAL: u32 = 1000;
+/// Guilds per shard above which Discord recommends another shard.
+const GUILDS_PER_SHARD: usize = 1000;
+
+/// The guild a dispatch is about, which picks the shard it goes to; `None` (DMs, READY) goes to
+/// shard 0, as Discord sends DMs.
+fn dispatch_guild(event: &str, d: &Value) -> Option<u64> {
+    let id = |v: &Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
+    match event {
+        "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE" => id(&d["id"]),
+        _ => id(&d["guild_id"]),
     }
 }
 
@@ -146,8 +188,7 @@ struct Inner {
     calls: Vec<RestCall>,
     violations: Vec<Violation>,
     gateway_ops: Vec<GatewayOp>,
-    /// The live gateway connection, once it has identified or resumed.
-    connection: Option<mpsc::UnboundedSender<Command>>,
+    /// WebSocket connections opened so far.
     connections: usize,
     gateway: GatewayState,
     world: state::World,
@@ -175,26 +216,70 @@ impl Shared {
         self.next_id.fetch_add(1 << 22, Ordering::SeqCst)
     }
 
-    /// Sends a dispatch on the live connection, if any, and keeps it for RESUME. A message it
-    /// carries becomes part of the fake's world.
+    /// Sends a dispatch to the shard Discord would send it to (the guild's, or shard 0), on its
+    /// live connection if any, and keeps it for RESUME. A message it carries becomes part of the
+    /// fake's world. With no session for that shard nobody is told, as on Discord.
     fn dispatch_frame(&self, event: &str, d: &Value) {
-        let mut inner = self.lock();
-        if event == "MESSAGE_CREATE" {
-            let id = |v: &Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
-            if let (Some(m), Some(c), Some(a)) =
-                (id(&d["id"]), id(&d["channel_id"]), id(&d["author"]["id"]))
-            {
-                inner.world.messages.insert(m, (c, a));
+        let shard = {
+            let mut inner = self.lock();
+            if event == "MESSAGE_CREATE" {
+                let id = |v: &Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
+                if let (Some(m), Some(c), Some(a)) =
+                    (id(&d["id"]), id(&d["channel_id"]), id(&d["author"]["id"]))
+                {
+                    inner.world.messages.insert(m, (c, a));
+                }
             }
-        }
-        inner.gateway.seq += 1;
-        let s = inner.gateway.seq;
+            dispatch_guild(event, d).map_or(0, |g| inner.gateway.shard_of(g))
+        };
+        self.dispatch_to(shard, event, d);
+    }
+
+    /// Sends a dispatch in `shard`'s session.
+    fn dispatch_to(&self, shard: u32, event: &str, d: &Value) {
+        let mut inner = self.lock();
+        let Some(session) = inner.gateway.sessions.get_mut(&shard) else {
+            return;
+        };
+        session.seq += 1;
+        let s = session.seq;
         let frame = json!({"op": 0, "s": s, "t": event, "d": d}).to_string();
-        inner.gateway.log.push((s, frame.clone()));
-        if let Some(conn) = &inner.connection {
+        session.log.push((s, frame.clone()));
+        if let Some(conn) = &session.connection {
             // A connection that just died leaves the frame to RESUME.
             let _ = conn.send(Command::Send(frame));
         }
+    }
+
+    /// GET /gateway/bot: the recommended shard count (one per 1,000 guilds) and the session
+    /// start limit Discord gives a bot of this size (1,000 IDENTIFYs a day, one at a time).
+    fn bot_gateway(&self) -> Value {
+        let inner = self.lock();
+        let shards = inner.world.guilds.len().div_ceil(GUILDS_PER_SHARD).max(1);
+        let reset_after = inner.gateway.first_start.map_or(0, |t| {
+            let day = Duration::from_secs(24 * 60 * 60);
+            day.saturating_sub(t.elapsed()).as_millis() as u64
+        });
+        json!({
+            "url": format!("ws://{}/gateway", self.addr),
+            "shards": shards,
+            "session_start_limit": {
+                "total": SESSION_START_TOTAL,
+                "remaining": SESSION_START_TOTAL.saturating_sub(inner.gateway.started),
+                "reset_after": reset_after,
+                "max_concurrency": 1
+            }
+        })
+    }
+
+    /// The live connections, shard by shard.
+    fn live_connections(&self) -> Vec<mpsc::UnboundedSender<Command>> {
+        self.lock()
+            .gateway
+            .sessions
+            .values()
+            .filter_map(|s| s.connection.clone())
+            .collect()
     }
 
     fn violation(&self, method: &Method, path: &str, what: String) {
@@ -205,6 +290,16 @@ impl Shared {
         });
     }
 }
+
+/// A guild added with [`FakeDiscord::add_guild_on_shard`]: its ID and its `#support` channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FakeGuild {
+    pub id: u64,
+    pub channel: u64,
+}
+
+/// Milliseconds since Discord's epoch (2015) of the fake's extra guilds: mid-2023.
+const GUILD_EPOCH_MS: u64 = 266_000_000_000;
 
 pub struct FakeDiscord {
     shared: Arc<Shared>,
@@ -292,6 +387,7 @@ impl FakeDiscord {
         self.shared.lock().world.channels.insert(
             channel,
             state::Channel {
+                guild: Some(GUILD_ID),
                 kind: Kind::Text,
                 name: name.to_string(),
                 overwrites: Vec::new(),
@@ -386,8 +482,12 @@ impl FakeDiscord {
 
     /// A member starts a thread on `message` before the bot does; Discord tells the gateway.
     pub fn start_member_thread(&self, channel: u64, message: u64, name: &str) {
-        self.shared.lock().world.add_thread(channel, message, name);
-        let mut d = payloads::thread(message, channel, MEMBER_THREAD_OWNER, name, 1440);
+        let guild = {
+            let mut inner = self.shared.lock();
+            inner.world.add_thread(channel, message, name);
+            inner.world.guild_of(channel)
+        };
+        let mut d = payloads::thread(guild, message, channel, MEMBER_THREAD_OWNER, name, 1440);
         d["newly_created"] = json!(true);
         self.dispatch("THREAD_CREATE", d);
     }
@@ -511,21 +611,87 @@ impl FakeDiscord {
         self.shared.dispatch_frame(event, &d);
     }
 
+    /// Sends a raw frame on every live connection (the one, without sharding).
     pub fn send_frame(&self, frame: String) {
-        let inner = self.shared.lock();
-        let conn = inner
-            .connection
-            .as_ref()
-            .expect("the bot is connected to the fake gateway");
-        conn.send(Command::Send(frame))
-            .expect("gateway connection task is alive");
+        let connections = self.shared.live_connections();
+        assert!(
+            !connections.is_empty(),
+            "the bot is connected to the fake gateway"
+        );
+        for conn in connections {
+            conn.send(Command::Send(frame.clone()))
+                .expect("gateway connection task is alive");
+        }
     }
 
-    /// Drops the gateway connection without a close frame, as a network failure would.
+    /// Drops every gateway connection without a close frame, as a network failure would.
     pub fn drop_connection(&self) {
-        if let Some(conn) = self.shared.lock().connection.take() {
-            let _ = conn.send(Command::Drop);
+        let mut inner = self.shared.lock();
+        for session in inner.gateway.sessions.values_mut() {
+            if let Some(conn) = session.connection.take() {
+                let _ = conn.send(Command::Drop);
+            }
         }
+    }
+
+    /// Shards with a live, identified connection, lowest first.
+    pub fn connected_shards(&self) -> Vec<u32> {
+        self.shared
+            .lock()
+            .gateway
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.connection.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Waits until `shard` has a live, identified connection, or panics after `timeout`.
+    pub async fn wait_for_shard(&self, shard: u32, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.connected_shards().contains(&shard) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "shard {shard} did not connect within {timeout:?}; connected: {:?}",
+                self.connected_shards()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Adds a guild the bot is in whose events go to `shard` of `total` (its snowflake is
+    /// picked so that `(id >> 22) % total == shard`), with one text channel, `#support`. Made
+    /// before the bot connects, it is in READY; after, a GUILD_CREATE tells the shard, as when
+    /// the bot is added to a server.
+    pub fn add_guild_on_shard(&self, shard: u32, total: u32) -> FakeGuild {
+        assert!(shard < total, "shard {shard} is not one of {total}");
+        let (id, channel) = {
+            let mut inner = self.shared.lock();
+            // Guilds made in 2023, a few milliseconds apart, on the shard asked for.
+            let mut ms = GUILD_EPOCH_MS + inner.world.guilds.len() as u64 * 7;
+            while shard_of(ms << 22, total) != shard {
+                ms += 1;
+            }
+            let mut id = (ms << 22) | (1 << 17) | 42;
+            while inner.world.guilds.contains(&id) {
+                id += u64::from(total) << 22;
+            }
+            inner.world.guilds.insert(id);
+            let channel = self.shared.snowflake();
+            inner.world.channels.insert(
+                channel,
+                state::Channel {
+                    guild: Some(id),
+                    kind: Kind::Text,
+                    name: "support".into(),
+                    overwrites: Vec::new(),
+                },
+            );
+            (id, channel)
+        };
+        let created = payloads::guild(&self.shared.lock().world, id);
+        self.dispatch("GUILD_CREATE", created);
+        FakeGuild { id, channel }
     }
 
     pub fn next_id(&self) -> u64 {
@@ -560,10 +726,9 @@ impl FakeDiscord {
         mentions: &[u64],
     ) -> u64 {
         let id = self.next_id();
-        self.dispatch(
-            "MESSAGE_CREATE",
-            message_payload(id, channel_id, author, content, mentions),
-        );
+        let d =
+            self.in_guild_of_channel(message_payload(id, channel_id, author, content, mentions));
+        self.dispatch("MESSAGE_CREATE", d);
         id
     }
 
@@ -576,10 +741,20 @@ impl FakeDiscord {
         roles: &[u64],
     ) -> u64 {
         let id = self.next_id();
-        let mut d = message_payload(id, channel_id, author, content, &[]);
+        let mut d = self.in_guild_of_channel(message_payload(id, channel_id, author, content, &[]));
         d["member"]["roles"] = roles.iter().map(|r| json!(r.to_string())).collect();
         self.dispatch("MESSAGE_CREATE", d);
         id
+    }
+
+    /// `d` (a message) with the `guild_id` of the guild its channel belongs to.
+    fn in_guild_of_channel(&self, mut d: Value) -> Value {
+        let channel = d["channel_id"].as_str().and_then(|c| c.parse().ok());
+        if let Some(channel) = channel {
+            let guild = self.shared.lock().world.guild_of(channel);
+            d["guild_id"] = Value::from(guild.to_string());
+        }
+        d
     }
 
     /// Creates an interaction in `channel_id` that Discord would have sent `age` ago, without

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use super::state::{Channel, Kind, MOD_ROLE_PERMISSIONS, World};
+use super::state::{Channel, Kind, MOD_ROLE_PERMISSIONS, World, bot_role_of, mod_role_of};
 use serenity::model::event::{
     GuildCreateEvent, InteractionCreateEvent, MessageCreateEvent, MessageDeleteBulkEvent,
     MessageDeleteEvent, MessageUpdateEvent, ReadyEvent, ThreadCreateEvent,
@@ -190,20 +190,37 @@ pub fn check<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Value {
     v
 }
 
-pub fn ready(session: &str, addr: SocketAddr) -> Value {
-    json!({
-        "v": 10, "user": bot_user(), "guilds": [{"id": GUILD_ID.to_string(), "unavailable": true}],
+/// READY for one connection: the guilds on its shard (as unavailable, GUILD_CREATE follows),
+/// and the shard itself when the client identified with one.
+pub fn ready(session: &str, addr: SocketAddr, guilds: &[u64], shard: Option<[u32; 2]>) -> Value {
+    let guilds: Vec<Value> = guilds
+        .iter()
+        .map(|g| json!({"id": g.to_string(), "unavailable": true}))
+        .collect();
+    let mut ready = json!({
+        "v": 10, "user": bot_user(), "guilds": guilds,
         "session_id": session, "resume_gateway_url": format!("ws://{addr}/gateway"),
         "application": {"id": BOT_ID.to_string(), "flags": 0}
-    })
+    });
+    if let Some(shard) = shard {
+        ready["shard"] = json!(shard);
+    }
+    ready
 }
 
 /// A public thread as Discord describes it.
-pub fn thread(id: u64, parent: u64, owner: u64, name: &str, archive_minutes: u64) -> Value {
+pub fn thread(
+    guild: u64,
+    id: u64,
+    parent: u64,
+    owner: u64,
+    name: &str,
+    archive_minutes: u64,
+) -> Value {
     check::<serenity::model::channel::GuildChannel>(
         "thread",
         json!({
-            "id": id.to_string(), "type": 11, "guild_id": GUILD_ID.to_string(),
+            "id": id.to_string(), "type": 11, "guild_id": guild.to_string(),
             "parent_id": parent.to_string(), "owner_id": owner.to_string(),
             "name": name, "last_message_id": null, "rate_limit_per_user": 0,
             "message_count": 0, "member_count": 1, "total_message_sent": 0, "flags": 0,
@@ -215,13 +232,21 @@ pub fn thread(id: u64, parent: u64, owner: u64, name: &str, archive_minutes: u64
     )
 }
 
-/// The test guild as GUILD_CREATE describes it: its roles with their permissions and its text
+/// Guild names as communities pick them.
+const GUILD_NAMES: &[&str] = &[
+    "Pixel Forge Modding",
+    "r/selfhosted — Homelab Help",
+    "Lernen & Entwickeln 🇩🇪",
+    "Nightcore Devs",
+];
+
+/// A guild as GUILD_CREATE describes it: its roles with their permissions and its text
 /// channels with their permission overwrites, from the fake's world.
-pub(super) fn guild(world: &World) -> Value {
+pub(super) fn guild(world: &World, id: u64) -> Value {
     let mut channels: Vec<(&u64, &Channel)> = world
         .channels
         .iter()
-        .filter(|(_, c)| c.kind == Kind::Text)
+        .filter(|(_, c)| c.kind == Kind::Text && c.guild == Some(id))
         .collect();
     channels.sort_by_key(|(id, _)| **id);
     let channels: Vec<Value> = channels
@@ -243,22 +268,28 @@ pub(super) fn guild(world: &World) -> Value {
             })
         })
         .collect();
+    let name = if id == GUILD_ID {
+        "Acme Cloud — Community & Support"
+    } else {
+        GUILD_NAMES[(id % GUILD_NAMES.len() as u64) as usize]
+    };
+    let (bot_role, mod_role) = (bot_role_of(id), mod_role_of(id));
     json!({
-        "id": GUILD_ID.to_string(), "name": "Acme Cloud — Community & Support", "icon": null,
+        "id": id.to_string(), "name": name, "icon": null,
         "owner_id": OWNER_ID.to_string(),
         "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0,
         "roles": [
-            {"id": GUILD_ID.to_string(), "name": "@everyone", "color": 0, "colors": {"primary_color": 0},
+            {"id": id.to_string(), "name": "@everyone", "color": 0, "colors": {"primary_color": 0},
              "hoist": false, "managed": false, "permissions": world.everyone.to_string(), "position": 0},
-            {"id": BOT_ROLE.to_string(), "name": "supportbot", "color": 0, "colors": {"primary_color": 0},
+            {"id": bot_role.to_string(), "name": "supportbot", "color": 0, "colors": {"primary_color": 0},
              "hoist": false, "managed": true, "permissions": world.bot_role.to_string(), "position": 1},
-            {"id": MOD_ROLE.to_string(), "name": "moderators", "color": 0, "colors": {"primary_color": 0},
+            {"id": mod_role.to_string(), "name": "moderators", "color": 0, "colors": {"primary_color": 0},
              "hoist": true, "managed": false, "permissions": MOD_ROLE_PERMISSIONS.to_string(), "position": 2}
         ],
         "emojis": [], "features": [], "mfa_level": 0, "system_channel_flags": 0, "premium_tier": 0,
         "preferred_locale": "en-US", "nsfw_level": 0, "stickers": [], "premium_progress_bar_enabled": false,
         "joined_at": TIMESTAMP, "large": false, "member_count": 2, "voice_states": [],
-        "members": [{"user": bot_user(), "roles": [BOT_ROLE.to_string()], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0}],
+        "members": [{"user": bot_user(), "roles": [bot_role.to_string()], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0}],
         "channels": channels,
         "threads": [], "presences": [], "stage_instances": [], "guild_scheduled_events": []
     })

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::limits;
 use super::payloads::{
-    BOT_ID, GUILD_ID, OWNER_ID, TIMESTAMP, TOKEN, bot_user, check, check_dispatch, posted_message,
-    thread, user,
+    BOT_ID, OWNER_ID, TIMESTAMP, TOKEN, bot_user, check, check_dispatch, posted_message, thread,
+    user,
 };
 use super::ratelimit::{Headers, Verdict};
 use super::spec::{Operation, Problem, SPEC, invalid_form_body};
@@ -260,11 +260,7 @@ fn finish(
 fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(String)) -> Reply {
     match op.id.as_str() {
         "get_gateway" => Reply::ok(json!({"url": format!("ws://{}/gateway", shared.addr)})),
-        "get_bot_gateway" => Reply::ok(json!({
-            "url": format!("ws://{}/gateway", shared.addr),
-            "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
-        })),
+        "get_bot_gateway" => Reply::ok(shared.bot_gateway()),
         "get_my_user" => Reply::ok(bot_user()),
         "get_my_oauth2_application" => Reply::ok(json!({
             "id": BOT_ID.to_string(), "name": "supportbot", "icon": null, "description": "",
@@ -320,15 +316,16 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
             let message: u64 = op.param("message_id").parse().unwrap_or(0);
             let name = body["name"].as_str().unwrap_or("thread");
             let archive = body["auto_archive_duration"].as_u64().unwrap_or(4320);
-            {
+            let guild = {
                 let mut inner = shared.lock();
                 if let Err(r) = inner.world.may_start_thread(channel, message) {
                     return Reply::refused(r);
                 }
                 // A thread started on a message has the message's ID.
                 inner.world.add_thread(channel, message, name);
-            }
-            let thread = thread(message, channel, BOT_ID, name, archive);
+                inner.world.guild_of(channel)
+            };
+            let thread = thread(guild, message, channel, BOT_ID, name, archive);
             // Discord tells the gateway about the new thread too.
             let mut d = thread.clone();
             d["newly_created"] = json!(true);
@@ -366,6 +363,7 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
                         inner.world.channels.insert(
                             id,
                             super::state::Channel {
+                                guild: None,
                                 kind: Kind::Dm { recipient },
                                 name: String::new(),
                                 overwrites: Vec::new(),
@@ -393,7 +391,7 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
             Reply::ok(check::<serenity::model::guild::Member>(
                 "member",
                 json!({
-                    "guild_id": GUILD_ID.to_string(),
+                    "guild_id": op.param("guild_id"),
                     "user": user(member, false),
                     "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false, "flags": 0,
                     "pending": false, "premium_since": null, "nick": null, "avatar": null,
@@ -412,13 +410,13 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
         "delete_message" => {
             let channel: u64 = op.param("channel_id").parse().unwrap_or(0);
             let message: u64 = op.param("message_id").parse().unwrap_or(0);
-            let allowed = {
+            let (allowed, guild) = {
                 let mut inner = shared.lock();
                 let allowed = inner.world.may_delete(channel, message);
                 if allowed.is_ok() {
                     inner.world.messages.remove(&message);
                 }
-                allowed
+                (allowed, inner.world.guild_of(channel))
             };
             match allowed {
                 Ok(()) => {
@@ -427,7 +425,7 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
                     let d = json!({
                         "id": op.param("message_id"),
                         "channel_id": op.param("channel_id"),
-                        "guild_id": GUILD_ID.to_string()
+                        "guild_id": guild.to_string()
                     });
                     check_dispatch("MESSAGE_DELETE", &d);
                     shared.dispatch_frame("MESSAGE_DELETE", &d);

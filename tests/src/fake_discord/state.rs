@@ -1,11 +1,12 @@
-//! What the fake's Discord knows: the guild's channels and threads, the messages in them, the
-//! roles and channel overwrites that make up the bot's permissions, and members who accept no
-//! direct messages. REST answers are decided against it, the way Discord decides them.
+//! What the fake's Discord knows: the guilds the bot is in, their channels and threads, the
+//! messages in them, the roles and channel overwrites that make up the bot's permissions, and
+//! members who accept no direct messages. REST answers are decided against it, the way Discord
+//! decides them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::payloads::{
-    BOT_ID, BOT_ROLE, GUILD_ID, OTHER_CHANNEL, OWNER_ID, STAFF_CHANNEL, SUPPORT_CHANNEL,
+    BOT_ID, BOT_ROLE, GUILD_ID, MOD_ROLE, OTHER_CHANNEL, OWNER_ID, STAFF_CHANNEL, SUPPORT_CHANNEL,
 };
 
 /// Discord's permission bits the bot's work needs.
@@ -50,6 +51,8 @@ pub(super) struct Overwrite {
 
 #[derive(Debug, Clone)]
 pub(super) struct Channel {
+    /// The guild it belongs to; `None` for a DM.
+    pub guild: Option<u64>,
     pub kind: Kind,
     pub name: String,
     pub overwrites: Vec<Overwrite>,
@@ -95,7 +98,27 @@ impl Refusal {
     }
 }
 
+/// The bot's own role in `guild`: Discord makes one per guild for a bot it adds.
+pub fn bot_role_of(guild: u64) -> u64 {
+    if guild == GUILD_ID {
+        BOT_ROLE
+    } else {
+        guild + 1
+    }
+}
+
+/// The moderators' role in `guild`.
+pub fn mod_role_of(guild: u64) -> u64 {
+    if guild == GUILD_ID {
+        MOD_ROLE
+    } else {
+        guild + 2
+    }
+}
+
 pub(super) struct World {
+    /// The guilds the bot is in: READY lists them, each gets a GUILD_CREATE.
+    pub guilds: BTreeSet<u64>,
     pub everyone: u64,
     pub bot_role: u64,
     pub channels: HashMap<u64, Channel>,
@@ -108,11 +131,13 @@ pub(super) struct World {
 impl Default for World {
     fn default() -> Self {
         let text = |name: &str| Channel {
+            guild: Some(GUILD_ID),
             kind: Kind::Text,
             name: name.to_string(),
             overwrites: Vec::new(),
         };
         World {
+            guilds: BTreeSet::from([GUILD_ID]),
             everyone: EVERYONE_PERMISSIONS,
             bot_role: BOT_ROLE_PERMISSIONS,
             channels: HashMap::from([
@@ -127,6 +152,14 @@ impl Default for World {
 }
 
 impl World {
+    /// The guild `channel` belongs to; the test guild for a channel the fake does not know.
+    pub fn guild_of(&self, channel: u64) -> u64 {
+        self.channels
+            .get(&channel)
+            .and_then(|c| c.guild)
+            .unwrap_or(GUILD_ID)
+    }
+
     /// The bot's permissions in `channel` (Discord's algorithm: @everyone, then the bot's
     /// roles, then channel overwrites for @everyone, the roles and the member; a thread takes
     /// its parent's), or `UnknownChannel`.
@@ -152,8 +185,9 @@ impl World {
                 .fold((0, 0), |(a, d), o| (a | o.allow, d | o.deny));
             p = (p & !deny) | allow;
         };
-        apply(&|o| !o.member && o.id == GUILD_ID);
-        apply(&|o| !o.member && o.id == BOT_ROLE);
+        let guild = target.guild.unwrap_or(GUILD_ID);
+        apply(&|o| !o.member && o.id == guild);
+        apply(&|o| !o.member && o.id == bot_role_of(guild));
         apply(&|o| o.member && o.id == BOT_ID);
         if p & perm::VIEW_CHANNEL == 0 {
             return Ok(0);
@@ -205,9 +239,11 @@ impl World {
     }
 
     pub fn add_thread(&mut self, parent: u64, message: u64, name: &str) {
+        let guild = self.guild_of(parent);
         self.channels.insert(
             message,
             Channel {
+                guild: Some(guild),
                 kind: Kind::Thread { parent },
                 name: name.to_string(),
                 overwrites: Vec::new(),
