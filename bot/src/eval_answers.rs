@@ -474,6 +474,7 @@ async fn sweep(
                         history: &history,
                         tokens_left: None,
                         api_key: None,
+                        language: None,
                     })
                     .await;
                 let cited: Vec<HashSet<String>> = answer

@@ -31,6 +31,19 @@ pub struct GuildSettings {
     /// The guild's own, shorter retention periods.
     #[serde(skip_serializing_if = "RetentionOverrides::is_empty")]
     pub retention: RetentionOverrides,
+    /// The guild's language (ISO 639-1): answers fall back to it when a member's language
+    /// cannot be told, and its knowledge is stemmed in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+impl GuildSettings {
+    /// The guild's language, when it set one the agent knows.
+    pub fn language(&self) -> Option<agent::answer::Language> {
+        self.language
+            .as_deref()
+            .and_then(agent::answer::Language::from_code)
+    }
 }
 
 /// A guild may keep its data for less time than the instance does, never for more: each period

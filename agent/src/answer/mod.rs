@@ -54,6 +54,9 @@ pub struct Question<'a> {
     pub tokens_left: Option<u64>,
     /// The guild's own API key for the primary provider, when it gave one.
     pub api_key: Option<&'a SecretString>,
+    /// The guild's language: answers are in the member's language, and in this one when the
+    /// member's cannot be told (a short message); `None` falls back to the instance's.
+    pub language: Option<Language>,
 }
 
 /// The decision and how it was reached.
@@ -144,7 +147,8 @@ impl Agent {
     /// honest handoff, recorded in the trace.
     pub async fn answer(&self, q: &Question<'_>) -> Answer {
         let started = Instant::now();
-        let language = language::detect(q.text, self.settings.default_language);
+        let language =
+            language::detect(q.text, q.language.unwrap_or(self.settings.default_language));
         let phrases = language::phrases(language);
         let mut trace = Trace::default();
         let result = match &self.chain {

@@ -43,12 +43,14 @@ impl Pipeline {
             .collect();
         let tokens_left = self.tokens_left(guild).await?;
         let own_key = self.guild_llm_key(guild).await;
+        let guild_language = self.guilds.get(inbound.guild_id).await?.settings.language();
         let question = Question {
             guild_id: inbound.guild_id,
             text: &inbound.content,
             history: &history,
             tokens_left,
             api_key: own_key.as_ref(),
+            language: guild_language,
         };
         let answer = {
             let typing = async {

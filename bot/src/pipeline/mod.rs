@@ -289,6 +289,12 @@ impl Pipeline {
         &self.store
     }
 
+    /// The instance's master key, which seals what guilds give us; `None` when the operator set
+    /// none (then no guild secret can be stored).
+    pub fn master_key(&self) -> Option<&store::MasterKey> {
+        self.settings.master_key.as_deref()
+    }
+
     pub fn agent(&self) -> &Agent {
         &self.agent
     }

@@ -880,6 +880,31 @@ impl FakeDiscord {
         id
     }
 
+    /// A member submitting a form (modal) the bot showed: `fields` are the text inputs'
+    /// custom IDs and what was typed, each in its own action row as Discord sends them.
+    pub fn submit_modal(
+        &self,
+        custom_id: &str,
+        fields: &[(&str, &str)],
+        channel_id: u64,
+        user_id: u64,
+        permissions: u64,
+    ) -> u64 {
+        let id = self.next_id();
+        let mut d = interaction_base(id, 5, channel_id, user_id, permissions);
+        let rows: Vec<Value> = fields
+            .iter()
+            .map(|(field, value)| {
+                json!({"type": 1, "components": [
+                    {"type": 4, "custom_id": field, "value": value}
+                ]})
+            })
+            .collect();
+        d["data"] = json!({"custom_id": custom_id, "components": rows});
+        self.dispatch_interaction(id, d);
+        id
+    }
+
     /// Sends one raw HTTP/1.1 request to the fake's REST side, as any client could, and returns
     /// the status and JSON body (`Null` when empty).
     pub async fn raw_request(

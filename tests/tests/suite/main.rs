@@ -20,6 +20,7 @@ mod pipeline_data;
 mod postgres_tls;
 mod rate_limits;
 mod redaction;
+mod setup;
 mod sharding;
 mod store_conformance;
 mod store_data;

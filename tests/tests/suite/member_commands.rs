@@ -38,7 +38,7 @@ fn replies_to(fake: &FakeDiscord, interaction: u64) -> Vec<RestCall> {
 
 /// Waits for the first reply to `interaction` with text in it; returns its body (the
 /// callback's `data`, or the webhook message).
-async fn private_text(fake: &FakeDiscord, interaction: u64) -> Value {
+pub(crate) async fn private_text(fake: &FakeDiscord, interaction: u64) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         for call in replies_to(fake, interaction) {
@@ -70,12 +70,12 @@ async fn private_text(fake: &FakeDiscord, interaction: u64) -> Value {
     }
 }
 
-fn content(body: &Value) -> String {
+pub(crate) fn content(body: &Value) -> String {
     body["content"].as_str().unwrap_or_default().to_string()
 }
 
 /// The custom IDs of a reply's buttons.
-fn button_ids(body: &Value) -> Vec<String> {
+pub(crate) fn button_ids(body: &Value) -> Vec<String> {
     body["components"]
         .as_array()
         .into_iter()

@@ -9,6 +9,7 @@ mod audit;
 mod channel;
 mod policy;
 mod privacy;
+mod setup;
 mod support;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
         policy::policy(),
         ask::ask(),
         privacy::privacy(),
+        setup::setup(),
     ]
 }
 
