@@ -7,6 +7,8 @@
 mod ask;
 mod audit;
 mod channel;
+mod knowledge;
+mod knowledge_ingest;
 mod policy;
 mod privacy;
 mod support;
@@ -28,6 +30,7 @@ pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
         policy::policy(),
         ask::ask(),
         privacy::privacy(),
+        knowledge::knowledge(),
     ]
 }
 
