@@ -21,8 +21,8 @@ const OTHER_GUILD: u64 = 1_187_402_263_094_960_128;
 /// Every permission but Manage Server (Administrator included would grant it).
 const ALL_BUT_MANAGE_GUILD: u64 = 0x7ff_ffff_ffff & !MANAGE_GUILD & !0x8;
 
-const REFUNDS_MD: &str = "# Refunds\n\n## Ask for a refund\n\nWrite to billing within 30 \
-     days and quote your invoice number. Refunds reach your card within five working days.\n";
+const EXPORTS_MD: &str = "# Reports\n\n## Export a report as CSV\n\nOpen **Reports**, pick \
+     the report and click **Export CSV**. The file holds every column you chose, in that order.\n";
 
 /// Guild B's private page: nothing of it may reach guild A.
 const OTHER_DOCS: &[(&str, &str)] = &[(
@@ -153,14 +153,14 @@ async fn an_attached_file_is_added_with_progress_then_searched_and_answered_from
     // The product's other docs are there already: the new file joins them.
     let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
 
-    let added = add_file(&fake, "refunds.md", "text/markdown", REFUNDS_MD.as_bytes());
+    let added = add_file(&fake, "reports.md", "text/markdown", EXPORTS_MD.as_bytes());
     let deferred = callback(&fake, added).await;
     assert_eq!(deferred["type"], 5);
     assert_eq!(deferred["data"]["flags"], 64);
     let edits = edits_until(&fake, added, |e| e.starts_with("Added")).await;
     let last = edits.last().expect("a final edit");
     assert!(
-        last.starts_with("Added `refunds.md`:") && last.contains("chunks indexed"),
+        last.starts_with("Added `reports.md`:") && last.contains("chunks indexed"),
         "the final reply sums up the ingest: {last}"
     );
     assert!(
@@ -174,20 +174,20 @@ async fn an_attached_file_is_added_with_progress_then_searched_and_answered_from
     let found = run(
         &fake,
         "search",
-        json!([{"name": "query", "type": 3, "value": "how do I get a refund?"}]),
+        json!([{"name": "query", "type": 3, "value": "how do I export a report?"}]),
         ADMIN,
         MANAGE_GUILD,
     )
     .await;
     assert!(
-        found.contains("**Refunds** › Ask for a refund") && found.contains("score"),
+        found.contains("**Reports** › Export a report as CSV") && found.contains("score"),
         "search shows the chunk with its title, heading and score: {found}"
     );
 
     let message = fake.send_message(
         SUPPORT_CHANNEL,
         Author::Member(MEMBER),
-        "How do I ask for a refund?",
+        "How do I export a report as CSV?",
     );
     let thread = thread_for(&fake, message).await;
     let reply = fake
@@ -195,7 +195,7 @@ async fn an_attached_file_is_added_with_progress_then_searched_and_answered_from
         .await;
     let answer = reply.body["content"].as_str().unwrap_or_default();
     assert!(
-        answer.contains("invoice number"),
+        answer.contains("click Export CSV") && answer.contains("(`reports.md`)"),
         "the bot answers from the uploaded file: {answer}"
     );
     bot.stop().await.unwrap();
@@ -428,10 +428,10 @@ async fn a_click_on_remove_by_someone_who_lost_manage_server_removes_nothing() {
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
     let bot = RunningBot::start(&fake, &db).await;
-    let added = add_file(&fake, "refunds.md", "text/markdown", REFUNDS_MD.as_bytes());
+    let added = add_file(&fake, "reports.md", "text/markdown", EXPORTS_MD.as_bytes());
     final_text(&fake, added).await;
     let list = run(&fake, "list", json!([]), ADMIN, MANAGE_GUILD).await;
-    let id = source_id(&list, "refunds.md");
+    let id = source_id(&list, "reports.md");
 
     let asked = fake.send_command(
         "knowledge",
@@ -451,7 +451,7 @@ async fn a_click_on_remove_by_someone_who_lost_manage_server_removes_nothing() {
         "{answer}"
     );
     let list = run(&fake, "list", json!([]), ADMIN, MANAGE_GUILD).await;
-    assert_eq!(source_id(&list, "refunds.md"), id, "the source is still there");
+    assert_eq!(source_id(&list, "reports.md"), id, "the source is still there");
     bot.stop().await.unwrap();
 }
 
