@@ -231,6 +231,59 @@ async fn a_broken_or_unsupported_file_gets_a_clear_error_and_adds_nothing() {
     bot.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn an_attachment_not_on_discords_cdn_or_over_the_limit_is_never_downloaded() {
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    let page = Arc::new(Mutex::new(shipping_page(3)));
+    let inside = serve_page(page).await;
+    let bot = RunningBot::start(&fake, &db).await;
+
+    // Resolved data naming an internal address instead of Discord's CDN.
+    let forged = |url: &str, size: u64| {
+        let attachment = json!({
+            "id": "1190000000000000001", "filename": "notes.md", "size": size,
+            "url": url, "proxy_url": url, "content_type": "text/markdown", "ephemeral": true
+        });
+        fake.send_command_resolved(
+            "knowledge",
+            json!([{"name": "add", "type": 1,
+                    "options": [{"name": "file", "type": 11, "value": "1190000000000000001"}]}]),
+            json!({"attachments": {"1190000000000000001": attachment}}),
+            SUPPORT_CHANNEL,
+            ADMIN,
+            MANAGE_GUILD,
+        )
+    };
+    let text = final_text(&fake, forged(&inside, 120)).await;
+    assert_eq!(
+        text,
+        "Not added: that attachment does not come from Discord's CDN; nothing was downloaded."
+    );
+    let text = final_text(
+        &fake,
+        forged("https://cdn.discordapp.com.evil.example/a/b/notes.md", 120),
+    )
+    .await;
+    assert!(text.contains("does not come from Discord's CDN"), "{text}");
+    let text = final_text(
+        &fake,
+        forged(
+            "https://cdn.discordapp.com/ephemeral-attachments/1/2/notes.md",
+            64 * 1024 * 1024,
+        ),
+    )
+    .await;
+    assert!(
+        text.contains("files up to 10485760 bytes can be added"),
+        "the size limit is said: {text}"
+    );
+    assert!(fake.cdn_requests().is_empty(), "{:?}", fake.cdn_requests());
+    let list = run(&fake, "list", json!([]), ADMIN, MANAGE_GUILD).await;
+    assert!(list.starts_with("No knowledge sources"), "{list}");
+    bot.stop().await.unwrap();
+}
+
 /// A page server on 127.0.0.1 whose page text the test can change.
 async fn serve_page(body: Arc<Mutex<String>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
