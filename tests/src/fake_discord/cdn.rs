@@ -49,7 +49,10 @@ impl Shared {
             .map_or(0, |d| d.as_secs());
         let expires = now + URL_LIFETIME_SECS;
         // Discord's `hm` is an HMAC; any value the fake can check again will do.
-        let hm = format!("{:064x}", u128::from(id.rotate_left(17)) * 0x9e37_79b9_7f4a_7c15);
+        let hm = format!(
+            "{:064x}",
+            u128::from(id.rotate_left(17)) * 0x9e37_79b9_7f4a_7c15
+        );
         let signature = format!("ex={expires:x}&is={now:x}&hm={hm}&");
         let path = format!("/ephemeral-attachments/{channel_id}/{id}/{filename}");
         let size = bytes.len();
@@ -86,7 +89,13 @@ pub(super) fn serve(shared: &Shared, method: &Method, uri: &Uri, headers: &Heade
             "an Authorization header was sent to Discord's CDN".into(),
         );
     }
-    let not_found = || (StatusCode::NOT_FOUND, "This content is no longer available.").into_response();
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            "This content is no longer available.",
+        )
+            .into_response()
+    };
     if method != Method::GET && method != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }

@@ -12,7 +12,9 @@ use tests::fake_discord::{
 };
 use tests::{RunningBot, TestDb};
 
-use crate::e2e::{DOCS, MANAGE_GUILD, MEMBER, WAIT, enable_support_channel, is_post_to, thread_for};
+use crate::e2e::{
+    DOCS, MANAGE_GUILD, MEMBER, WAIT, enable_support_channel, is_post_to, thread_for,
+};
 
 /// An admin of the test guild.
 const ADMIN: u64 = 862_004_417_229_871_104;
@@ -207,13 +209,23 @@ async fn a_broken_or_unsupported_file_gets_a_clear_error_and_adds_nothing() {
     let db = TestDb::sqlite();
     let bot = RunningBot::start(&fake, &db).await;
 
-    let broken = add_file(&fake, "manual.pdf", "application/pdf", b"this is no PDF at all");
+    let broken = add_file(
+        &fake,
+        "manual.pdf",
+        "application/pdf",
+        b"this is no PDF at all",
+    );
     let text = final_text(&fake, broken).await;
     assert!(
         text.starts_with("Not added:") && text.contains("not a PDF file"),
         "a broken PDF says what is wrong: {text}"
     );
-    let unsupported = add_file(&fake, "sheet.xlsx", "application/vnd.ms-excel", b"PK\x03\x04");
+    let unsupported = add_file(
+        &fake,
+        "sheet.xlsx",
+        "application/vnd.ms-excel",
+        b"PK\x03\x04",
+    );
     let text = final_text(&fake, unsupported).await;
     assert!(
         text.starts_with("Not added:") && text.contains("unsupported file type .xlsx"),
@@ -373,7 +385,12 @@ async fn a_url_is_added_listed_reindexed_after_it_changed_and_removed_after_conf
         MANAGE_GUILD,
     );
     let yes = remove_button(&fake, asked).await;
-    let click = fake.click_button(&yes.replace(":yes", ":no"), SUPPORT_CHANNEL, ADMIN, MANAGE_GUILD);
+    let click = fake.click_button(
+        &yes.replace(":yes", ":no"),
+        SUPPORT_CHANNEL,
+        ADMIN,
+        MANAGE_GUILD,
+    );
     let cancelled = click_answer(&fake, click).await;
     assert_eq!(cancelled["content"], "Cancelled: nothing was removed.");
 
@@ -504,7 +521,11 @@ async fn a_click_on_remove_by_someone_who_lost_manage_server_removes_nothing() {
         "{answer}"
     );
     let list = run(&fake, "list", json!([]), ADMIN, MANAGE_GUILD).await;
-    assert_eq!(source_id(&list, "reports.md"), id, "the source is still there");
+    assert_eq!(
+        source_id(&list, "reports.md"),
+        id,
+        "the source is still there"
+    );
     bot.stop().await.unwrap();
 }
 
@@ -567,7 +588,11 @@ async fn guild_a_admin_cannot_list_search_reindex_or_remove_guild_b_sources() {
             .starts_with(&format!("No such source: {b_id}")),
         "{answer}"
     );
-    assert!(answer["data"]["components"].as_array().is_none_or(Vec::is_empty));
+    assert!(
+        answer["data"]["components"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
     let still = store
         .knowledge_sources(OTHER_GUILD as i64)
         .await

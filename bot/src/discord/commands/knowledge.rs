@@ -8,8 +8,8 @@ use std::time::Duration;
 use knowledge::{IngestSummary, KnowledgeError, KnowledgeSource, SourceSpec};
 use poise::CreateReply;
 use serenity::all::{
-    Attachment, ButtonStyle, ComponentInteraction, ComponentInteractionCollector,
-    CreateActionRow, CreateButton, CreateInteractionResponse, CreateInteractionResponseMessage,
+    Attachment, ButtonStyle, ComponentInteraction, ComponentInteractionCollector, CreateActionRow,
+    CreateButton, CreateInteractionResponse, CreateInteractionResponseMessage,
     EditInteractionResponse, GuildId,
 };
 use tracing::{info, warn};
@@ -38,11 +38,7 @@ pub async fn knowledge(_ctx: Context<'_>) -> Result<(), Error> {
 }
 
 /// Add a file (Markdown, HTML, PDF, text) or a web page or sitemap; re-adding updates it.
-#[poise::command(
-    slash_command,
-    guild_only,
-    required_permissions = "MANAGE_GUILD",
-)]
+#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 async fn add(
     ctx: Context<'_>,
     #[description = "A Markdown, HTML, PDF or text file"] file: Option<Attachment>,
@@ -69,7 +65,11 @@ async fn add(
         (None, Some(url)) => {
             let url = url.trim().to_string();
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return edit(ctx, "Not added: the URL must start with https:// or http://.").await;
+                return edit(
+                    ctx,
+                    "Not added: the URL must start with https:// or http://.",
+                )
+                .await;
             }
             let is_sitemap =
                 sitemap.unwrap_or(false) || url.ends_with(".xml") || url.ends_with(".xml.gz");
@@ -112,7 +112,11 @@ async fn add(
             format!("Added {what}: {}", summarize(&summary))
         }
         Err(e) => {
-            info!(guild_id = guild.get(), error_kind = kind_of(&e), "knowledge add failed");
+            info!(
+                guild_id = guild.get(),
+                error_kind = kind_of(&e),
+                "knowledge add failed"
+            );
             format!("Not added: {}", explain(&e))
         }
     };
@@ -137,11 +141,7 @@ async fn list(ctx: Context<'_>) -> Result<(), Error> {
 }
 
 /// Remove a source and everything indexed from it (asks you to confirm).
-#[poise::command(
-    slash_command,
-    guild_only,
-    required_permissions = "MANAGE_GUILD",
-)]
+#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 async fn remove(
     ctx: Context<'_>,
     #[description = "The source's id, from /knowledge list"] source: i64,
@@ -164,7 +164,11 @@ async fn remove(
     settle(&ctx, &click, &format!("Removing source {}…", found.id)).await?;
     let text = match knowledge.remove(guild.get() as i64, found.id).await {
         Ok(()) => {
-            info!(guild_id = guild.get(), source_id = found.id, "knowledge source removed");
+            info!(
+                guild_id = guild.get(),
+                source_id = found.id,
+                "knowledge source removed"
+            );
             format!(
                 "Removed source {} ({}) and its chunks.",
                 found.id,
@@ -181,11 +185,7 @@ async fn remove(
 }
 
 /// Fetch a source again (or all of them) and re-index what changed.
-#[poise::command(
-    slash_command,
-    guild_only,
-    required_permissions = "MANAGE_GUILD",
-)]
+#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 async fn reindex(
     ctx: Context<'_>,
     #[description = "The source's id (default: every source)"] source: Option<i64>,
@@ -234,16 +234,16 @@ async fn reindex(
         };
         lines.push(line);
     }
-    info!(guild_id = guild.get(), sources = total, "knowledge re-indexed");
+    info!(
+        guild_id = guild.get(),
+        sources = total,
+        "knowledge re-indexed"
+    );
     edit(ctx, &pack("Re-indexed:", &lines)).await
 }
 
 /// The chunks supportbot would read for a question, best first: check your docs cover it.
-#[poise::command(
-    slash_command,
-    guild_only,
-    required_permissions = "MANAGE_GUILD",
-)]
+#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 async fn search(
     ctx: Context<'_>,
     #[description = "A question as a member would ask it"]
@@ -303,11 +303,7 @@ fn no_such_source(id: i64) -> String {
 }
 
 /// One of this guild's sources by id; another guild's id is not found.
-async fn find(
-    ctx: Context<'_>,
-    guild: GuildId,
-    id: i64,
-) -> Result<Option<KnowledgeSource>, Error> {
+async fn find(ctx: Context<'_>, guild: GuildId, id: i64) -> Result<Option<KnowledgeSource>, Error> {
     let sources = ctx.data().knowledge.list(guild.get() as i64).await?;
     Ok(sources.into_iter().find(|s| s.id == id))
 }

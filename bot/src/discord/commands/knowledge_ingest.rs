@@ -44,7 +44,8 @@ pub(super) async fn download(
             limit,
         });
     }
-    let url = serenity_reqwest::Url::parse(&attachment.url).map_err(|_| UploadRefused::NotDiscord)?;
+    let url =
+        serenity_reqwest::Url::parse(&attachment.url).map_err(|_| UploadRefused::NotDiscord)?;
     if url.scheme() != "https" || url.host_str() != Some(CDN_HOST) || url.port().is_some() {
         return Err(UploadRefused::NotDiscord);
     }
