@@ -442,4 +442,25 @@ mod tests {
                 .any(|s| s.location.starts_with(".git"))
         );
     }
+
+    #[test]
+    fn an_upload_is_parsed_by_its_name_and_held_to_the_file_limits() {
+        let limits = FileLimits {
+            max_file_bytes: 64,
+            ..FileLimits::default()
+        };
+        let loaded = load_upload("guide.md", b"# Guide\n\nalpha".to_vec(), &limits);
+        assert_eq!(loaded.documents.len(), 1);
+        assert_eq!(loaded.documents[0].location, "guide.md");
+        assert_eq!(loaded.documents[0].format, Format::Markdown);
+        let reason = |l: Loaded| {
+            l.skipped
+                .first()
+                .map(|s| s.reason.clone())
+                .unwrap_or_default()
+        };
+        assert!(reason(load_upload("a.docx", b"zip".to_vec(), &limits)).contains("unsupported"));
+        assert!(reason(load_upload("a.txt", vec![b'a'; 65], &limits)).contains("larger than 64"));
+        assert!(reason(load_upload("a.pdf", b"no pdf".to_vec(), &limits)).contains("not a PDF"));
+    }
 }
