@@ -92,6 +92,8 @@ pub async fn run_wired(
     let state = Arc::new(AppState {
         pipeline: Arc::clone(&pipeline),
         knowledge: Arc::clone(&services.knowledge),
+        cdn: discord::cdn_client(wiring.discord_http.clone())
+            .context("building the HTTPS client for Discord's CDN")?,
         archive_minutes: config.discord.thread_archive_minutes,
         gate: discord::BucketGate::default(),
         health: Arc::clone(&health),

@@ -20,7 +20,7 @@ use crate::index::{
 };
 use crate::lock::DirLock;
 use crate::progress::{Progress, Stage};
-use crate::source::{Loaded, Skipped, SourceSpec, inline_documents, load_path};
+use crate::source::{Loaded, Skipped, SourceSpec, inline_documents, load_path, load_upload};
 use crate::sparse::{SparseEncoder, SparseVec};
 
 /// Points are written to the index in batches of this size, so progress moves and a huge
@@ -722,6 +722,10 @@ impl KnowledgeBase {
             SourceSpec::Path(p) => {
                 let limits = self.config.files.clone();
                 tokio::task::spawn_blocking(move || load_path(&p, &limits)).await?
+            }
+            SourceSpec::Upload { name, bytes } => {
+                let limits = self.config.files.clone();
+                Ok(tokio::task::spawn_blocking(move || load_upload(&name, bytes, &limits)).await?)
             }
             SourceSpec::Inline { name, entries } => Ok(Loaded {
                 documents: inline_documents(&name, &entries),

@@ -26,6 +26,10 @@ pub enum SourceSpec {
     Sitemap(String),
     /// Q&A entries written by an admin; `name` identifies the set so it can be replaced.
     Inline { name: String, entries: Vec<QaEntry> },
+    /// One file's bytes, uploaded rather than on disk (a Discord attachment); parsed like a
+    /// file in a folder, by its name's extension. `name` identifies it: uploading a file of
+    /// the same name again replaces it.
+    Upload { name: String, bytes: Vec<u8> },
     /// Documents already in memory (imports, evaluation corpora); `name` identifies the set.
     Documents {
         name: String,
@@ -48,6 +52,7 @@ impl SourceSpec {
             SourceSpec::Url(u) => ("url", u.clone()),
             SourceSpec::Sitemap(u) => ("sitemap", u.clone()),
             SourceSpec::Inline { name, .. } => ("inline", name.clone()),
+            SourceSpec::Upload { name, .. } => ("upload", name.clone()),
             SourceSpec::Documents { name, .. } => ("documents", name.clone()),
         })
     }
@@ -297,26 +302,74 @@ fn load_file(path: &Path, location: String, limits: &FileLimits, loaded: &mut Lo
             return;
         }
     };
+    let fallback_title = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| location.clone());
+    parse_file(format, bytes, location, fallback_title, limits, loaded);
+}
+
+/// Loads one uploaded file: the same formats, size limit and parsers as a file on disk.
+pub fn load_upload(name: &str, bytes: Vec<u8>, limits: &FileLimits) -> Loaded {
+    let mut loaded = Loaded::default();
+    let path = Path::new(name);
+    let Some(format) = format_of(path) else {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        loaded.skipped.push(Skipped {
+            location: name.to_string(),
+            reason: format!(
+                "unsupported file type .{ext} (Markdown, HTML, PDF and plain text are indexed)"
+            ),
+        });
+        return loaded;
+    };
+    if bytes.len() as u64 > limits.max_file_bytes {
+        loaded.skipped.push(Skipped {
+            location: name.to_string(),
+            reason: format!("file is larger than {} bytes", limits.max_file_bytes),
+        });
+        return loaded;
+    }
+    let fallback_title = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.to_string());
+    parse_file(
+        format,
+        bytes,
+        name.to_string(),
+        fallback_title,
+        limits,
+        &mut loaded,
+    );
+    loaded
+}
+
+fn parse_file(
+    format: Format,
+    bytes: Vec<u8>,
+    location: String,
+    fallback_title: String,
+    limits: &FileLimits,
+    loaded: &mut Loaded,
+) {
     let body = match format {
         Format::Pdf => crate::pdf::pdf_text(&bytes, &limits.parser),
         _ => decode_text(bytes),
     }
     .and_then(|body| crate::chunk::check_nesting(format, &body).map(|()| body));
     match body {
-        Ok(body) => {
-            let fallback_title = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| location.clone());
-            loaded.documents.push(Document {
-                location,
-                url: None,
-                fallback_title,
-                format,
-                body,
-            });
-        }
-        Err(reason) => loaded.skipped.push(skip(reason)),
+        Ok(body) => loaded.documents.push(Document {
+            location,
+            url: None,
+            fallback_title,
+            format,
+            body,
+        }),
+        Err(reason) => loaded.skipped.push(Skipped { location, reason }),
     }
 }
 
@@ -388,5 +441,26 @@ mod tests {
                 .iter()
                 .any(|s| s.location.starts_with(".git"))
         );
+    }
+
+    #[test]
+    fn an_upload_is_parsed_by_its_name_and_held_to_the_file_limits() {
+        let limits = FileLimits {
+            max_file_bytes: 64,
+            ..FileLimits::default()
+        };
+        let loaded = load_upload("guide.md", b"# Guide\n\nalpha".to_vec(), &limits);
+        assert_eq!(loaded.documents.len(), 1);
+        assert_eq!(loaded.documents[0].location, "guide.md");
+        assert_eq!(loaded.documents[0].format, Format::Markdown);
+        let reason = |l: Loaded| {
+            l.skipped
+                .first()
+                .map(|s| s.reason.clone())
+                .unwrap_or_default()
+        };
+        assert!(reason(load_upload("a.docx", b"zip".to_vec(), &limits)).contains("unsupported"));
+        assert!(reason(load_upload("a.txt", vec![b'a'; 65], &limits)).contains("larger than 64"));
+        assert!(reason(load_upload("a.pdf", b"no pdf".to_vec(), &limits)).contains("not a PDF"));
     }
 }

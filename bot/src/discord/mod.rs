@@ -23,8 +23,10 @@ use crate::pipeline::Pipeline;
 /// Shared by the event handler and the slash commands.
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
-    /// The guilds' knowledge bases, for `/privacy purge-guild`.
+    /// The guilds' knowledge bases, for `/knowledge` and `/privacy purge-guild`.
     pub knowledge: Arc<knowledge::KnowledgeBase>,
+    /// Downloads the files admins attach to `/knowledge add` from Discord's CDN.
+    pub cdn: serenity_reqwest::Client,
     pub archive_minutes: u16,
     /// Shared by every delivery, so requests to one rate-limit bucket go one at a time.
     pub gate: BucketGate,
@@ -72,6 +74,21 @@ pub fn http_client(
         builder = builder.proxy(proxy).ratelimiter_disabled(true);
     }
     builder.build()
+}
+
+/// The client that downloads attachments from Discord's CDN: it follows no redirects, so a
+/// download cannot be sent anywhere but the CDN URL Discord gave. `client` is the one tests
+/// hand in (it reaches their fake as Discord); production builds its own.
+pub fn cdn_client(
+    client: Option<serenity_reqwest::Client>,
+) -> Result<serenity_reqwest::Client, serenity_reqwest::Error> {
+    match client {
+        Some(client) => Ok(client),
+        None => serenity_reqwest::Client::builder()
+            .redirect(serenity_reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(60))
+            .build(),
+    }
 }
 
 /// Why the gateway would not let the bot in, said so an admin knows what to change.

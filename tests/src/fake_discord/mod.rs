@@ -7,6 +7,7 @@
 //! ways Discord does (`gateway`). REST answers on a plain port and, as `https://discord.com`,
 //! on a TLS port (`tls`).
 
+mod cdn;
 mod gateway;
 pub mod limits;
 mod payloads;
@@ -196,6 +197,10 @@ struct Inner {
     interactions: HashMap<u64, Interaction>,
     failures: Vec<Failure>,
     delays: HashMap<String, Duration>,
+    /// Files on the fake CDN, by path.
+    cdn: HashMap<String, cdn::Stored>,
+    /// Paths requested from the CDN, in order.
+    cdn_requests: Vec<String>,
     /// Who is told of each REST call as it is answered (benchmarks that cannot afford `calls()`).
     watchers: Vec<mpsc::UnboundedSender<Answered>>,
 }
@@ -861,6 +866,37 @@ impl FakeDiscord {
         }
         self.dispatch_interaction(id, d);
         id
+    }
+
+    /// A slash command with a file attached to its option `option` (Discord's type 11): the
+    /// file goes on the fake CDN and the interaction carries it in `resolved.attachments`.
+    /// `options` are the command's other options; `subcommand` nests them all under it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_command_with_file(
+        &self,
+        name: &str,
+        subcommand: &str,
+        option: &str,
+        (filename, content_type, bytes): (&str, &str, Vec<u8>),
+        channel_id: u64,
+        user_id: u64,
+        permissions: u64,
+    ) -> u64 {
+        let attachment = self
+            .shared
+            .store_attachment(channel_id, filename, content_type, bytes);
+        let id = attachment["id"].clone();
+        let options = json!([{
+            "name": subcommand, "type": 1,
+            "options": [{"name": option, "type": 11, "value": id}]
+        }]);
+        let resolved = json!({"attachments": {id.as_str().unwrap_or_default(): attachment}});
+        self.send_command_resolved(name, options, resolved, channel_id, user_id, permissions)
+    }
+
+    /// Paths the bot downloaded (or tried to) from the fake CDN, in order.
+    pub fn cdn_requests(&self) -> Vec<String> {
+        self.shared.lock().cdn_requests.clone()
     }
 
     /// A click on a button with `custom_id`, on a message the bot posted.

@@ -86,6 +86,9 @@ pub(super) async fn rest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if super::cdn::is_cdn(&headers) {
+        return super::cdn::serve(&shared, &method, &uri, &headers);
+    }
     let path = uri.path().to_string();
     let parsed: Result<Option<Value>, String> = if body.is_empty() {
         Ok(None)

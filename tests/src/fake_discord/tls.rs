@@ -1,6 +1,7 @@
-//! The fake's REST side as `https://discord.com`: a TLS listener with a certificate for
-//! discord.com issued by a test-only CA (tests/fixtures/tls, trusted by nothing but the client
-//! built here), and serenity's HTTP client resolving discord.com to it. That way the bot keeps
+//! The fake's REST side as `https://discord.com` (and its CDN as `https://cdn.discordapp.com`):
+//! a TLS listener with a certificate for both names issued by a test-only CA (tests/fixtures/tls,
+//! trusted by nothing but the client built here), and serenity's HTTP client resolving both
+//! names to it. That way the bot keeps
 //! serenity's rate limiter on, as in production; serenity's proxy setting only works with it off.
 
 use std::io;
@@ -64,8 +65,8 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-/// serenity's HTTP client, reaching `https://discord.com` at `addr` and trusting only the
-/// test CA.
+/// serenity's HTTP client, reaching `https://discord.com` and `https://cdn.discordapp.com` at
+/// `addr` and trusting only the test CA. Like the bot's own CDN client, it follows no redirects.
 pub fn client(addr: SocketAddr) -> serenity_reqwest::Client {
     serenity_reqwest::Client::builder()
         .use_rustls_tls()
@@ -74,6 +75,8 @@ pub fn client(addr: SocketAddr) -> serenity_reqwest::Client {
             serenity_reqwest::Certificate::from_der(CA).expect("the fixture CA parses"),
         )
         .resolve("discord.com", addr)
+        .resolve(super::cdn::HOST, addr)
+        .redirect(serenity_reqwest::redirect::Policy::none())
         .build()
         .expect("build the HTTPS client for the fake")
 }

@@ -7,6 +7,7 @@ mod e2e;
 mod edits;
 mod fuzz;
 mod gateway;
+mod knowledge_commands;
 mod llm;
 mod member_commands;
 mod models;

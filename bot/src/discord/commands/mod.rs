@@ -7,6 +7,8 @@
 mod ask;
 mod audit;
 mod channel;
+mod knowledge;
+mod knowledge_ingest;
 mod policy;
 mod privacy;
 mod setup;
@@ -30,6 +32,7 @@ pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
         ask::ask(),
         privacy::privacy(),
         setup::setup(),
+        knowledge::knowledge(),
     ]
 }
 
