@@ -21,16 +21,25 @@ pub enum ChannelMode {
     /// Answers questions that need an answer without a mention; thanks, greetings, chit-chat
     /// and talk between members are left alone.
     Auto,
+    /// A forum channel: every new post is answered inside the post, and the forum's status
+    /// tags ("answered", "needs human", "solved") are applied when it has them.
+    Forum,
 }
 
 impl ChannelMode {
-    pub const ALL: [ChannelMode; 3] = [ChannelMode::Off, ChannelMode::Mention, ChannelMode::Auto];
+    pub const ALL: [ChannelMode; 4] = [
+        ChannelMode::Off,
+        ChannelMode::Mention,
+        ChannelMode::Auto,
+        ChannelMode::Forum,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Off => "off",
             Self::Mention => "mention",
             Self::Auto => "auto",
+            Self::Forum => "forum",
         }
     }
 }
@@ -42,7 +51,7 @@ impl fmt::Display for ChannelMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown channel mode {0:?} (expected off, mention or auto)")]
+#[error("unknown channel mode {0:?} (expected off, mention, auto or forum)")]
 pub struct UnknownChannelMode(pub String);
 
 impl FromStr for ChannelMode {

@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serenity::all::{
-    AutoArchiveDuration, ButtonStyle, ChannelId, CreateActionRow, CreateAllowedMentions,
-    CreateButton, CreateMessage, CreateThread, EditMember, GuildId, Http, MessageId, RoleId,
-    Timestamp, UserId,
+    AutoArchiveDuration, ButtonStyle, ChannelId, ChannelType, CreateActionRow,
+    CreateAllowedMentions, CreateButton, CreateMessage, CreateThread, EditMember, EditThread,
+    ForumTagId, GuildId, Http, MessageId, RoleId, Timestamp, UserId,
 };
 
 use crate::metrics::Metrics;
-use crate::pipeline::{Delivery, DeliveryError, Outbound};
+use crate::pipeline::{Delivery, DeliveryError, Outbound, PostTag};
 
 #[derive(Clone)]
 pub struct DiscordDelivery {
@@ -163,6 +163,53 @@ impl Delivery for DiscordDelivery {
             .delete_message(&*self.http, MessageId::new(message_id))
             .await
             .map_err(|e| self.refused(e))
+    }
+
+    async fn tag_post(&self, post_id: u64, tag: PostTag) -> Result<(), DeliveryError> {
+        let _lane = self.gate.enter(format!("channel:{post_id}")).await;
+        let post = ChannelId::new(post_id)
+            .to_channel(&*self.http)
+            .await
+            .map_err(|e| self.refused(e))?;
+        let Some(post) = post.guild() else {
+            return Ok(());
+        };
+        let Some(forum) = post.parent_id else {
+            return Ok(());
+        };
+        let forum = forum
+            .to_channel(&*self.http)
+            .await
+            .map_err(|e| self.refused(e))?;
+        let Some(forum) = forum.guild().filter(|f| f.kind == ChannelType::Forum) else {
+            return Ok(());
+        };
+        let status = |id: &ForumTagId| {
+            forum
+                .available_tags
+                .iter()
+                .any(|t| t.id == *id && PostTag::ALL.iter().any(|s| s.matches(&t.name)))
+        };
+        let Some(wanted) = forum.available_tags.iter().find(|t| tag.matches(&t.name)) else {
+            return Ok(());
+        };
+        // The member's own tags stay; the bot's status tags are replaced. Discord allows five.
+        let mut tags: Vec<ForumTagId> = post
+            .applied_tags
+            .iter()
+            .copied()
+            .filter(|id| !status(id))
+            .take(4)
+            .collect();
+        tags.push(wanted.id);
+        if tags == post.applied_tags {
+            return Ok(());
+        }
+        ChannelId::new(post_id)
+            .edit_thread(&*self.http, EditThread::new().applied_tags(tags))
+            .await
+            .map_err(|e| self.refused(e))?;
+        Ok(())
     }
 
     async fn send_dm(&self, user_id: u64, text: &str) -> Result<(), DeliveryError> {

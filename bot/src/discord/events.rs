@@ -178,10 +178,16 @@ impl EventHandler for Handler {
             .as_ref()
             .map(|m| m.roles.clone())
             .unwrap_or_default();
+        let parent_channel_id = parent_channel(&ctx, guild_id, msg.channel_id);
+        // A forum post's question is its title and its first message together.
+        let content = match forum_post_title(&ctx, guild_id, &msg, parent_channel_id) {
+            Some(title) => format!("{title}\n\n{}", msg.content),
+            None => msg.content.clone(),
+        };
         let inbound = Inbound {
             guild_id: guild_id.get(),
             channel_id: msg.channel_id.get(),
-            parent_channel_id: parent_channel(&ctx, guild_id, msg.channel_id),
+            parent_channel_id,
             message_id: msg.id.get(),
             kind: InboundKind::New,
             author_id: msg.author.id.get(),
@@ -193,11 +199,29 @@ impl EventHandler for Handler {
             role_mentions: u32::try_from(msg.mention_roles.len()).unwrap_or(u32::MAX),
             mentions_everyone: msg.mention_everyone,
             addresses_others: addresses_others(&msg.content, referenced_author, bot_user_id),
-            content: msg.content,
+            content,
             received_at: Utc::now(),
         };
         self.state.pipeline.spawn(inbound, self.delivery(&ctx));
     }
+}
+
+/// The title of the forum post `msg` opens: a post's first message has the post's own ID.
+fn forum_post_title(
+    ctx: &Context,
+    guild_id: GuildId,
+    msg: &Message,
+    parent: Option<u64>,
+) -> Option<String> {
+    if parent.is_none() || msg.id.get() != msg.channel_id.get() {
+        return None;
+    }
+    ctx.cache.guild(guild_id).and_then(|g| {
+        g.threads
+            .iter()
+            .find(|t| t.id == msg.channel_id)
+            .map(|t| t.name.clone())
+    })
 }
 
 /// The parent channel of a thread the cache knows.

@@ -44,6 +44,36 @@ pub struct Button {
     pub label: String,
 }
 
+/// A forum post's status, shown with the forum's own tags when it has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostTag {
+    Answered,
+    NeedsHuman,
+    Solved,
+}
+
+impl PostTag {
+    pub const ALL: [PostTag; 3] = [PostTag::Answered, PostTag::NeedsHuman, PostTag::Solved];
+
+    /// Whether a forum tag's name means this status: "Answered", "needs-human", "✅ Solved",
+    /// "Resolved" and the like, whatever the case, emoji or punctuation.
+    pub fn matches(self, tag_name: &str) -> bool {
+        let name: String = tag_name
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        match self {
+            PostTag::Answered => name == "answered",
+            PostTag::NeedsHuman => matches!(
+                name.as_str(),
+                "needshuman" | "needsahuman" | "humanneeded" | "needshelp" | "handedoff"
+            ),
+            PostTag::Solved => matches!(name.as_str(), "solved" | "resolved"),
+        }
+    }
+}
+
 /// One outgoing message, already split into Discord-sized parts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outbound {
@@ -125,6 +155,15 @@ pub trait Delivery: Send + Sync {
         message_id: u64,
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 
+    /// Marks a forum post with the forum's tag for `tag`, replacing the other status tags and
+    /// keeping the member's own. Nothing happens when the thread is not a forum post or the
+    /// forum has no such tag.
+    fn tag_post(
+        &self,
+        post_id: u64,
+        tag: PostTag,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+
     /// A private message to a member.
     fn send_dm(
         &self,
@@ -182,6 +221,14 @@ impl<T: Delivery> Delivery for std::sync::Arc<T> {
         text: &str,
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
         (**self).send_dm(user_id, text)
+    }
+
+    fn tag_post(
+        &self,
+        post_id: u64,
+        tag: PostTag,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        (**self).tag_post(post_id, tag)
     }
 
     fn timeout_member(
@@ -352,6 +399,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("[2] Install guide (`install.md`)"), "{text}");
+    }
+
+    #[test]
+    fn forum_tags_are_matched_by_meaning_not_spelling() {
+        assert!(PostTag::Answered.matches("✅ Answered"));
+        assert!(PostTag::NeedsHuman.matches("Needs human"));
+        assert!(PostTag::NeedsHuman.matches("needs-a-human"));
+        assert!(PostTag::Solved.matches("RESOLVED"));
+        assert!(!PostTag::Solved.matches("unsolved"));
+        assert!(!PostTag::Answered.matches("unanswered"));
     }
 
     #[test]

@@ -152,6 +152,8 @@ impl Gate {
             // Follow-ups in the bot's own thread need no mention.
             Some(_) => {}
             None if inbound.mentions_bot || rules.mode == ChannelMode::Auto => {}
+            // A forum's new post is a question by its nature.
+            None if rules.mode == ChannelMode::Forum && inbound.opens_forum_post() => {}
             None => return Err(Skip::NotAddressed),
         }
         if inbound.content.trim().is_empty() {
@@ -168,7 +170,8 @@ impl Gate {
             return Err(Skip::NoAnswerNeeded);
         }
         // Unprompted, in an `auto` channel: questions and problem reports only, not statements.
-        let unprompted = conversation.is_none() && !inbound.mentions_bot;
+        let unprompted =
+            conversation.is_none() && !inbound.mentions_bot && !inbound.opens_forum_post();
         if asks && unprompted && !asks_for_help(&inbound.content) {
             return Err(Skip::NoAnswerNeeded);
         }

@@ -56,7 +56,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use deliver::{
-    Button, Delivery, DeliveryError, MESSAGE_LIMIT, Outbound, clean, split_for_discord, thread_name,
+    Button, Delivery, DeliveryError, MESSAGE_LIMIT, Outbound, PostTag, clean, split_for_discord,
+    thread_name,
 };
 pub use gate::Skip;
 pub use moderate::{Moderated, jump_link};
@@ -105,6 +106,17 @@ pub struct Inbound {
     pub addresses_others: bool,
     pub received_at: DateTime<Utc>,
 }
+impl Inbound {
+    /// The first message of a forum post: a post is a thread whose opening message has the
+    /// thread's own ID (a thread started on a message in a text channel has that message's
+    /// ID, but the message itself lives in the parent channel).
+    pub fn opens_forum_post(&self) -> bool {
+        self.kind == InboundKind::New
+            && self.parent_channel_id.is_some()
+            && self.message_id == self.channel_id
+    }
+}
+
 /// What became of a message; logged by kind, never by content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

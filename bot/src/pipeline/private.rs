@@ -209,6 +209,10 @@ impl<D: Delivery> Delivery for CaringReply<'_, D> {
         self.inner.send_dm(user_id, text).await
     }
 
+    async fn tag_post(&self, post_id: u64, tag: super::PostTag) -> Result<(), DeliveryError> {
+        self.inner.tag_post(post_id, tag).await
+    }
+
     async fn timeout_member(
         &self,
         guild_id: u64,

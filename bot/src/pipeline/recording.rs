@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use super::{Delivery, DeliveryError, Outbound};
+use super::{Delivery, DeliveryError, Outbound, PostTag};
 
 /// One message the pipeline posted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,7 @@ struct Log {
     deleted: Vec<(u64, u64)>,
     dms: Vec<(u64, String)>,
     timeouts: Vec<(u64, u64, DateTime<Utc>)>,
+    tags: Vec<(u64, PostTag)>,
 }
 
 pub struct RecordingDelivery {
@@ -86,6 +87,11 @@ impl RecordingDelivery {
     pub fn dms(&self) -> Vec<(u64, String)> {
         self.log().dms.clone()
     }
+
+    /// `(post, tag)` for each forum tag asked for.
+    pub fn tags(&self) -> Vec<(u64, PostTag)> {
+        self.log().tags.clone()
+    }
 }
 
 impl Delivery for RecordingDelivery {
@@ -141,6 +147,11 @@ impl Delivery for RecordingDelivery {
         until: DateTime<Utc>,
     ) -> Result<(), DeliveryError> {
         self.log().timeouts.push((guild_id, user_id, until));
+        Ok(())
+    }
+
+    async fn tag_post(&self, post_id: u64, tag: PostTag) -> Result<(), DeliveryError> {
+        self.log().tags.push((post_id, tag));
         Ok(())
     }
 }

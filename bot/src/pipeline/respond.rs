@@ -9,8 +9,8 @@ use store::{Conversation, ConversationStatus, MessageRole, NewAuditEntry, NewMes
 use tracing::warn;
 
 use super::{
-    Button, Delivery, DeliveryError, Inbound, Moderated, Outbound, Outcome, Pipeline, Skip,
-    jump_link, thread_name,
+    Button, Delivery, DeliveryError, Inbound, Moderated, Outbound, Outcome, Pipeline, PostTag,
+    Skip, jump_link, thread_name,
 };
 use crate::guild_settings::GuildContext;
 
@@ -131,6 +131,19 @@ impl Pipeline {
                 .await?;
         }
 
+        // A forum post shows where it stands with the forum's own tags.
+        let tag = match &decision {
+            Decision::Reply { .. } => Some(PostTag::Answered),
+            Decision::Handoff { .. } | Decision::Escalate { .. } => Some(PostTag::NeedsHuman),
+            _ => None,
+        };
+        if let Some(tag) = tag
+            && inbound.parent_channel_id.is_some()
+            && conversation.origin_message_id == thread_id as i64
+        {
+            self.tag_post(inbound.guild_id, thread_id, tag, delivery)
+                .await;
+        }
         match &decision {
             Decision::Handoff { reason, .. } => {
                 self.store
@@ -187,6 +200,10 @@ impl Pipeline {
         let phrases = agent::answer::language::phrases(self.agent.settings().default_language);
         let message = handoff_message(phrases.requested, context.settings.support_role_id);
         let posted = delivery.post(thread as u64, &message).await;
+        if conversation.origin_message_id == thread {
+            self.tag_post(guild_id, thread as u64, PostTag::NeedsHuman, delivery)
+                .await;
+        }
         self.store
             .set_conversation_status(
                 guild,
@@ -210,6 +227,22 @@ impl Pipeline {
             }
         }
         Ok(posted.is_ok())
+    }
+
+    /// Tags a forum post; a refusal (the bot lacks Manage Threads) is counted and logged, never
+    /// allowed to stop the answer.
+    pub(super) async fn tag_post<D: Delivery>(
+        &self,
+        guild_id: u64,
+        post_id: u64,
+        tag: PostTag,
+        delivery: &D,
+    ) {
+        let result = delivery.tag_post(post_id, tag).await;
+        self.metrics.action("tag_post", result.is_ok());
+        if let Err(e) = result {
+            warn!(guild_id, post_id, tag = ?tag, error = %e, "could not tag the forum post");
+        }
     }
 
     async fn notify_staff<D: Delivery>(

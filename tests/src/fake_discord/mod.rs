@@ -400,6 +400,78 @@ impl FakeDiscord {
         );
     }
 
+    /// A forum channel in the test guild with tags named `tags`; returns the tags' IDs. Add it
+    /// before the bot connects: GUILD_CREATE describes it.
+    pub fn add_forum_channel(&self, channel: u64, name: &str, tags: &[&str]) -> Vec<u64> {
+        let ids: Vec<u64> = tags.iter().map(|_| self.next_id()).collect();
+        let mut inner = self.shared.lock();
+        inner.world.channels.insert(
+            channel,
+            state::Channel {
+                guild: Some(GUILD_ID),
+                kind: Kind::Forum,
+                name: name.to_string(),
+                overwrites: Vec::new(),
+            },
+        );
+        inner.world.forum_tags.insert(
+            channel,
+            ids.iter()
+                .zip(tags)
+                .map(|(id, name)| (*id, name.to_string()))
+                .collect(),
+        );
+        ids
+    }
+
+    /// A member opens a post in `forum`: THREAD_CREATE for the post, then MESSAGE_CREATE for
+    /// its first message, which has the post's own ID. Returns that ID.
+    pub fn create_forum_post(&self, forum: u64, author: Author, title: &str, body: &str) -> u64 {
+        let id = self.next_id();
+        let (Author::Member(owner) | Author::Bot(owner)) = author;
+        let guild = {
+            let mut inner = self.shared.lock();
+            inner.world.add_thread(forum, id, title);
+            inner.world.messages.insert(id, (id, owner));
+            inner.world.applied_tags.insert(id, Vec::new());
+            inner.world.guild_of(forum)
+        };
+        let mut thread = payloads::thread(guild, id, forum, owner, title, 4320);
+        thread["applied_tags"] = json!([]);
+        thread["newly_created"] = json!(true);
+        self.dispatch("THREAD_CREATE", thread);
+        let d = self.in_guild_of_channel(message_payload(id, id, author, body, &[]));
+        self.dispatch("MESSAGE_CREATE", d);
+        id
+    }
+
+    /// The names of the tags applied to a forum post.
+    pub fn post_tags(&self, post: u64) -> Vec<String> {
+        let inner = self.shared.lock();
+        let Some(Kind::Thread { parent }) = inner.world.channels.get(&post).map(|c| c.kind) else {
+            return Vec::new();
+        };
+        let available = inner
+            .world
+            .forum_tags
+            .get(&parent)
+            .cloned()
+            .unwrap_or_default();
+        inner
+            .world
+            .applied_tags
+            .get(&post)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| {
+                available
+                    .iter()
+                    .find(|(t, _)| t == id)
+                    .map(|(_, n)| n.clone())
+            })
+            .collect()
+    }
+
     /// The value for `discord.api_proxy`.
     pub fn http_url(&self) -> String {
         format!("http://{}", self.shared.addr)

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::state::{Channel, Kind, MOD_ROLE_PERMISSIONS, World, bot_role_of, mod_role_of};
 use serenity::model::event::{
     GuildCreateEvent, InteractionCreateEvent, MessageCreateEvent, MessageDeleteBulkEvent,
-    MessageDeleteEvent, MessageUpdateEvent, ReadyEvent, ThreadCreateEvent,
+    MessageDeleteEvent, MessageUpdateEvent, ReadyEvent, ThreadCreateEvent, ThreadUpdateEvent,
 };
 
 // Real snowflakes: 19 digits for anything made since 2022, 18 for older accounts.
@@ -175,6 +175,7 @@ pub fn check_dispatch(event: &str, d: &Value) {
             serde_json::from_value::<InteractionCreateEvent>(d.clone()).map(|_| ())
         }
         "THREAD_CREATE" => serde_json::from_value::<ThreadCreateEvent>(d.clone()).map(|_| ()),
+        "THREAD_UPDATE" => serde_json::from_value::<ThreadUpdateEvent>(d.clone()).map(|_| ()),
         _ => Ok(()),
     };
     if let Err(e) = result {
@@ -232,6 +233,27 @@ pub fn thread(
     )
 }
 
+/// A forum channel as Discord describes it, with its tags.
+pub(super) fn forum_channel(world: &World, id: u64, name: &str, overwrites: Vec<Value>) -> Value {
+    let tags: Vec<Value> = world
+        .forum_tags
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .map(|(tag, name)| {
+            json!({"id": tag.to_string(), "name": name, "moderated": false,
+                   "emoji_id": null, "emoji_name": null})
+        })
+        .collect();
+    json!({
+        "id": id.to_string(), "type": 15, "name": name, "guild_id": world.guild_of(id).to_string(),
+        "permission_overwrites": overwrites, "available_tags": tags, "flags": 0,
+        "default_reaction_emoji": null, "default_sort_order": null, "default_forum_layout": 0,
+        "default_thread_rate_limit_per_user": 0, "rate_limit_per_user": 0, "topic": null,
+        "nsfw": false, "position": 3, "parent_id": null, "last_message_id": null
+    })
+}
+
 /// Guild names as communities pick them.
 const GUILD_NAMES: &[&str] = &[
     "Pixel Forge Modding",
@@ -246,7 +268,7 @@ pub(super) fn guild(world: &World, id: u64) -> Value {
     let mut channels: Vec<(&u64, &Channel)> = world
         .channels
         .iter()
-        .filter(|(_, c)| c.kind == Kind::Text && c.guild == Some(id))
+        .filter(|(_, c)| matches!(c.kind, Kind::Text | Kind::Forum) && c.guild == Some(id))
         .collect();
     channels.sort_by_key(|(id, _)| **id);
     let channels: Vec<Value> = channels
@@ -262,10 +284,14 @@ pub(super) fn guild(world: &World, id: u64) -> Value {
                     })
                 })
                 .collect();
-            json!({
-                "id": id.to_string(), "type": 0, "name": c.name,
-                "permission_overwrites": overwrites
-            })
+            if c.kind == Kind::Forum {
+                forum_channel(world, *id, &c.name, overwrites)
+            } else {
+                json!({
+                    "id": id.to_string(), "type": 0, "name": c.name,
+                    "permission_overwrites": overwrites
+                })
+            }
         })
         .collect();
     let name = if id == GUILD_ID {

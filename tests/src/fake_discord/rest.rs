@@ -21,7 +21,7 @@ use super::payloads::{
 };
 use super::ratelimit::{Headers, Verdict};
 use super::spec::{Operation, Problem, SPEC, invalid_form_body};
-use super::state::{Kind, Refusal};
+use super::state::{Kind, Refusal, World, perm};
 use super::{Answered, RestCall, Shared};
 
 /// Discord forgets an interaction that was not acknowledged within 3 s.
@@ -339,6 +339,8 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
                 body: Some(thread),
             }
         }
+        "get_channel" => get_channel(shared, op),
+        "update_channel" => update_channel(shared, op, body),
         "create_interaction_response" => interaction_callback(shared, op, violation),
         "execute_webhook"
         | "get_original_webhook_message"
@@ -444,6 +446,86 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
             Reply::error(StatusCode::NOT_FOUND, "404: Not Found", 0)
         }
     }
+}
+
+/// A channel as Discord describes it: a text channel, a forum with its tags, or a thread with
+/// the tags applied to it (a forum post).
+fn channel_json(world: &World, id: u64) -> Option<Value> {
+    let c = world.channels.get(&id)?;
+    let guild = world.guild_of(id);
+    Some(match c.kind {
+        Kind::Text => json!({
+            "id": id.to_string(), "type": 0, "name": c.name, "guild_id": guild.to_string(),
+            "permission_overwrites": [], "position": 0, "nsfw": false, "flags": 0
+        }),
+        Kind::Forum => super::payloads::forum_channel(world, id, &c.name, Vec::new()),
+        Kind::Thread { parent } => {
+            let owner = world.messages.get(&id).map_or(BOT_ID, |(_, a)| *a);
+            let mut t = super::payloads::thread(guild, id, parent, owner, &c.name, 4320);
+            if let Some(tags) = world.applied_tags.get(&id) {
+                t["applied_tags"] = json!(tags.iter().map(u64::to_string).collect::<Vec<_>>());
+            }
+            t
+        }
+        Kind::Dm { .. } => return None,
+    })
+}
+
+fn get_channel(shared: &Shared, op: &Operation) -> Reply {
+    let id: u64 = op.param("channel_id").parse().unwrap_or(0);
+    let inner = shared.lock();
+    if let Err(r) = inner.world.require(id, perm::VIEW_CHANNEL) {
+        return Reply::refused(r);
+    }
+    match channel_json(&inner.world, id) {
+        Some(c) => Reply::ok(check::<serenity::model::channel::GuildChannel>(
+            "channel", c,
+        )),
+        None => Reply::refused(Refusal::UnknownChannel),
+    }
+}
+
+/// Editing a forum post's tags, as Discord allows it: only tags of the post's forum, at most
+/// five, by the post's owner or with Manage Threads. Discord tells the gateway with
+/// THREAD_UPDATE.
+fn update_channel(shared: &Shared, op: &Operation, body: &Value) -> Reply {
+    let id: u64 = op.param("channel_id").parse().unwrap_or(0);
+    let mut inner = shared.lock();
+    let Some(Kind::Thread { parent }) = inner.world.channels.get(&id).map(|c| c.kind) else {
+        return Reply::refused(Refusal::UnknownChannel);
+    };
+    let owner = inner.world.messages.get(&id).map(|(_, a)| *a);
+    if owner != Some(BOT_ID)
+        && let Err(r) = inner.world.require(id, perm::MANAGE_THREADS)
+    {
+        return Reply::refused(r);
+    }
+    if let Some(tags) = body.get("applied_tags") {
+        let available: Vec<u64> = inner
+            .world
+            .forum_tags
+            .get(&parent)
+            .map(|t| t.iter().map(|(id, _)| *id).collect())
+            .unwrap_or_default();
+        let tags: Vec<u64> = tags
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().and_then(|t| t.parse().ok()))
+            .collect();
+        if tags.len() > 5 || tags.iter().any(|t| !available.contains(t)) {
+            return Reply::error(StatusCode::BAD_REQUEST, "Invalid Form Body", 50035);
+        }
+        inner.world.applied_tags.insert(id, tags);
+    }
+    let Some(thread) = channel_json(&inner.world, id) else {
+        return Reply::refused(Refusal::UnknownChannel);
+    };
+    drop(inner);
+    let thread = check::<serenity::model::channel::GuildChannel>("thread", thread);
+    check_dispatch("THREAD_UPDATE", &thread);
+    shared.dispatch_frame("THREAD_UPDATE", &thread);
+    Reply::ok(thread)
 }
 
 /// The one initial response an interaction gets, within 3 s of its creation.

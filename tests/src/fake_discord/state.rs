@@ -18,6 +18,7 @@ pub mod perm {
     pub const READ_MESSAGE_HISTORY: u64 = 1 << 16;
     pub const CREATE_PUBLIC_THREADS: u64 = 1 << 35;
     pub const SEND_MESSAGES_IN_THREADS: u64 = 1 << 38;
+    pub const MANAGE_THREADS: u64 = 1 << 34;
     pub const MODERATE_MEMBERS: u64 = 1 << 40;
 }
 
@@ -31,13 +32,20 @@ pub const EVERYONE_PERMISSIONS: u64 = perm::VIEW_CHANNEL
 /// What the moderators' role adds: they tidy up and answer members.
 pub const MOD_ROLE_PERMISSIONS: u64 = perm::MANAGE_MESSAGES;
 /// What the bot's own role adds, as an admin who wants moderation grants it.
-pub const BOT_ROLE_PERMISSIONS: u64 = perm::MANAGE_MESSAGES | perm::MODERATE_MEMBERS;
+pub const BOT_ROLE_PERMISSIONS: u64 =
+    perm::MANAGE_MESSAGES | perm::MODERATE_MEMBERS | perm::MANAGE_THREADS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
     Text,
-    Thread { parent: u64 },
-    Dm { recipient: u64 },
+    /// A forum: members open posts (threads) in it; its tags are in `World::forum_tags`.
+    Forum,
+    Thread {
+        parent: u64,
+    },
+    Dm {
+        recipient: u64,
+    },
 }
 
 /// A channel permission overwrite for a role or a member (Discord's `permission_overwrites`).
@@ -126,6 +134,10 @@ pub(super) struct World {
     pub messages: HashMap<u64, (u64, u64)>,
     /// Members whose privacy settings refuse DMs from this server's members.
     pub closed_dms: HashSet<u64>,
+    /// A forum's tags: `(id, name)`.
+    pub forum_tags: HashMap<u64, Vec<(u64, String)>>,
+    /// The tags applied to a forum post.
+    pub applied_tags: HashMap<u64, Vec<u64>>,
 }
 
 impl Default for World {
@@ -147,6 +159,8 @@ impl Default for World {
             ]),
             messages: HashMap::new(),
             closed_dms: HashSet::new(),
+            forum_tags: HashMap::new(),
+            applied_tags: HashMap::new(),
         }
     }
 }
@@ -170,7 +184,7 @@ impl World {
                 return Ok(perm::VIEW_CHANNEL | perm::SEND_MESSAGES | perm::READ_MESSAGE_HISTORY);
             }
             Kind::Thread { parent } => self.channels.get(&parent).ok_or(Refusal::UnknownChannel)?,
-            Kind::Text => ch,
+            Kind::Text | Kind::Forum => ch,
         };
         let base = self.everyone | self.bot_role;
         if base & perm::ADMINISTRATOR != 0 {
@@ -218,6 +232,8 @@ impl World {
                 self.require(channel, perm::VIEW_CHANNEL | perm::SEND_MESSAGES_IN_THREADS)
             }
             Kind::Text => self.require(channel, perm::VIEW_CHANNEL | perm::SEND_MESSAGES),
+            // Members open posts in a forum; nobody posts in the forum itself.
+            Kind::Forum => Err(Refusal::MissingPermissions),
         }
     }
 

@@ -5,6 +5,7 @@
 mod admission;
 mod e2e;
 mod edits;
+mod forum;
 mod fuzz;
 mod gateway;
 mod knowledge_commands;

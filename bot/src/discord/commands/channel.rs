@@ -30,6 +30,8 @@ pub enum ModeChoice {
     Mention,
     #[name = "auto"]
     Auto,
+    #[name = "forum"]
+    Forum,
 }
 
 impl From<ModeChoice> for ChannelMode {
@@ -38,6 +40,7 @@ impl From<ModeChoice> for ChannelMode {
             ModeChoice::Off => ChannelMode::Off,
             ModeChoice::Mention => ChannelMode::Mention,
             ModeChoice::Auto => ChannelMode::Auto,
+            ModeChoice::Forum => ChannelMode::Forum,
         }
     }
 }
@@ -52,7 +55,8 @@ async fn reply(ctx: Context<'_>, text: impl Into<String>) -> Result<(), Error> {
 #[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 async fn mode(
     ctx: Context<'_>,
-    #[description = "off, mention or auto"] mode: ModeChoice,
+    #[description = "off, mention, auto, or forum (a forum channel's every new post)"]
+    mode: ModeChoice,
     #[description = "Seconds to wait for a person to answer first (0 to 3600; default: keep)"]
     #[min = 0]
     #[max = 3600]
@@ -80,6 +84,14 @@ async fn mode(
         Some(_) => return reply(ctx, "Not saved: that channel is not in this server.").await,
     };
     let mode = ChannelMode::from(mode);
+    if mode == ChannelMode::Forum && !is_forum(ctx, guild_id, channel) {
+        return reply(
+            ctx,
+            "Not saved: `forum` is for forum channels; use `auto` to answer questions in a text \
+             channel without a mention.",
+        )
+        .await;
+    }
     let store = ctx.data().pipeline.store();
     store
         .set_channel_mode(
@@ -108,6 +120,12 @@ pub(super) fn describe(channel: ChannelId, mode: ChannelMode, delay: HumanFirstD
             );
         }
         ChannelMode::Mention => format!("supportbot will answer in <#{channel}> when mentioned"),
+        ChannelMode::Forum => format!(
+            "supportbot will answer every new post in <#{channel}> inside the post, follow-ups \
+             there without a mention, and mark posts with the forum's \"answered\", \"needs \
+             human\" and \"solved\" tags when it has them (it needs **Manage Threads** for \
+             that)"
+        ),
         ChannelMode::Auto => format!(
             "supportbot will answer questions in <#{channel}> without a mention (not thanks, \
              greetings, chat or replies to other members)"
@@ -121,6 +139,15 @@ pub(super) fn describe(channel: ChannelId, mode: ChannelMode, delay: HumanFirstD
             delay.secs()
         )
     }
+}
+
+/// A forum channel of this guild, as the cache knows it.
+pub(super) fn is_forum(ctx: Context<'_>, guild_id: GuildId, channel: ChannelId) -> bool {
+    ctx.cache().guild(guild_id).is_some_and(|g| {
+        g.channels
+            .get(&channel)
+            .is_some_and(|c| c.kind == serenity::all::ChannelType::Forum)
+    })
 }
 
 /// A channel or thread of this guild, as the cache knows it: an ID from another guild (a

@@ -18,7 +18,7 @@ use serenity::all::{
 use store::ChannelMode;
 use tracing::{info, warn};
 
-use super::channel::{ModeChoice, describe, in_guild};
+use super::channel::{ModeChoice, describe, in_guild, is_forum};
 use crate::discord::{Context, Error};
 
 /// How long the key buttons under the summary wait for a click.
@@ -90,6 +90,14 @@ pub async fn setup(
             .is_some_and(|g| g.roles.contains_key(&role))
     {
         return say(ctx, "Nothing saved: that role is not in this server.").await;
+    }
+    if matches!(mode, Some(ModeChoice::Forum)) && !is_forum(ctx, guild_id, ctx.channel_id()) {
+        return say(
+            ctx,
+            "Nothing saved: `forum` is for forum channels: use `/channel mode forum \
+             channel:#your-forum`, or `auto` here.",
+        )
+        .await;
     }
     let state = ctx.data();
     let store = state.pipeline.store();
