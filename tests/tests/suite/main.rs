@@ -5,6 +5,7 @@
 mod admission;
 mod e2e;
 mod edits;
+mod feedback;
 mod fuzz;
 mod gateway;
 mod llm;

@@ -5,6 +5,7 @@
 mod audit;
 mod channel;
 mod policy;
+mod stats;
 mod support;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
         channel::channel(),
         audit::audit(),
         policy::policy(),
+        stats::stats(),
     ]
 }
 
