@@ -23,5 +23,6 @@ pub mod retention;
 pub mod retriever;
 pub mod semantic;
 pub mod services;
+pub mod stats_view;
 pub mod telemetry;
 pub mod terminal;

@@ -13,6 +13,8 @@ pub enum ConversationStatus {
     /// The bot handed the conversation to a person (the support role was pinged); it stays
     /// quiet in this thread until resumed.
     HandedOff,
+    /// The asker (or staff) marked the question resolved; the bot stays quiet in this thread.
+    Resolved,
     Closed,
 }
 
@@ -22,6 +24,7 @@ impl ConversationStatus {
             Self::Open => "open",
             Self::Paused => "paused",
             Self::HandedOff => "handed_off",
+            Self::Resolved => "resolved",
             Self::Closed => "closed",
         }
     }
@@ -31,6 +34,7 @@ impl ConversationStatus {
             "open" => Ok(Self::Open),
             "paused" => Ok(Self::Paused),
             "handed_off" => Ok(Self::HandedOff),
+            "resolved" => Ok(Self::Resolved),
             "closed" => Ok(Self::Closed),
             other => Err(StoreError::Corrupt(format!(
                 "unknown conversation status {other:?}"
@@ -213,13 +217,78 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let now = ts(now);
+        // The first handoff, staff takeover and resolution are kept for `/stats`: resuming or
+        // resolving later does not erase that a person was brought in.
+        let (handed_off, staff_joined, resolved) = match status {
+            ConversationStatus::HandedOff => (Some(now), None, None),
+            ConversationStatus::Paused => (None, Some(now), None),
+            ConversationStatus::Resolved => (None, None, Some(now)),
+            ConversationStatus::Open | ConversationStatus::Closed => (None, None, None),
+        };
         on_pool!(self, pool => sqlx::query(
-            "UPDATE conversations SET status = $3, updated_at = $4 WHERE guild_id = $1 AND id = $2",
+            "UPDATE conversations SET status = $3, updated_at = $4,
+                    handed_off_at = COALESCE(handed_off_at, $5),
+                    staff_joined_at = COALESCE(staff_joined_at, $6),
+                    resolved_at = COALESCE(resolved_at, $7)
+             WHERE guild_id = $1 AND id = $2",
         )
         .bind(guild_id)
         .bind(conversation_id)
         .bind(status.as_str())
         .bind(now)
+        .bind(handed_off)
+        .bind(staff_joined)
+        .bind(resolved)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Marks a conversation resolved unless it already is; returns whether this call did it,
+    /// so a second click changes nothing.
+    pub async fn resolve_conversation(
+        &self,
+        guild_id: i64,
+        conversation_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = ts(now);
+        let changed = on_pool!(self, pool => sqlx::query(
+            "UPDATE conversations SET status = 'resolved', updated_at = $3,
+                    resolved_at = COALESCE(resolved_at, $3)
+             WHERE guild_id = $1 AND id = $2 AND status <> 'resolved'",
+        )
+        .bind(guild_id)
+        .bind(conversation_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(changed > 0)
+    }
+
+    /// The bot posted in a conversation: the first time, how long the member waited
+    /// (`waited_ms`) is kept; `answered` (a reply from the docs, not a question back or a
+    /// handoff) keeps when it first answered. Later posts change neither.
+    pub async fn record_response(
+        &self,
+        guild_id: i64,
+        conversation_id: i64,
+        waited_ms: i64,
+        answered: bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let answered_at = answered.then(|| ts(now));
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE conversations SET first_response_ms = COALESCE(first_response_ms, $3),
+                    answered_at = COALESCE(answered_at, $4)
+             WHERE guild_id = $1 AND id = $2",
+        )
+        .bind(guild_id)
+        .bind(conversation_id)
+        .bind(waited_ms.max(0))
+        .bind(answered_at)
         .execute(pool)
         .await
         .map(|_| ()))?;

@@ -16,6 +16,7 @@ mod retention;
 mod schema;
 mod secrets;
 mod settings;
+mod stats;
 mod traces;
 
 use std::str::FromStr;
@@ -42,6 +43,7 @@ pub use secrets::{
     LLM_API_KEY, MASTER_KEY_LEN, MasterKey, MasterKeyError, Rotation, SecretError, StoredSecret,
 };
 pub use settings::{DatabaseSettings, TlsMode, redact_url};
+pub use stats::{DayCounts, GuildStats};
 pub use traces::{NewTrace, StoredTrace};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -12,7 +12,7 @@ use serenity::all::{
 };
 
 use crate::metrics::Metrics;
-use crate::pipeline::{Delivery, DeliveryError, Outbound, PostTag};
+use crate::pipeline::{Delivery, DeliveryError, Outbound, PostTag, Tone};
 
 #[derive(Clone)]
 pub struct DiscordDelivery {
@@ -134,7 +134,10 @@ impl Delivery for DiscordDelivery {
                     .map(|b| {
                         CreateButton::new(b.custom_id.clone())
                             .label(b.label.clone())
-                            .style(ButtonStyle::Secondary)
+                            .style(match b.tone {
+                                Tone::Neutral => ButtonStyle::Secondary,
+                                Tone::Positive => ButtonStyle::Success,
+                            })
                     })
                     .collect();
                 create = create.components(vec![CreateActionRow::Buttons(buttons)]);

@@ -13,7 +13,10 @@ use serenity::async_trait;
 use tracing::{debug, info, warn};
 
 use super::{AppState, DiscordDelivery};
-use crate::pipeline::{HANDOFF_BUTTON, Inbound, InboundKind};
+use crate::pipeline::{
+    Click, Feedback, FeedbackOutcome, HANDOFF_BUTTON, Inbound, InboundKind, NOT_HELPFUL_BUTTON,
+    RESOLVED_BUTTON,
+};
 
 pub struct Handler {
     pub state: Arc<AppState>,
@@ -85,6 +88,12 @@ impl EventHandler for Handler {
             super::commands::handle_audit_button(&ctx, self.state.pipeline.store(), &click).await;
         } else if let Some(id) = click.data.custom_id.strip_prefix(HANDOFF_BUTTON) {
             self.handoff_button(&ctx, &click, id).await;
+        } else if let Some(id) = click.data.custom_id.strip_prefix(RESOLVED_BUTTON) {
+            self.feedback_button(&ctx, &click, id, Feedback::Resolved)
+                .await;
+        } else if let Some(id) = click.data.custom_id.strip_prefix(NOT_HELPFUL_BUTTON) {
+            self.feedback_button(&ctx, &click, id, Feedback::NotHelpful)
+                .await;
         }
     }
 
@@ -306,6 +315,55 @@ impl Handler {
         }
     }
 
+    /// "Resolved" or "Not helpful" under an answer. Only store work before the answer, so
+    /// the click is acknowledged well within Discord's 3 s.
+    async fn feedback_button(
+        &self,
+        ctx: &Context,
+        click: &ComponentInteraction,
+        id: &str,
+        feedback: Feedback,
+    ) {
+        let (Some(guild_id), Ok(conversation_id)) = (click.guild_id, id.parse::<i64>()) else {
+            return;
+        };
+        let member = click.member.as_ref();
+        let manages_messages = member
+            .and_then(|m| m.permissions)
+            .is_some_and(|p| p.manage_messages() || p.administrator());
+        let who = Click {
+            guild_id: guild_id.get(),
+            channel_id: click.channel_id.get(),
+            message_id: click.message.id.get(),
+            user_id: click.user.id.get(),
+            roles: member.map_or_else(Vec::new, |m| m.roles.iter().map(|r| r.get()).collect()),
+            manages_messages,
+        };
+        let note = match self
+            .state
+            .pipeline
+            .feedback(&who, conversation_id, feedback, &self.delivery(ctx))
+            .await
+        {
+            Ok(FeedbackOutcome::Resolved) => {
+                "Glad that helped! I've marked this resolved and will stay out of this thread."
+            }
+            Ok(FeedbackOutcome::AlreadyResolved) => "This was already marked resolved.",
+            Ok(FeedbackOutcome::Recorded) => {
+                "Thanks for telling us. If you still need help, click **Talk to a human**."
+            }
+            Ok(FeedbackOutcome::NotAllowed) => {
+                "Only the member who asked, or the support team, can mark this resolved."
+            }
+            Ok(FeedbackOutcome::Unknown) => "I can't find that conversation here.",
+            Err(e) => {
+                warn!(guild_id = guild_id.get(), error = %e, "feedback button failed");
+                "Something went wrong on our side; please try again."
+            }
+        };
+        reply_privately(ctx, click, note).await;
+    }
+
     /// "Talk to a human" under an answer: the same handoff as asking for a person.
     async fn handoff_button(&self, ctx: &Context, click: &ComponentInteraction, id: &str) {
         let (Some(guild_id), Ok(conversation_id)) = (click.guild_id, id.parse::<i64>()) else {
@@ -315,7 +373,12 @@ impl Handler {
         let note = match self
             .state
             .pipeline
-            .hand_off(guild_id.get(), conversation_id, &delivery)
+            .hand_off(
+                guild_id.get(),
+                click.channel_id.get(),
+                conversation_id,
+                &delivery,
+            )
             .await
         {
             Ok(true) => "I've asked the team to step in here.",
@@ -325,14 +388,19 @@ impl Handler {
                 "Something went wrong on our side; please try again."
             }
         };
-        let response = CreateInteractionResponse::Message(
-            CreateInteractionResponseMessage::new()
-                .content(note)
-                .ephemeral(true),
-        );
-        if let Err(e) = click.create_response(&ctx.http, response).await {
-            warn!(guild_id = guild_id.get(), error = %e, "could not answer a button click");
-        }
+        reply_privately(ctx, click, note).await;
+    }
+}
+
+/// Answers a click privately.
+async fn reply_privately(ctx: &Context, click: &ComponentInteraction, note: &str) {
+    let response = CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(note)
+            .ephemeral(true),
+    );
+    if let Err(e) = click.create_response(&ctx.http, response).await {
+        warn!(guild_id = ?click.guild_id.map(|g| g.get()), error = %e, "could not answer a button click");
     }
 }
 

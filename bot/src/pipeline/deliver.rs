@@ -42,6 +42,15 @@ pub struct Button {
     /// What the click handler receives (≤ 100 characters).
     pub custom_id: String,
     pub label: String,
+    pub tone: Tone,
+}
+
+/// How a button looks: most are plain; the one that ends the conversation well stands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tone {
+    #[default]
+    Neutral,
+    Positive,
 }
 
 /// A forum post's status, shown with the forum's own tags when it has them.

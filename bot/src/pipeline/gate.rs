@@ -18,6 +18,8 @@ pub enum Skip {
     /// The channel's mode is `off`.
     ChannelOff,
     ConversationPaused,
+    /// The asker (or staff) marked the question resolved.
+    Resolved,
     /// Staff replied in the bot's thread; the bot pauses there until resumed.
     StaffReplied,
     /// Someone else replied during the channel's human-first delay.
@@ -42,6 +44,7 @@ impl Skip {
             Skip::NotAddressed => "skipped_not_addressed",
             Skip::ChannelOff => "skipped_channel_off",
             Skip::ConversationPaused => "skipped_paused",
+            Skip::Resolved => "skipped_resolved",
             Skip::StaffReplied => "skipped_staff_replied",
             Skip::HumanAnswered => "skipped_human_answered",
             Skip::Empty => "skipped_empty",
@@ -146,6 +149,7 @@ impl Gate {
             return Err(Skip::ChannelOff);
         }
         match conversation {
+            Some(c) if c.status == ConversationStatus::Resolved => return Err(Skip::Resolved),
             Some(c) if c.status != ConversationStatus::Open => {
                 return Err(Skip::ConversationPaused);
             }

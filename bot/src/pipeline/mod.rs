@@ -27,6 +27,7 @@
 
 mod ask;
 mod deliver;
+mod feedback;
 #[cfg(test)]
 mod fuzz_tests;
 mod gate;
@@ -56,14 +57,15 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use deliver::{
-    Button, Delivery, DeliveryError, MESSAGE_LIMIT, Outbound, PostTag, clean, split_for_discord,
-    thread_name,
+    Button, Delivery, DeliveryError, MESSAGE_LIMIT, Outbound, PostTag, Tone, clean,
+    split_for_discord, thread_name,
 };
+pub use feedback::{Click, Feedback, FeedbackOutcome};
 pub use gate::Skip;
 pub use moderate::{Moderated, jump_link};
 pub use private::PrivateAnswer;
 pub use recording::{Posted, RecordingDelivery};
-pub use respond::HANDOFF_BUTTON;
+pub use respond::{HANDOFF_BUTTON, NOT_HELPFUL_BUTTON, RESOLVED_BUTTON};
 
 use crate::clock::Clock;
 use crate::guild_settings::{GuildContext, GuildSettingsCache};

@@ -1,7 +1,8 @@
-//! Delivering each decision: a reply with its citations and a "Talk to a human" button, a
-//! clarifying question, a handoff (the support role pinged — or the staff channel told when
-//! the guild has none — and the bot paused in that thread), or an escalation (a staff-channel
-//! post with a jump link and its audit row).
+//! Delivering each decision: a reply with its citations and its buttons (Resolved, Not
+//! helpful, Talk to a human), a clarifying question, a handoff (the support role pinged — or
+//! the staff channel told when the guild has none — and the bot paused in that thread), or an
+//! escalation (a staff-channel post with a jump link and its audit row). The first response's
+//! wait and a reply's time are kept as metadata for `/stats`.
 
 use agent::classifier::excerpt;
 use agent::{Decision, HandoffReason};
@@ -10,11 +11,14 @@ use tracing::warn;
 
 use super::{
     Button, Delivery, DeliveryError, Inbound, Moderated, Outbound, Outcome, Pipeline, PostTag,
-    Skip, jump_link, thread_name,
+    Skip, Tone, jump_link, thread_name,
 };
 use crate::guild_settings::GuildContext;
 
-/// Prefix of the "Talk to a human" button's id; the conversation id follows.
+/// Prefixes of the buttons under an answer; the conversation id follows. A click is looked
+/// up in the clicker's guild, so an id from another guild finds nothing.
+pub const RESOLVED_BUTTON: &str = "resolved:";
+pub const NOT_HELPFUL_BUTTON: &str = "unhelpful:";
 pub const HANDOFF_BUTTON: &str = "handoff:";
 
 /// Longest excerpt kept in an agent escalation's audit row, in characters.
@@ -89,10 +93,7 @@ impl Pipeline {
         let message = match &decision {
             Decision::Reply { text, citations } => {
                 let mut m = Outbound::answer(text, citations);
-                m.buttons.push(Button {
-                    custom_id: format!("{HANDOFF_BUTTON}{}", conversation.id),
-                    label: "Talk to a human".into(),
-                });
+                m.buttons = answer_buttons(conversation.id);
                 m
             }
             Decision::Ask { question } => Outbound::text(question),
@@ -130,6 +131,17 @@ impl Pipeline {
                 })
                 .await?;
         }
+        let now = self.clock.now();
+        let waited_ms = (now - inbound.received_at).num_milliseconds();
+        self.store
+            .record_response(
+                guild,
+                conversation.id,
+                waited_ms,
+                matches!(decision, Decision::Reply { .. }),
+                now,
+            )
+            .await?;
 
         // A forum post shows where it stands with the forum's own tags.
         let tag = match &decision {
@@ -179,10 +191,12 @@ impl Pipeline {
         })
     }
 
-    /// The member's handoff request by button: the same handoff as typing it.
+    /// The member's handoff request by button: the same handoff as typing it. The
+    /// conversation is looked up in the click's guild and must own the channel clicked in.
     pub async fn hand_off<D: Delivery>(
         &self,
         guild_id: u64,
+        channel_id: u64,
         conversation_id: i64,
         delivery: &D,
     ) -> Result<bool, StoreError> {
@@ -190,7 +204,7 @@ impl Pipeline {
         let Some(conversation) = self.store.conversation(guild, conversation_id).await? else {
             return Ok(false);
         };
-        let Some(thread) = conversation.thread_id else {
+        let Some(thread) = conversation.thread_id.filter(|t| *t == channel_id as i64) else {
             return Ok(false);
         };
         if conversation.status == ConversationStatus::HandedOff {
@@ -317,6 +331,23 @@ impl Pipeline {
             )
             .await
     }
+}
+
+/// Under every answer: the member says it solved their problem, that it did not help, or asks
+/// for a person.
+fn answer_buttons(conversation_id: i64) -> Vec<Button> {
+    [
+        (RESOLVED_BUTTON, "Resolved", Tone::Positive),
+        (NOT_HELPFUL_BUTTON, "Not helpful", Tone::Neutral),
+        (HANDOFF_BUTTON, "Talk to a human", Tone::Neutral),
+    ]
+    .into_iter()
+    .map(|(prefix, label, tone)| Button {
+        custom_id: format!("{prefix}{conversation_id}"),
+        label: label.into(),
+        tone,
+    })
+    .collect()
 }
 
 /// A handoff message: the support role pinged (and allowed to be pinged) when the guild has

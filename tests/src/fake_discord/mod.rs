@@ -8,6 +8,7 @@
 //! on a TLS port (`tls`).
 
 mod cdn;
+mod form;
 mod gateway;
 pub mod limits;
 mod payloads;
@@ -38,6 +39,7 @@ pub use payloads::{
 
 /// Who starts a thread in `start_member_thread`: a member since 2020.
 const MEMBER_THREAD_OWNER: u64 = 771_093_525_617_459_201;
+pub use form::SentFile;
 pub use ratelimit::{RateLimited, RateLimits};
 pub use rest::ACK_WINDOW;
 pub use state::{Refusal, perm};
@@ -51,7 +53,10 @@ use state::{Kind, Overwrite};
 pub struct RestCall {
     pub method: Method,
     pub path: String,
+    /// The JSON body, or a multipart form's `payload_json`.
     pub body: Value,
+    /// The files of a multipart request, in the order sent.
+    pub files: Vec<SentFile>,
     /// When the request arrived (for latency benchmarks).
     pub at: std::time::Instant,
 }
@@ -488,6 +493,17 @@ impl FakeDiscord {
 
     pub fn calls(&self) -> Vec<RestCall> {
         self.shared.lock().calls.clone()
+    }
+
+    /// Every file the bot sent, with the request that carried it, in order.
+    pub fn files_sent(&self) -> Vec<(RestCall, SentFile)> {
+        self.calls()
+            .into_iter()
+            .flat_map(|call| {
+                let files = call.files.clone();
+                files.into_iter().map(move |f| (call.clone(), f))
+            })
+            .collect()
     }
 
     pub fn violations(&self) -> Vec<Violation> {
@@ -979,11 +995,26 @@ impl FakeDiscord {
         user_id: u64,
         permissions: u64,
     ) -> u64 {
+        let message = self.next_id();
+        self.click_button_on(custom_id, channel_id, message, user_id, permissions, &[])
+    }
+
+    /// A click on a button with `custom_id` under the bot's message `message_id`, by a member
+    /// holding `roles` with `permissions` in the channel. Returns the interaction's ID.
+    pub fn click_button_on(
+        &self,
+        custom_id: &str,
+        channel_id: u64,
+        message_id: u64,
+        user_id: u64,
+        permissions: u64,
+        roles: &[u64],
+    ) -> u64 {
         let id = self.next_id();
         let mut d = interaction_base(id, 3, channel_id, user_id, permissions);
+        d["member"]["roles"] = roles.iter().map(|r| json!(r.to_string())).collect();
         d["data"] = json!({"custom_id": custom_id, "component_type": 2});
-        d["message"] =
-            message_payload(self.next_id(), channel_id, Author::Bot(BOT_ID), "page", &[]);
+        d["message"] = message_payload(message_id, channel_id, Author::Bot(BOT_ID), "page", &[]);
         self.dispatch_interaction(id, d);
         id
     }

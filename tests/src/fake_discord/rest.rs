@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::form::{self, SentFile};
 use super::limits;
 use super::payloads::{
     BOT_ID, OWNER_ID, TIMESTAMP, TOKEN, bot_user, check, check_dispatch, posted_message, thread,
@@ -90,12 +92,24 @@ pub(super) async fn rest(
         return super::cdn::serve(&shared, &method, &uri, &headers);
     }
     let path = uri.path().to_string();
-    let parsed: Result<Option<Value>, String> = if body.is_empty() {
-        Ok(None)
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let multipart = form::is_multipart(&content_type);
+    let (parsed, files): (Result<Option<Value>, String>, Vec<SentFile>) = if multipart {
+        match form::parse(&content_type, body).await {
+            Ok((json, files)) => (Ok(json), files),
+            Err(e) => (Err(format!("not a valid multipart form: {e}")), Vec::new()),
+        }
+    } else if body.is_empty() {
+        (Ok(None), Vec::new())
     } else {
-        serde_json::from_slice(&body)
+        let json = serde_json::from_slice(&body)
             .map(Some)
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("not JSON: {e}"));
+        (json, Vec::new())
     };
     let (failure, delay) = {
         let mut inner = shared.lock();
@@ -103,6 +117,7 @@ pub(super) async fn rest(
             method: method.clone(),
             path: path.clone(),
             body: parsed.clone().ok().flatten().unwrap_or(Value::Null),
+            files: files.clone(),
             at: std::time::Instant::now(),
         };
         inner.calls.push(call);
@@ -130,7 +145,7 @@ pub(super) async fn rest(
     let body = match parsed {
         Ok(body) => body,
         Err(e) => {
-            violation(format!("the body is not JSON ({e})"));
+            violation(format!("the body is {e}"));
             let problem = Problem::new(&[], "BASE_TYPE_INVALID", "Invalid JSON body");
             return finish(
                 &shared,
@@ -142,7 +157,13 @@ pub(super) async fn rest(
             );
         }
     };
-    let problems = SPEC.check_request(&op, uri.query(), body.as_ref());
+    let media = if multipart {
+        "multipart/form-data"
+    } else {
+        "application/json"
+    };
+    let mut problems = SPEC.check_request_as(&op, uri.query(), body.as_ref(), media);
+    problems.extend(form::check(&files, body.as_ref()));
     if !problems.is_empty() {
         violation(format!(
             "{} breaks Discord's API description: {}",
@@ -199,7 +220,7 @@ pub(super) async fn rest(
         ));
         return finish(&shared, &method, &path, &op, invalid(&problems), headers);
     }
-    let reply = answer(&shared, &op, &body, &violation);
+    let reply = answer(&shared, &op, &body, &files, &violation);
     finish(&shared, &method, &path, &op, reply, headers)
 }
 
@@ -260,7 +281,13 @@ fn finish(
 }
 
 /// What Discord does for each operation the bot uses.
-fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(String)) -> Reply {
+fn answer(
+    shared: &Shared,
+    op: &Operation,
+    body: &Value,
+    files: &[SentFile],
+    violation: &dyn Fn(String),
+) -> Reply {
     match op.id.as_str() {
         "get_gateway" => Reply::ok(json!({"url": format!("ws://{}/gateway", shared.addr)})),
         "get_bot_gateway" => Reply::ok(shared.bot_gateway()),
@@ -309,7 +336,8 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
             }
             let id = shared.snowflake();
             shared.lock().world.messages.insert(id, (channel, BOT_ID));
-            let message = posted_message(id, channel, body);
+            let mut message = posted_message(id, channel, body);
+            message["attachments"] = json!(form::attachments(files, channel, shared.snowflake()));
             Reply::ok(check::<serenity::model::channel::Message>(
                 "message", message,
             ))
@@ -346,7 +374,7 @@ fn answer(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(Stri
         | "get_original_webhook_message"
         | "update_original_webhook_message"
         | "update_webhook_message"
-        | "delete_original_webhook_message" => follow_up(shared, op, body, violation),
+        | "delete_original_webhook_message" => follow_up(shared, op, body, files, violation),
         "create_dm" => {
             let recipient: u64 = body["recipient_id"]
                 .as_str()
@@ -564,7 +592,13 @@ fn interaction_callback(shared: &Shared, op: &Operation, violation: &dyn Fn(Stri
 
 /// Follow-ups and edits through the interaction's webhook: only after the initial response and
 /// within the token's 15 minutes.
-fn follow_up(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(String)) -> Reply {
+fn follow_up(
+    shared: &Shared,
+    op: &Operation,
+    body: &Value,
+    files: &[SentFile],
+    violation: &dyn Fn(String),
+) -> Reply {
     let token = op.param("webhook_token");
     let channel = {
         let inner = shared.lock();
@@ -586,6 +620,7 @@ fn follow_up(shared: &Shared, op: &Operation, body: &Value, violation: &dyn Fn(S
         return Reply::empty();
     }
     let mut message = posted_message(shared.snowflake(), channel, body);
+    message["attachments"] = json!(form::attachments(files, channel, shared.snowflake()));
     message["webhook_id"] = json!(BOT_ID.to_string());
     message["application_id"] = json!(BOT_ID.to_string());
     Reply::ok(check::<serenity::model::channel::Message>(

@@ -42,6 +42,39 @@ const ALLOWANCES: &[Allowance] = &[
         field: "default_member_permissions",
         rewrite: decimal_string_as_integer,
     },
+    // A new file's attachment names its `files[n]` part by `n`; Discord's own upload examples
+    // and serenity send it as an integer (`"id": 0`), the spec types every attachment id as a
+    // snowflake string. Discord takes both.
+    Allowance {
+        operation: "create_message",
+        field: "attachments",
+        rewrite: attachment_ids_as_strings,
+    },
+    Allowance {
+        operation: "update_message",
+        field: "attachments",
+        rewrite: attachment_ids_as_strings,
+    },
+    Allowance {
+        operation: "execute_webhook",
+        field: "attachments",
+        rewrite: attachment_ids_as_strings,
+    },
+    Allowance {
+        operation: "update_webhook_message",
+        field: "attachments",
+        rewrite: attachment_ids_as_strings,
+    },
+    Allowance {
+        operation: "update_original_webhook_message",
+        field: "attachments",
+        rewrite: attachment_ids_as_strings,
+    },
+    Allowance {
+        operation: "create_interaction_response",
+        field: "data",
+        rewrite: data_attachment_ids_as_strings,
+    },
 ];
 
 /// Discord's Invalid Form Body answers name each field's problem with a string code
@@ -73,6 +106,29 @@ fn decimal_string_as_integer(v: &Value) -> Option<Value> {
         Value::String(s) => s.parse::<u64>().ok().map(Value::from),
         other => Some(other.clone()),
     }
+}
+
+/// `attachments` with integer ids (a file's index) as the spec's snowflake strings.
+fn attachment_ids_as_strings(v: &Value) -> Option<Value> {
+    let mut v = v.clone();
+    if let Value::Array(items) = &mut v {
+        for item in items {
+            if let Some(id) = item.get("id").and_then(Value::as_u64) {
+                item["id"] = Value::String(id.to_string());
+            }
+        }
+    }
+    Some(v)
+}
+
+/// An interaction response's `data.attachments`, as [`attachment_ids_as_strings`].
+fn data_attachment_ids_as_strings(v: &Value) -> Option<Value> {
+    let mut v = v.clone();
+    if let Some(attachments) = v.get("attachments") {
+        let rewritten = attachment_ids_as_strings(attachments)?;
+        v["attachments"] = rewritten;
+    }
+    Some(v)
 }
 
 /// One thing wrong with a request, placed where Discord's `errors` object would put it.
@@ -333,6 +389,18 @@ impl Spec {
         query: Option<&str>,
         body: Option<&Value>,
     ) -> Vec<Problem> {
+        self.check_request_as(op, query, body, "application/json")
+    }
+
+    /// [`Spec::check_request`] for a body sent as `media` (`multipart/form-data`: the form's
+    /// `payload_json`), checked against the schema the spec gives that media type.
+    pub fn check_request_as(
+        &self,
+        op: &Operation,
+        query: Option<&str>,
+        body: Option<&Value>,
+        media: &str,
+    ) -> Vec<Problem> {
         let params = self.parameters(op);
         let mut problems = Vec::new();
         for (name, value) in &op.params {
@@ -385,12 +453,12 @@ impl Spec {
                 }
             }
             (false, Some(body)) => {
-                let schema = format!("{request_body}/content/application~1json/schema");
+                let schema = format!("{request_body}/content/{}/schema", escape_pointer(media));
                 if self.at(&schema).is_null() {
                     problems.push(Problem::new(
                         &[],
                         "UNSUPPORTED_CONTENT_TYPE",
-                        "this operation takes no JSON body",
+                        format!("this operation takes no {media} body"),
                     ));
                 } else {
                     let body = allow(&op.id, body);

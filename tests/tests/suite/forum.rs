@@ -94,6 +94,30 @@ async fn every_new_forum_post_is_answered_inside_it_and_tagged_with_the_forums_o
         Outcome::Responded { .. }
     ));
 
+    // The member marks it resolved with the answer's button: the post shows it.
+    let Outcome::Responded {
+        conversation_id,
+        reply_ids,
+        ..
+    } = bot.outcome(post).await
+    else {
+        panic!("the post was answered");
+    };
+    let resolve = format!("{}{conversation_id}", supportbot::pipeline::RESOLVED_BUTTON);
+    let answer_id = *reply_ids.last().unwrap();
+    fake.click_button_on(&resolve, post, answer_id, MEMBER, 0, &[]);
+    let patches = |fake: &FakeDiscord| {
+        fake.calls()
+            .iter()
+            .filter(|c| c.method == Method::PATCH && c.path == format!("/api/v10/channels/{post}"))
+            .count()
+    };
+    fake.wait_for_call("the post's second tag change", WAIT, |_| {
+        patches(&fake) == 2
+    })
+    .await;
+    assert_eq!(fake.post_tags(post), ["Solved"], "Solved replaces Answered");
+
     // What the docs don't cover goes to people, and the post says so.
     let uncovered = fake.create_forum_post(
         FORUM,

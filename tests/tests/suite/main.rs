@@ -5,6 +5,7 @@
 mod admission;
 mod e2e;
 mod edits;
+mod feedback;
 mod forum;
 mod fuzz;
 mod gateway;

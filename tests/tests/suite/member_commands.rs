@@ -494,3 +494,44 @@ async fn purge_guild_needs_manage_server_and_a_confirmation_then_starts_the_guil
     assert_eq!(conversation.status, ConversationStatus::HandedOff);
     bot.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn privacy_export_sends_the_member_their_own_data_as_a_private_json_file() {
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    seed_conversations(&db, MEMBER).await;
+    seed_conversations(&db, OTHER_MEMBER).await;
+    let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
+
+    let asked = privacy(&fake, "export", MEMBER, 0);
+    let reply = private_text(&fake, asked).await;
+    assert!(content(&reply).contains("1 conversations"), "{reply}");
+    let (call, file) = fake
+        .files_sent()
+        .into_iter()
+        .next()
+        .expect("the export went out as a file");
+    assert!(
+        call.path.contains(&interaction_token(asked)),
+        "the file answers the member's own interaction: {}",
+        call.path
+    );
+    assert!(file.filename.ends_with(".json"), "{}", file.filename);
+    let export: Value = serde_json::from_slice(&file.bytes).expect("the file is JSON");
+    assert_eq!(export["member_id"], MEMBER);
+    assert_eq!(export["guild_id"], GUILD_ID);
+    let conversations = export["conversations"].as_array().unwrap();
+    assert_eq!(conversations.len(), 1);
+    assert!(
+        conversations
+            .iter()
+            .all(|c| c["author_id"] == MEMBER && c["guild_id"] == GUILD_ID),
+        "only the member's own rows, only from this server: {export}"
+    );
+    let text = serde_json::to_string(&export).unwrap();
+    assert!(
+        text.contains("how do I reset my API key?"),
+        "their own messages are in it"
+    );
+    bot.stop().await.unwrap();
+}

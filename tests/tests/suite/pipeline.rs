@@ -134,7 +134,13 @@ async fn a_question_is_answered_with_citations_and_its_trace_expires_after_14_da
     let answer = posted[0].message.joined();
     assert!(answer.contains("**Sources**") && answer.contains("[1] [Backups › Restore a backup]"));
     assert_eq!(posted[0].message.ping_role, None, "answers never ping");
-    assert_eq!(posted[0].message.buttons[0].label, "Talk to a human");
+    let labels: Vec<&str> = posted[0]
+        .message
+        .buttons
+        .iter()
+        .map(|b| b.label.as_str())
+        .collect();
+    assert_eq!(labels, ["Resolved", "Not helpful", "Talk to a human"]);
     assert!(!h.delivery.typing().is_empty(), "typing was shown");
 
     // The conversation holds both sides; the decision's trace is kept 14 days.

@@ -736,3 +736,201 @@ mod channel_modes_migration {
         enabled_becomes_auto_and_disabled_mention(Kind::Postgres).await;
     }
 }
+
+/// `/stats`' query: outcomes counted on the day they happened, feedback once per member per
+/// answer, audit verdicts acted on, and never another guild's rows.
+mod stats {
+    use super::t;
+    use chrono::{Duration, NaiveDate};
+    use store::{ConversationStatus, DayCounts, NewAuditEntry, Store};
+
+    conformance!(guild_stats_count_outcomes_by_day_and_never_another_guild);
+
+    fn verdict(
+        guild: i64,
+        verdict: &'static str,
+        category: &'static str,
+        status: &'static str,
+        secs: i64,
+    ) -> NewAuditEntry<'static> {
+        NewAuditEntry {
+            guild_id: guild,
+            channel_id: 10,
+            message_id: 5000 + secs,
+            author_id: 9,
+            verdict,
+            category,
+            rule: "test.rule",
+            model: None,
+            model_verdict: None,
+            score: 0.9,
+            action: "delete",
+            action_status: status,
+            excerpt: None,
+            excerpt_expires_at: None,
+            created_at: t(secs),
+        }
+    }
+
+    /// A conversation of `guild` started at `secs`; with `waited_ms`, the bot responded that
+    /// much later (a reply from the docs under 2 s, a question back otherwise).
+    async fn asked(store: &Store, guild: i64, origin: i64, secs: i64, waited_ms: i64) -> i64 {
+        let c = store
+            .start_conversation(guild, 10, origin, 5, t(secs))
+            .await
+            .unwrap()
+            .unwrap();
+        if waited_ms > 0 {
+            store
+                .record_response(guild, c.id, waited_ms, waited_ms < 2000, t(secs + 1))
+                .await
+                .unwrap();
+        }
+        c.id
+    }
+
+    async fn guild_stats_count_outcomes_by_day_and_never_another_guild(store: Store) {
+        const DAY: i64 = 86_400;
+        // t(0) is 2023-11-14 22:13:20 UTC; t(6600) is a few minutes into the 15th.
+        let c1 = asked(&store, 1, 101, 0, 500).await;
+        let c2 = asked(&store, 1, 102, 10, 1500).await;
+        let c3 = asked(&store, 1, 103, 20, 3000).await;
+        let before_window = asked(&store, 1, 104, -2 * DAY, 0).await;
+        // A later answer keeps the first wait.
+        store
+            .record_response(1, c1, 60_000, true, t(50))
+            .await
+            .unwrap();
+        assert!(store.resolve_conversation(1, c1, t(6600)).await.unwrap());
+        assert!(
+            !store.resolve_conversation(1, c1, t(6700)).await.unwrap(),
+            "resolving twice changes nothing"
+        );
+        store
+            .set_conversation_status(1, c2, ConversationStatus::HandedOff, t(20))
+            .await
+            .unwrap();
+        store
+            .set_conversation_status(1, c2, ConversationStatus::Open, t(25))
+            .await
+            .unwrap();
+        store.resolve_conversation(1, c2, t(30)).await.unwrap();
+        store
+            .set_conversation_status(1, c3, ConversationStatus::Paused, t(25))
+            .await
+            .unwrap();
+        store
+            .resolve_conversation(1, before_window, t(40))
+            .await
+            .unwrap();
+        for (user, rating) in [(5, -1), (5, -1), (6, -1), (7, 1)] {
+            store
+                .record_feedback(1, Some(c2), 900, user, rating, t(60))
+                .await
+                .unwrap();
+        }
+        for e in [
+            verdict(1, "block", "spam", "ok", 5),
+            verdict(1, "block", "spam", "failed", 6),
+            verdict(1, "block", "scam", "ok", 7),
+            verdict(1, "block", "scam", "shadow", 8),
+            verdict(1, "escalate", "self_harm", "ok", 9),
+            verdict(1, "escalate", "human_request", "ok", 11),
+        ] {
+            store.insert_audit(&e).await.unwrap();
+        }
+        // Guild 2, busy in the same hours.
+        let other = asked(&store, 2, 201, 0, 100).await;
+        store.resolve_conversation(2, other, t(30)).await.unwrap();
+        store
+            .set_conversation_status(2, other, ConversationStatus::HandedOff, t(31))
+            .await
+            .unwrap();
+        store
+            .record_feedback(2, Some(other), 901, 5, -1, t(60))
+            .await
+            .unwrap();
+        store
+            .insert_audit(&verdict(2, "block", "spam", "ok", 12))
+            .await
+            .unwrap();
+        store
+            .insert_audit(&verdict(2, "escalate", "legal", "ok", 13))
+            .await
+            .unwrap();
+
+        let stats = store.guild_stats(1, t(-DAY), t(7200)).await.unwrap();
+        assert_eq!(stats.questions, 3);
+        assert_eq!(
+            stats.answered, 2,
+            "a reply from the docs, not a question back"
+        );
+        assert_eq!(
+            stats.resolved, 3,
+            "resolved in the window, asked before it or not"
+        );
+        assert_eq!(stats.resolved_without_human, 2);
+        assert_eq!(stats.handed_off, 1);
+        assert_eq!(stats.escalated, 1, "a request for a person is a handoff");
+        assert_eq!(
+            stats.blocked,
+            [("spam".to_string(), 2), ("scam".to_string(), 1)],
+            "shadow verdicts were not acted on"
+        );
+        assert_eq!(stats.not_helpful, 2);
+        let mut waits = stats.response_ms.clone();
+        waits.sort_unstable();
+        assert_eq!(waits, [500, 1500, 3000]);
+        assert_eq!(stats.latency_percentile(50), Some(1500));
+        assert_eq!(stats.latency_percentile(90), Some(3000));
+        let day = |d| NaiveDate::from_ymd_opt(2023, 11, d).unwrap();
+        assert_eq!(
+            stats.days,
+            [
+                (day(13), DayCounts::default()),
+                (
+                    day(14),
+                    DayCounts {
+                        questions: 3,
+                        answered: 2,
+                        handed_off: 1,
+                        escalated: 1,
+                        blocked: 3,
+                        resolved: 2,
+                    }
+                ),
+                (
+                    day(15),
+                    DayCounts {
+                        resolved: 1,
+                        ..DayCounts::default()
+                    }
+                ),
+            ]
+        );
+
+        // Guild 2 sees only its own.
+        let theirs = store.guild_stats(2, t(-DAY), t(7200)).await.unwrap();
+        assert_eq!(
+            (
+                theirs.questions,
+                theirs.resolved,
+                theirs.handed_off,
+                theirs.not_helpful,
+                theirs.escalated,
+                theirs.blocked_total()
+            ),
+            (1, 1, 1, 1, 1, 1)
+        );
+        assert_eq!(theirs.resolved_without_human, 0, "handed off after all");
+        // An empty window.
+        let later = store
+            .guild_stats(1, t(30 * DAY), t(30 * DAY) + Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            (later.questions, later.resolved, later.days.len()),
+            (0, 0, 1)
+        );
+    }
+}

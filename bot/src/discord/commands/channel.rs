@@ -158,7 +158,7 @@ pub(super) fn in_guild(ctx: Context<'_>, guild_id: GuildId, channel: ChannelId) 
     })
 }
 
-/// Let the bot answer again in this thread after staff took over or it handed off.
+/// Let the bot answer here again after a handoff, a staff takeover or a resolution.
 #[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 pub(super) async fn resume(ctx: Context<'_>) -> Result<(), Error> {
     let guild_id = ctx.guild_id().ok_or("guild only")?;

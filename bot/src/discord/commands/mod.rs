@@ -12,6 +12,7 @@ mod knowledge_ingest;
 mod policy;
 mod privacy;
 mod setup;
+mod stats;
 mod support;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
         privacy::privacy(),
         setup::setup(),
         knowledge::knowledge(),
+        stats::stats(),
     ]
 }
 
