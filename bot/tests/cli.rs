@@ -338,7 +338,7 @@ fn migrate_creates_the_embedded_database_once() {
     let out = supportbot(dir.path(), &["migrate"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("4 migrations applied"),
+        stdout(&out).contains("5 migrations applied"),
         "{}",
         stdout(&out)
     );

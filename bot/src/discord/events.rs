@@ -5,9 +5,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use serenity::all::{
     ChannelId, ComponentInteraction, ConnectionStage, Context, CreateInteractionResponse,
-    CreateInteractionResponseMessage, EventHandler, Guild, GuildId, Interaction, Message,
-    MessageId, MessageUpdateEvent, RatelimitInfo, Ready, ResumedEvent, RoleId,
-    ShardStageUpdateEvent, UnavailableGuild, UserId,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EventHandler, Guild,
+    GuildId, Interaction, Message, MessageId, MessageUpdateEvent, RatelimitInfo, Ready,
+    ResumedEvent, RoleId, ShardStageUpdateEvent, UnavailableGuild, UserId,
 };
 use serenity::async_trait;
 use tracing::{debug, info, warn};
@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use super::{AppState, DiscordDelivery};
 use crate::pipeline::{
     Click, Feedback, FeedbackOutcome, HANDOFF_BUTTON, Inbound, InboundKind, NOT_HELPFUL_BUTTON,
-    RESOLVED_BUTTON,
+    RESOLVED_BUTTON, RESUME_BUTTON,
 };
 
 pub struct Handler {
@@ -91,6 +91,8 @@ impl EventHandler for Handler {
         } else if let Some(id) = click.data.custom_id.strip_prefix(RESOLVED_BUTTON) {
             self.feedback_button(&ctx, &click, id, Feedback::Resolved)
                 .await;
+        } else if let Some(id) = click.data.custom_id.strip_prefix(RESUME_BUTTON) {
+            self.resume_button(&ctx, &click, id).await;
         } else if let Some(id) = click.data.custom_id.strip_prefix(NOT_HELPFUL_BUTTON) {
             self.feedback_button(&ctx, &click, id, Feedback::NotHelpful)
                 .await;
@@ -317,6 +319,41 @@ impl Handler {
 
     /// "Resolved" or "Not helpful" under an answer. Only store work before the answer, so
     /// the click is acknowledged well within Discord's 3 s.
+    /// "Let supportbot answer again" under a handoff, for staff.
+    async fn resume_button(&self, ctx: &Context, click: &ComponentInteraction, id: &str) {
+        let (Some(guild_id), Ok(conversation_id)) = (click.guild_id, id.parse::<i64>()) else {
+            return;
+        };
+        let member = click.member.as_ref();
+        let permissions = member.and_then(|m| m.permissions);
+        let who = Click {
+            guild_id: guild_id.get(),
+            channel_id: click.channel_id.get(),
+            message_id: click.message.id.get(),
+            user_id: click.user.id.get(),
+            roles: member.map_or_else(Vec::new, |m| m.roles.iter().map(|r| r.get()).collect()),
+            manages_messages: permissions.is_some_and(|p| p.manage_messages() || p.administrator()),
+        };
+        let manages_guild = permissions.is_some_and(|p| p.manage_guild());
+        let note = match self
+            .state
+            .pipeline
+            .resume_by_click(&who, conversation_id, manages_guild)
+            .await
+        {
+            Ok(FeedbackOutcome::Recorded) => "I'll answer in this thread again.",
+            Ok(FeedbackOutcome::NotAllowed) => {
+                "Only the team (the support role, or Manage Messages) can bring me back here."
+            }
+            Ok(_) => "That button no longer belongs to a conversation here.",
+            Err(e) => {
+                warn!(guild_id = guild_id.get(), error = %e, "resume button failed");
+                "Something went wrong on our side; please try again."
+            }
+        };
+        reply_privately(ctx, click, note).await;
+    }
+
     async fn feedback_button(
         &self,
         ctx: &Context,
@@ -369,6 +406,15 @@ impl Handler {
         let (Some(guild_id), Ok(conversation_id)) = (click.guild_id, id.parse::<i64>()) else {
             return;
         };
+        // Posting the handoff can wait on Discord's rate limits: acknowledge the click first,
+        // within Discord's 3 s, and say how it went after.
+        let defer = CreateInteractionResponse::Defer(
+            CreateInteractionResponseMessage::new().ephemeral(true),
+        );
+        if let Err(e) = click.create_response(&ctx.http, defer).await {
+            warn!(guild_id = guild_id.get(), error = %e, "could not acknowledge a button click");
+            return;
+        }
         let delivery = self.delivery(ctx);
         let note = match self
             .state
@@ -388,7 +434,12 @@ impl Handler {
                 "Something went wrong on our side; please try again."
             }
         };
-        reply_privately(ctx, click, note).await;
+        let follow_up = CreateInteractionResponseFollowup::new()
+            .content(note)
+            .ephemeral(true);
+        if let Err(e) = click.create_followup(&ctx.http, follow_up).await {
+            warn!(guild_id = guild_id.get(), error = %e, "could not answer a button click");
+        }
     }
 }
 

@@ -121,4 +121,48 @@ impl Pipeline {
         );
         Ok(outcome)
     }
+
+    /// "Let supportbot answer again" under a handoff: staff (the support role, Manage Messages,
+    /// or Manage Server) reopen the conversation in its own thread. Looked up in the click's
+    /// guild and thread, like every button.
+    pub async fn resume_by_click(
+        &self,
+        click: &Click,
+        conversation_id: i64,
+        manages_guild: bool,
+    ) -> Result<FeedbackOutcome, StoreError> {
+        let guild = click.guild_id as i64;
+        let Some(conversation) = self.store.conversation(guild, conversation_id).await? else {
+            return Ok(FeedbackOutcome::Unknown);
+        };
+        if conversation.thread_id != Some(click.channel_id as i64) {
+            return Ok(FeedbackOutcome::Unknown);
+        }
+        let support_role = self
+            .guilds
+            .get(click.guild_id)
+            .await?
+            .settings
+            .support_role_id;
+        let staff = manages_guild
+            || click.manages_messages
+            || support_role.is_some_and(|role| click.roles.contains(&role));
+        if !staff {
+            return Ok(FeedbackOutcome::NotAllowed);
+        }
+        self.store
+            .set_conversation_status(
+                guild,
+                conversation.id,
+                store::ConversationStatus::Open,
+                self.clock.now(),
+            )
+            .await?;
+        info!(
+            guild_id = click.guild_id,
+            conversation_id = conversation.id,
+            "staff let the bot answer again"
+        );
+        Ok(FeedbackOutcome::Recorded)
+    }
 }

@@ -20,6 +20,8 @@ use crate::guild_settings::GuildContext;
 pub const RESOLVED_BUTTON: &str = "resolved:";
 pub const NOT_HELPFUL_BUTTON: &str = "unhelpful:";
 pub const HANDOFF_BUTTON: &str = "handoff:";
+/// Prefix of the "Let supportbot answer again" button under a handoff; staff only.
+pub const RESUME_BUTTON: &str = "resume:";
 
 /// Longest excerpt kept in an agent escalation's audit row, in characters.
 const EXCERPT_CHARS: usize = 200;
@@ -97,7 +99,9 @@ impl Pipeline {
                 m
             }
             Decision::Ask { question } => Outbound::text(question),
-            Decision::Handoff { message, .. } => handoff_message(message, support_role),
+            Decision::Handoff { message, .. } => {
+                handoff_message(message, support_role, conversation.id)
+            }
             Decision::Escalate { message, .. } => Outbound::text(message),
             Decision::Silent => unreachable!("silent decisions return above"),
         };
@@ -212,7 +216,11 @@ impl Pipeline {
         }
         let context = self.guilds.get(guild_id).await?;
         let phrases = agent::answer::language::phrases(self.agent.settings().default_language);
-        let message = handoff_message(phrases.requested, context.settings.support_role_id);
+        let message = handoff_message(
+            phrases.requested,
+            context.settings.support_role_id,
+            conversation.id,
+        );
         let posted = delivery.post(thread as u64, &message).await;
         if conversation.origin_message_id == thread {
             self.tag_post(guild_id, thread as u64, PostTag::NeedsHuman, delivery)
@@ -352,15 +360,22 @@ fn answer_buttons(conversation_id: i64) -> Vec<Button> {
 
 /// A handoff message: the support role pinged (and allowed to be pinged) when the guild has
 /// one.
-fn handoff_message(message: &str, support_role: Option<u64>) -> Outbound {
-    match support_role {
+fn handoff_message(message: &str, support_role: Option<u64>, conversation_id: i64) -> Outbound {
+    let mut m = match support_role {
         Some(role) => {
             let mut m = Outbound::text(&format!("<@&{role}> {message}"));
             m.ping_role = Some(role);
             m
         }
         None => Outbound::text(message),
-    }
+    };
+    // Staff bring the bot back here when they are done (or run `/resume`).
+    m.buttons.push(Button {
+        custom_id: format!("{RESUME_BUTTON}{conversation_id}"),
+        label: "Let supportbot answer again".into(),
+        tone: Tone::Neutral,
+    });
+    m
 }
 
 fn handoff_reason(reason: HandoffReason) -> &'static str {

@@ -70,6 +70,20 @@ async fn private_answer(fake: &FakeDiscord, interaction: u64) -> String {
         })
         .await;
     assert_eq!(call.body["data"]["flags"], 64, "the answer is private");
+    if call.body["type"] == 5 {
+        // Acknowledged first; the answer follows through the interaction's webhook.
+        let token = tests::fake_discord::interaction_token(interaction);
+        let follow_up = fake
+            .wait_for_call("the click's follow-up", WAIT, |c| {
+                c.path == format!("/api/v10/webhooks/{}/{token}", tests::fake_discord::BOT_ID)
+            })
+            .await;
+        assert_eq!(follow_up.body["flags"], 64, "the answer is private");
+        return follow_up.body["content"]
+            .as_str()
+            .expect("the answer has text")
+            .to_string();
+    }
     call.body["data"]["content"]
         .as_str()
         .expect("the answer has text")

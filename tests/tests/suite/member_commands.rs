@@ -535,3 +535,82 @@ async fn privacy_export_sends_the_member_their_own_data_as_a_private_json_file()
     );
     bot.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn staff_bring_the_bot_back_after_a_handoff_with_its_button_or_resume_and_members_cannot() {
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    enable_support_channel(&db).await;
+    let store = db.store().await;
+    store
+        .set_guild_settings(
+            GUILD_ID as i64,
+            &json!({"support_role_id": tests::fake_discord::MOD_ROLE}),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
+
+    let asked = fake.send_message(
+        SUPPORT_CHANNEL,
+        Author::Member(MEMBER),
+        "can I talk to a human please?",
+    );
+    let Outcome::Responded {
+        conversation_id,
+        thread_id,
+        reply_ids,
+        ..
+    } = bot.outcome(asked).await
+    else {
+        panic!("the request was handed off");
+    };
+    let handoff = fake
+        .wait_for_call("the handoff", WAIT, crate::e2e::is_post_to(thread_id))
+        .await;
+    let resume = format!("{}{conversation_id}", supportbot::pipeline::RESUME_BUTTON);
+    assert!(
+        button_ids(&handoff.body).contains(&resume),
+        "the handoff offers staff a way back: {}",
+        handoff.body
+    );
+    let status = async || {
+        store
+            .conversation(GUILD_ID as i64, conversation_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    assert_eq!(status().await, ConversationStatus::HandedOff);
+
+    // A member can neither click the bot back nor run /resume.
+    let click = fake.click_button_on(&resume, thread_id, reply_ids[0], MEMBER, 0, &[]);
+    assert!(content(&private_text(&fake, click).await).contains("Only the team"));
+    let command = fake.send_command("resume", json!([]), thread_id, MEMBER, 0);
+    assert!(content(&private_text(&fake, command).await).contains("Only the team"));
+    assert_eq!(status().await, ConversationStatus::HandedOff);
+
+    // Staff by role (no special permissions) can.
+    let click = fake.click_button_on(
+        &resume,
+        thread_id,
+        reply_ids[0],
+        OTHER_MEMBER,
+        0,
+        &[tests::fake_discord::MOD_ROLE],
+    );
+    assert!(content(&private_text(&fake, click).await).contains("again"));
+    assert_eq!(status().await, ConversationStatus::Open);
+    let follow_up = fake.send_message(
+        thread_id,
+        Author::Member(MEMBER),
+        "actually, how do I reset my API key?",
+    );
+    assert!(matches!(
+        bot.outcome(follow_up).await,
+        Outcome::Responded { .. }
+    ));
+    bot.stop().await.unwrap();
+}

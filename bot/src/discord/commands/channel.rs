@@ -158,9 +158,51 @@ pub(super) fn in_guild(ctx: Context<'_>, guild_id: GuildId, channel: ChannelId) 
     })
 }
 
+/// Let supportbot answer here again (staff: support role, Manage Messages or Manage Server).
+#[poise::command(
+    slash_command,
+    guild_only,
+    rename = "resume",
+    default_member_permissions = "MANAGE_MESSAGES"
+)]
+pub async fn resume_here(ctx: Context<'_>) -> Result<(), Error> {
+    let guild_id = ctx.guild_id().ok_or("guild only")?;
+    // Checked on our side: a guild can change who Discord offers the command to.
+    let member = ctx.author_member().await;
+    let permissions = member.as_ref().and_then(|m| m.permissions);
+    let support_role = ctx
+        .data()
+        .pipeline
+        .guild_settings()
+        .get(guild_id.get())
+        .await?
+        .settings
+        .support_role_id;
+    let has_role = |role: u64| {
+        member
+            .as_ref()
+            .is_some_and(|m| m.roles.iter().any(|r| r.get() == role))
+    };
+    let staff = permissions
+        .is_some_and(|p| p.manage_messages() || p.manage_guild() || p.administrator())
+        || support_role.is_some_and(has_role);
+    if !staff {
+        return reply(
+            ctx,
+            "Only the team (the support role, Manage Messages or Manage Server) can do that.",
+        )
+        .await;
+    }
+    resume_in_thread(ctx).await
+}
+
 /// Let the bot answer here again after a handoff, a staff takeover or a resolution.
 #[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
 pub(super) async fn resume(ctx: Context<'_>) -> Result<(), Error> {
+    resume_in_thread(ctx).await
+}
+
+async fn resume_in_thread(ctx: Context<'_>) -> Result<(), Error> {
     let guild_id = ctx.guild_id().ok_or("guild only")?;
     let store = ctx.data().pipeline.store();
     let conversation = store

@@ -35,6 +35,7 @@ pub fn commands() -> Vec<poise::Command<Arc<AppState>, Error>> {
         setup::setup(),
         knowledge::knowledge(),
         stats::stats(),
+        channel::resume_here(),
     ]
 }
 
