@@ -14,7 +14,9 @@ use crate::stats_view::{StatsDays, chart, render};
     slash_command,
     guild_only,
     default_member_permissions = "MANAGE_GUILD",
-    required_permissions = "MANAGE_GUILD"
+    required_permissions = "MANAGE_GUILD",
+    // Drawing the chart is real work: once per admin every 10 s is plenty.
+    member_cooldown = 10
 )]
 pub async fn stats(
     ctx: Context<'_>,
