@@ -151,3 +151,44 @@ async fn every_new_forum_post_is_answered_inside_it_and_tagged_with_the_forums_o
     );
     bot.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn without_manage_threads_the_post_is_still_answered_and_only_the_tag_is_missing() {
+    let fake = FakeDiscord::start().await;
+    fake.add_forum_channel(FORUM, "help", &["Answered", "Needs human", "Solved"]);
+    // The bot's role without Manage Threads.
+    fake.set_bot_role_permissions(
+        tests::fake_discord::perm::MANAGE_MESSAGES | tests::fake_discord::perm::MODERATE_MEMBERS,
+    );
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    store
+        .set_channel_mode(
+            tests::fake_discord::GUILD_ID as i64,
+            FORUM as i64,
+            store::ChannelMode::Forum,
+            None,
+            None,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
+
+    let post = fake.create_forum_post(
+        FORUM,
+        Author::Member(MEMBER),
+        "How do I reset my API key?",
+        "It stopped working.",
+    );
+    assert!(answer_in(&fake, post).await.contains("Reset key"));
+    assert!(matches!(bot.outcome(post).await, Outcome::Responded { .. }));
+    let refused = fake
+        .wait_for_call("the refused tag change", WAIT, |c| {
+            c.method == Method::PATCH && c.path == format!("/api/v10/channels/{post}")
+        })
+        .await;
+    assert!(refused.body["applied_tags"].is_array());
+    assert!(fake.post_tags(post).is_empty(), "Discord refused the tag");
+    bot.stop().await.unwrap();
+}
