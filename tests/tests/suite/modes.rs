@@ -544,3 +544,47 @@ async fn a_support_role_reply_in_the_bots_thread_pauses_it_there() {
         "nothing after staff stepped in"
     );
 }
+
+#[tokio::test]
+async fn the_staff_member_who_took_a_thread_over_hands_it_back_with_resume() {
+    let fake = FakeDiscord::start().await;
+    let db = TestDb::sqlite();
+    enable_support_channel(&db).await;
+    let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
+
+    let member = Author::Member(MEMBER);
+    let question = fake.send_message(SUPPORT_CHANNEL, member, "how do I reset my API key?");
+    let thread = thread_for(&fake, question).await;
+    assert!(matches!(
+        bot.outcome(question).await,
+        Outcome::Responded { .. }
+    ));
+    let staff = fake.send_message_with_roles(
+        thread,
+        Author::Member(OTHER_MEMBER),
+        "I'll take this one.",
+        &[MOD_ROLE],
+    );
+    assert_eq!(
+        bot.outcome(staff).await,
+        Outcome::Skipped(Skip::StaffReplied)
+    );
+
+    // A member cannot hand it back; the moderator (Manage Messages, not Manage Server) can.
+    let refused = fake.send_command("resume", json!([]), thread, MEMBER, 0);
+    assert!(answer(&fake, refused).await.contains("Only the team"));
+    let quiet = fake.send_message(thread, member, "still there?");
+    assert_eq!(
+        bot.outcome(quiet).await,
+        Outcome::Skipped(Skip::ConversationPaused)
+    );
+    let manage_messages = 1 << 13;
+    let resumed = fake.send_command("resume", json!([]), thread, OTHER_MEMBER, manage_messages);
+    assert!(answer(&fake, resumed).await.contains("again"));
+    let follow_up = fake.send_message(thread, member, "and how do I restore a backup?");
+    assert!(matches!(
+        bot.outcome(follow_up).await,
+        Outcome::Responded { .. }
+    ));
+    bot.stop().await.unwrap();
+}
