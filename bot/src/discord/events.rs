@@ -6,8 +6,9 @@ use chrono::Utc;
 use serenity::all::{
     ChannelId, ComponentInteraction, ConnectionStage, Context, CreateInteractionResponse,
     CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EventHandler, Guild,
-    GuildId, Interaction, Message, MessageId, MessageUpdateEvent, RatelimitInfo, Ready,
-    ResumedEvent, RoleId, ShardStageUpdateEvent, UnavailableGuild, UserId,
+    GuildId, Interaction, Message, MessageId, MessageUpdateEvent, PermissionOverwriteType,
+    Permissions, RatelimitInfo, Ready, ResumedEvent, RoleId, ShardStageUpdateEvent,
+    UnavailableGuild, UserId,
 };
 use serenity::async_trait;
 use tracing::{debug, info, warn};
@@ -156,7 +157,13 @@ impl EventHandler for Handler {
             author_id: author.id.get(),
             author_is_bot: author.bot || author.id == bot_user_id,
             author_roles: roles.iter().map(|r| r.get()).collect(),
-            author_manages_messages: manages_messages(&ctx, guild_id, author.id, &roles),
+            author_manages_messages: manages_messages(
+                &ctx,
+                guild_id,
+                event.channel_id,
+                author.id,
+                &roles,
+            ),
             mentions_bot: mentions.iter().any(|u| u.id == bot_user_id),
             user_mentions: u32::try_from(mentions.len()).unwrap_or(u32::MAX),
             role_mentions: event
@@ -204,7 +211,13 @@ impl EventHandler for Handler {
             author_id: msg.author.id.get(),
             author_is_bot: msg.author.bot || msg.author.id == bot_user_id,
             author_roles: roles.iter().map(|r| r.get()).collect(),
-            author_manages_messages: manages_messages(&ctx, guild_id, msg.author.id, &roles),
+            author_manages_messages: manages_messages(
+                &ctx,
+                guild_id,
+                msg.channel_id,
+                msg.author.id,
+                &roles,
+            ),
             mentions_bot: msg.mentions.iter().any(|u| u.id == bot_user_id),
             user_mentions: u32::try_from(msg.mentions.len()).unwrap_or(u32::MAX),
             role_mentions: u32::try_from(msg.mention_roles.len()).unwrap_or(u32::MAX),
@@ -246,10 +259,18 @@ fn parent_channel(ctx: &Context, guild_id: GuildId, channel_id: ChannelId) -> Op
     })
 }
 
-/// Whether a member may manage messages guild-wide, from the roles the cache knows: the
-/// owner, Administrator, or Manage Messages on @everyone or one of their roles. Channel
-/// overwrites are not read: staff are staff in every thread.
-fn manages_messages(ctx: &Context, guild_id: GuildId, author: UserId, roles: &[RoleId]) -> bool {
+/// Whether a member may manage messages where they wrote, from what the cache knows: the
+/// owner, Administrator, or Manage Messages from @everyone and their roles, then the channel's
+/// permission overwrites (a thread takes its parent's) in Discord's order: @everyone, the
+/// member's roles together, the member. A moderator of another area whose role is denied Manage
+/// Messages in this channel is not staff here; a helper role allowed it only here is.
+fn manages_messages(
+    ctx: &Context,
+    guild_id: GuildId,
+    channel: ChannelId,
+    author: UserId,
+    roles: &[RoleId],
+) -> bool {
     let Some(guild) = ctx.cache.guild(guild_id) else {
         return false;
     };
@@ -261,11 +282,41 @@ fn manages_messages(ctx: &Context, guild_id: GuildId, author: UserId, roles: &[R
         .get(&RoleId::new(guild_id.get()))
         .map(|r| r.permissions)
         .unwrap_or_default();
-    let permissions = roles
+    let mut permissions = roles
         .iter()
         .filter_map(|r| guild.roles.get(r))
         .fold(everyone, |all, role| all | role.permissions);
-    permissions.administrator() || permissions.manage_messages()
+    if permissions.administrator() {
+        return true;
+    }
+    let parent = guild
+        .threads
+        .iter()
+        .find(|t| t.id == channel)
+        .and_then(|t| t.parent_id)
+        .unwrap_or(channel);
+    if let Some(place) = guild.channels.get(&parent) {
+        let of = |kind: PermissionOverwriteType| {
+            place
+                .permission_overwrites
+                .iter()
+                .filter(move |o| o.kind == kind)
+        };
+        let everyone_id = RoleId::new(guild_id.get());
+        for o in of(PermissionOverwriteType::Role(everyone_id)) {
+            permissions = (permissions & !o.deny) | o.allow;
+        }
+        let (allow, deny) = place
+            .permission_overwrites
+            .iter()
+            .filter(|o| matches!(o.kind, PermissionOverwriteType::Role(r) if r != everyone_id && roles.contains(&r)))
+            .fold((Permissions::empty(), Permissions::empty()), |(a, d), o| (a | o.allow, d | o.deny));
+        permissions = (permissions & !deny) | allow;
+        for o in of(PermissionOverwriteType::Member(author)) {
+            permissions = (permissions & !o.deny) | o.allow;
+        }
+    }
+    permissions.manage_messages()
 }
 
 impl Handler {

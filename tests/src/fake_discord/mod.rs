@@ -558,6 +558,19 @@ impl FakeDiscord {
         }
     }
 
+    /// A permission overwrite in `channel` for a role (`member` false) or a member; set it
+    /// before the bot connects, as GUILD_CREATE describes the channel's overwrites.
+    pub fn overwrite_in(&self, channel: u64, id: u64, member: bool, allow: u64, deny: u64) {
+        if let Some(c) = self.shared.lock().world.channels.get_mut(&channel) {
+            c.overwrites.push(Overwrite {
+                id,
+                member,
+                allow,
+                deny,
+            });
+        }
+    }
+
     /// `user` accepts no direct messages from this server's members: a DM to them is 50007.
     pub fn refuse_dms_from(&self, user: u64) {
         self.shared.lock().world.closed_dms.insert(user);

@@ -588,3 +588,54 @@ async fn the_staff_member_who_took_a_thread_over_hands_it_back_with_resume() {
     ));
     bot.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn who_counts_as_staff_follows_the_channels_permission_overwrites() {
+    let fake = FakeDiscord::start().await;
+    let manage_messages = 1 << 13;
+    // Moderators of another area: their role may not manage messages in the support channel.
+    fake.overwrite_in(SUPPORT_CHANNEL, MOD_ROLE, false, 0, manage_messages);
+    // A helper with no staff role, allowed to manage messages in the support channel only.
+    fake.overwrite_in(SUPPORT_CHANNEL, OTHER_MEMBER, true, manage_messages, 0);
+    let db = TestDb::sqlite();
+    enable_support_channel(&db).await;
+    let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
+    let store = db.store().await;
+    let member = Author::Member(MEMBER);
+
+    let question = fake.send_message(SUPPORT_CHANNEL, member, "how do I reset my API key?");
+    let thread = thread_for(&fake, question).await;
+    assert!(matches!(
+        bot.outcome(question).await,
+        Outcome::Responded { .. }
+    ));
+    let moderator = fake.send_message_with_roles(
+        thread,
+        Author::Member(1_021_554_872_993_447_938),
+        "which plan are you on?",
+        &[MOD_ROLE],
+    );
+    assert_ne!(
+        bot.outcome(moderator).await,
+        Outcome::Skipped(Skip::StaffReplied),
+        "a role denied Manage Messages here is not staff here"
+    );
+    let status = async || {
+        store
+            .conversation_by_thread(GUILD_ID as i64, thread as i64)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    assert_eq!(status().await, ConversationStatus::Open);
+
+    let helper = fake.send_message(thread, Author::Member(OTHER_MEMBER), "I'll take this one.");
+    assert_eq!(
+        bot.outcome(helper).await,
+        Outcome::Skipped(Skip::StaffReplied),
+        "a member allowed Manage Messages here is staff here"
+    );
+    assert_eq!(status().await, ConversationStatus::Paused);
+    bot.stop().await.unwrap();
+}
