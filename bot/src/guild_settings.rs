@@ -38,6 +38,15 @@ pub struct GuildSettings {
 }
 
 impl GuildSettings {
+    /// Whether a member is staff here: they may manage messages (or administer), or hold the
+    /// support role.
+    pub fn is_staff(&self, roles: &[u64], manages_messages: bool) -> bool {
+        manages_messages
+            || self
+                .support_role_id
+                .is_some_and(|role| roles.contains(&role))
+    }
+
     /// The guild's language, when it set one the agent knows.
     pub fn language(&self) -> Option<agent::answer::Language> {
         self.language

@@ -368,24 +368,17 @@ impl Handler {
         }
     }
 
-    /// "Resolved" or "Not helpful" under an answer. Only store work before the answer, so
-    /// the click is acknowledged well within Discord's 3 s.
     /// "Let supportbot answer again" under a handoff, for staff.
     async fn resume_button(&self, ctx: &Context, click: &ComponentInteraction, id: &str) {
         let (Some(guild_id), Ok(conversation_id)) = (click.guild_id, id.parse::<i64>()) else {
             return;
         };
-        let member = click.member.as_ref();
-        let permissions = member.and_then(|m| m.permissions);
-        let who = Click {
-            guild_id: guild_id.get(),
-            channel_id: click.channel_id.get(),
-            message_id: click.message.id.get(),
-            user_id: click.user.id.get(),
-            roles: member.map_or_else(Vec::new, |m| m.roles.iter().map(|r| r.get()).collect()),
-            manages_messages: permissions.is_some_and(|p| p.manage_messages() || p.administrator()),
-        };
-        let manages_guild = permissions.is_some_and(|p| p.manage_guild());
+        let who = click_of(click, guild_id);
+        let manages_guild = click
+            .member
+            .as_ref()
+            .and_then(|m| m.permissions)
+            .is_some_and(|p| p.manage_guild());
         let note = match self
             .state
             .pipeline
@@ -405,6 +398,8 @@ impl Handler {
         reply_privately(ctx, click, note).await;
     }
 
+    /// "Resolved" or "Not helpful" under an answer. Only store work before the answer, so
+    /// the click is acknowledged well within Discord's 3 s.
     async fn feedback_button(
         &self,
         ctx: &Context,
@@ -415,18 +410,7 @@ impl Handler {
         let (Some(guild_id), Ok(conversation_id)) = (click.guild_id, id.parse::<i64>()) else {
             return;
         };
-        let member = click.member.as_ref();
-        let manages_messages = member
-            .and_then(|m| m.permissions)
-            .is_some_and(|p| p.manage_messages() || p.administrator());
-        let who = Click {
-            guild_id: guild_id.get(),
-            channel_id: click.channel_id.get(),
-            message_id: click.message.id.get(),
-            user_id: click.user.id.get(),
-            roles: member.map_or_else(Vec::new, |m| m.roles.iter().map(|r| r.get()).collect()),
-            manages_messages,
-        };
+        let who = click_of(click, guild_id);
         let note = match self
             .state
             .pipeline
@@ -491,6 +475,22 @@ impl Handler {
         if let Err(e) = click.create_followup(&ctx.http, follow_up).await {
             warn!(guild_id = guild_id.get(), error = %e, "could not answer a button click");
         }
+    }
+}
+
+/// A button click as the pipeline sees it: where, on what, by whom, with which roles, and
+/// whether the clicker may manage messages (or administers the guild).
+fn click_of(click: &ComponentInteraction, guild_id: GuildId) -> Click {
+    let member = click.member.as_ref();
+    Click {
+        guild_id: guild_id.get(),
+        channel_id: click.channel_id.get(),
+        message_id: click.message.id.get(),
+        user_id: click.user.id.get(),
+        roles: member.map_or_else(Vec::new, |m| m.roles.iter().map(|r| r.get()).collect()),
+        manages_messages: member
+            .and_then(|m| m.permissions)
+            .is_some_and(|p| p.manage_messages() || p.administrator()),
     }
 }
 

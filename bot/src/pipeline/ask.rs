@@ -41,17 +41,6 @@ impl Pipeline {
                 text: m.content,
             })
             .collect();
-        let tokens_left = self.tokens_left(guild).await?;
-        let own_key = self.guild_llm_key(guild).await;
-        let guild_language = self.guilds.get(inbound.guild_id).await?.settings.language();
-        let question = Question {
-            guild_id: inbound.guild_id,
-            text: &inbound.content,
-            history: &history,
-            tokens_left,
-            api_key: own_key.as_ref(),
-            language: guild_language,
-        };
         let answer = {
             let typing = async {
                 // Discord shows "typing" for ~10 s per call; renew it while the agent works.
@@ -61,7 +50,7 @@ impl Pipeline {
                 }
             };
             tokio::select! {
-                answer = self.agent.answer(&question) => answer,
+                answer = self.decide(inbound, &history) => answer?,
                 _ = typing => unreachable!("the typing loop never ends"),
             }
         };
@@ -70,10 +59,32 @@ impl Pipeline {
         Ok(answer)
     }
 
+    /// The agent's decision on `inbound` after `history`, with what the guild allows and chose:
+    /// the tokens it has left today, its own API key, its language. The caller stores the trace.
+    pub(super) async fn decide(
+        &self,
+        inbound: &Inbound,
+        history: &[Turn],
+    ) -> Result<agent::Answer, PipelineError> {
+        let guild = inbound.guild_id as i64;
+        let tokens_left = self.tokens_left(guild).await?;
+        let own_key = self.guild_llm_key(guild).await;
+        let language = self.guilds.get(inbound.guild_id).await?.settings.language();
+        let question = Question {
+            guild_id: inbound.guild_id,
+            text: &inbound.content,
+            history,
+            tokens_left,
+            api_key: own_key.as_ref(),
+            language,
+        };
+        Ok(self.agent.answer(&question).await)
+    }
+
     /// The guild's own LLM API key, read from the store for every question so a replaced or
     /// cleared key stops being used at once. A key that cannot be opened is reported (never
     /// its value) and the instance's key is used.
-    pub(super) async fn guild_llm_key(&self, guild: i64) -> Option<SecretString> {
+    async fn guild_llm_key(&self, guild: i64) -> Option<SecretString> {
         let master = self.settings.master_key.as_ref()?;
         if !self.agent.uses_model() {
             return None;
@@ -92,7 +103,7 @@ impl Pipeline {
     }
 
     /// Tokens the guild may still spend today, `None` when unlimited.
-    pub(super) async fn tokens_left(&self, guild: i64) -> Result<Option<u64>, PipelineError> {
+    async fn tokens_left(&self, guild: i64) -> Result<Option<u64>, PipelineError> {
         let budget = self.settings.daily_token_budget;
         if budget == 0 || !self.agent.uses_model() {
             return Ok(None);

@@ -2,7 +2,7 @@
 //! conversation, and the bot stops there) and "Not helpful" (any member's rating, once per
 //! member per answer). Both keep a feedback row: who clicked, which answer, the rating.
 
-use store::StoreError;
+use store::{Conversation, StoreError};
 use tracing::info;
 
 use super::{Delivery, Pipeline, PostTag};
@@ -64,24 +64,14 @@ impl Pipeline {
         delivery: &D,
     ) -> Result<FeedbackOutcome, StoreError> {
         let guild = click.guild_id as i64;
-        let Some(conversation) = self.store.conversation(guild, conversation_id).await? else {
+        let Some(conversation) = self.clicked_conversation(click, conversation_id).await? else {
             return Ok(FeedbackOutcome::Unknown);
         };
-        if conversation.thread_id != Some(click.channel_id as i64) {
-            return Ok(FeedbackOutcome::Unknown);
-        }
-        if feedback == Feedback::Resolved && conversation.author_id != click.user_id as i64 {
-            let support_role = self
-                .guilds
-                .get(click.guild_id)
-                .await?
-                .settings
-                .support_role_id;
-            let staff = click.manages_messages
-                || support_role.is_some_and(|role| click.roles.contains(&role));
-            if !staff {
-                return Ok(FeedbackOutcome::NotAllowed);
-            }
+        if feedback == Feedback::Resolved
+            && conversation.author_id != click.user_id as i64
+            && !self.clicked_by_staff(click, click.manages_messages).await?
+        {
+            return Ok(FeedbackOutcome::NotAllowed);
         }
         let now = self.clock.now();
         self.store
@@ -132,22 +122,13 @@ impl Pipeline {
         manages_guild: bool,
     ) -> Result<FeedbackOutcome, StoreError> {
         let guild = click.guild_id as i64;
-        let Some(conversation) = self.store.conversation(guild, conversation_id).await? else {
+        let Some(conversation) = self.clicked_conversation(click, conversation_id).await? else {
             return Ok(FeedbackOutcome::Unknown);
         };
-        if conversation.thread_id != Some(click.channel_id as i64) {
-            return Ok(FeedbackOutcome::Unknown);
-        }
-        let support_role = self
-            .guilds
-            .get(click.guild_id)
+        if !self
+            .clicked_by_staff(click, click.manages_messages || manages_guild)
             .await?
-            .settings
-            .support_role_id;
-        let staff = manages_guild
-            || click.manages_messages
-            || support_role.is_some_and(|role| click.roles.contains(&role));
-        if !staff {
+        {
             return Ok(FeedbackOutcome::NotAllowed);
         }
         self.store
@@ -164,5 +145,25 @@ impl Pipeline {
             "staff let the bot answer again"
         );
         Ok(FeedbackOutcome::Recorded)
+    }
+
+    /// The conversation a button names, looked up in the click's guild, and only when it owns
+    /// the thread clicked in: an id taken from another guild's (or thread's) button finds
+    /// nothing.
+    async fn clicked_conversation(
+        &self,
+        click: &Click,
+        conversation_id: i64,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let conversation = self
+            .store
+            .conversation(click.guild_id as i64, conversation_id)
+            .await?;
+        Ok(conversation.filter(|c| c.thread_id == Some(click.channel_id as i64)))
+    }
+
+    async fn clicked_by_staff(&self, click: &Click, manages: bool) -> Result<bool, StoreError> {
+        let context = self.guilds.get(click.guild_id).await?;
+        Ok(context.settings.is_staff(&click.roles, manages))
     }
 }

@@ -544,11 +544,9 @@ impl Pipeline {
         let Some(c) = conversation else {
             return Ok(false);
         };
-        let staff = inbound.author_manages_messages
-            || context
-                .settings
-                .support_role_id
-                .is_some_and(|role| inbound.author_roles.contains(&role));
+        let staff = context
+            .settings
+            .is_staff(&inbound.author_roles, inbound.author_manages_messages);
         if inbound.kind != InboundKind::New
             || !staff
             || c.status != ConversationStatus::Open

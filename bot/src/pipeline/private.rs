@@ -5,7 +5,7 @@
 //! deleted, because nothing was posted.
 
 use agent::classifier::Route;
-use agent::{Decision, HandoffReason, Question};
+use agent::{Decision, HandoffReason};
 use tracing::info;
 
 use super::{
@@ -113,19 +113,7 @@ impl Pipeline {
             Ok(()) => {}
         }
 
-        let guild = inbound.guild_id as i64;
-        let tokens_left = self.tokens_left(guild).await?;
-        let own_key = self.guild_llm_key(guild).await;
-        let guild_language = self.guilds.get(inbound.guild_id).await?.settings.language();
-        let question = Question {
-            guild_id: inbound.guild_id,
-            text: &inbound.content,
-            history: &[],
-            tokens_left,
-            api_key: own_key.as_ref(),
-            language: guild_language,
-        };
-        let answer = self.agent.answer(&question).await;
+        let answer = self.decide(inbound, &[]).await?;
         self.store_trace(inbound, None, &answer).await;
         Ok(match answer.decision {
             Decision::Reply { text, citations } => PrivateAnswer {

@@ -778,7 +778,17 @@ async fn logs_carry_ids_but_never_message_text_or_the_token() {
 }
 
 /// The answer model's settings pointing at fake providers: `primary`, then `fallback`.
-fn with_models(
+/// A model that answers every question with the docs' API-key reset, citing passage 1.
+pub(crate) async fn reset_key_model() -> tests::fake_openai::FakeOpenAi {
+    tests::fake_openai::FakeOpenAi::with_responder(|_| {
+        json!({"action": "reply", "answer": "Click **Reset key** in Settings [1].",
+               "citations": [1], "confidence": 0.9})
+        .to_string()
+    })
+    .await
+}
+
+pub(crate) fn with_models(
     primary: &tests::fake_openai::FakeOpenAi,
     fallback: Option<&tests::fake_openai::FakeOpenAi>,
 ) -> impl FnOnce(&mut supportbot::config::Config) {
@@ -901,15 +911,9 @@ async fn with_every_model_down_the_member_is_handed_off_to_the_support_role() {
 
 #[tokio::test]
 async fn a_guilds_own_llm_key_answers_its_questions_and_a_replaced_key_is_dropped_at_once() {
-    use tests::fake_openai::FakeOpenAi;
     // Base64 of 32 bytes of 1s.
     const MASTER: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
-    let primary = FakeOpenAi::with_responder(|_| {
-        json!({"action": "reply", "answer": "Click **Reset key** in Settings [1].",
-               "citations": [1], "confidence": 0.9})
-        .to_string()
-    })
-    .await;
+    let primary = reset_key_model().await;
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
     enable_support_channel(&db).await;

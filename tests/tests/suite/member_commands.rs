@@ -12,10 +12,12 @@ use supportbot::pipeline::{Outcome, Skip};
 use tests::fake_discord::{
     Author, BOT_ID, FakeDiscord, GUILD_ID, OWNER_ID, RestCall, SUPPORT_CHANNEL, interaction_token,
 };
-use tests::fake_openai::FakeOpenAi;
 use tests::{RunningBot, TestDb};
 
-use crate::e2e::{DOCS, MANAGE_GUILD, MEMBER, WAIT, enable_support_channel, posts, thread_for};
+use crate::e2e::{
+    DOCS, MANAGE_GUILD, MEMBER, WAIT, enable_support_channel, posts, reset_key_model, thread_for,
+    with_models,
+};
 
 /// Another member, who joined in 2022.
 const OTHER_MEMBER: u64 = 1_021_554_872_993_447_936;
@@ -229,20 +231,13 @@ async fn ask_with_crisis_language_gets_the_caring_reply_privately_and_staff_are_
 
 #[tokio::test]
 async fn a_member_over_the_limit_is_told_once_privately_and_no_model_is_asked() {
-    let model = FakeOpenAi::with_responder(|_| {
-        json!({"action": "reply", "answer": "Click **Reset key** in Settings [1].",
-               "citations": [1], "confidence": 0.9})
-        .to_string()
-    })
-    .await;
+    let model = reset_key_model().await;
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
     enable_support_channel(&db).await;
-    let base_url = model.base_url();
+    let models = with_models(&model, None);
     let bot = RunningBot::start_with(&fake, &db, DOCS, move |config| {
-        config.llm.base_url = Some(base_url);
-        config.llm.model = Some("primary-model".into());
-        config.llm.timeout_secs = 5;
+        models(config);
         config.pipeline.per_member_per_minute = 2;
     })
     .await;

@@ -72,6 +72,17 @@ async fn answer(fake: &FakeDiscord, interaction: u64) -> String {
         .to_string()
 }
 
+/// The member asks in the support channel and is answered in a new thread; returns the thread.
+async fn answered_in_thread(fake: &FakeDiscord, bot: &RunningBot, member: Author) -> u64 {
+    let question = fake.send_message(SUPPORT_CHANNEL, member, "how do I reset my API key?");
+    let thread = thread_for(fake, question).await;
+    assert!(matches!(
+        bot.outcome(question).await,
+        Outcome::Responded { .. }
+    ));
+    thread
+}
+
 fn threads_opened(fake: &FakeDiscord) -> usize {
     fake.calls()
         .iter()
@@ -245,12 +256,7 @@ async fn a_staff_reply_pauses_the_bot_in_its_thread_and_support_resume_brings_it
     let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
 
     let member = Author::Member(MEMBER);
-    let question = fake.send_message(SUPPORT_CHANNEL, member, "how do I reset my API key?");
-    let thread = thread_for(&fake, question).await;
-    assert!(matches!(
-        bot.outcome(question).await,
-        Outcome::Responded { .. }
-    ));
+    let thread = answered_in_thread(&fake, &bot, member).await;
 
     // A moderator (Manage Messages through their role) answers in the thread.
     let staff = fake.send_message_with_roles(
@@ -553,12 +559,7 @@ async fn the_staff_member_who_took_a_thread_over_hands_it_back_with_resume() {
     let bot = RunningBot::start_with(&fake, &db, DOCS, |_| {}).await;
 
     let member = Author::Member(MEMBER);
-    let question = fake.send_message(SUPPORT_CHANNEL, member, "how do I reset my API key?");
-    let thread = thread_for(&fake, question).await;
-    assert!(matches!(
-        bot.outcome(question).await,
-        Outcome::Responded { .. }
-    ));
+    let thread = answered_in_thread(&fake, &bot, member).await;
     let staff = fake.send_message_with_roles(
         thread,
         Author::Member(OTHER_MEMBER),
@@ -603,12 +604,7 @@ async fn who_counts_as_staff_follows_the_channels_permission_overwrites() {
     let store = db.store().await;
     let member = Author::Member(MEMBER);
 
-    let question = fake.send_message(SUPPORT_CHANNEL, member, "how do I reset my API key?");
-    let thread = thread_for(&fake, question).await;
-    assert!(matches!(
-        bot.outcome(question).await,
-        Outcome::Responded { .. }
-    ));
+    let thread = answered_in_thread(&fake, &bot, member).await;
     let moderator = fake.send_message_with_roles(
         thread,
         Author::Member(1_021_554_872_993_447_938),

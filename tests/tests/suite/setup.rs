@@ -7,10 +7,9 @@ use store::MasterKey;
 use tests::fake_discord::{
     Author, FakeDiscord, GUILD_ID, MOD_ROLE, OWNER_ID, STAFF_CHANNEL, SUPPORT_CHANNEL,
 };
-use tests::fake_openai::FakeOpenAi;
 use tests::{RunningBot, TestDb};
 
-use crate::e2e::{DOCS, MANAGE_GUILD, MEMBER, WAIT, thread_for};
+use crate::e2e::{DOCS, MANAGE_GUILD, MEMBER, WAIT, reset_key_model, thread_for, with_models};
 use crate::member_commands::{button_ids, content, private_text};
 
 /// Base64 of 32 bytes of 7s.
@@ -46,19 +45,12 @@ fn setup(fake: &FakeDiscord, options: Value, user: u64, permissions: u64) -> u64
 
 #[tokio::test]
 async fn setup_saves_the_servers_choices_and_its_own_llm_key_which_answers_and_is_never_shown() {
-    let model = FakeOpenAi::with_responder(|_| {
-        json!({"action": "reply", "answer": "Click **Reset key** in Settings [1].",
-               "citations": [1], "confidence": 0.9})
-        .to_string()
-    })
-    .await;
+    let model = reset_key_model().await;
     let fake = FakeDiscord::start().await;
     let db = TestDb::sqlite();
-    let base_url = model.base_url();
+    let models = with_models(&model, None);
     let bot = RunningBot::start_with(&fake, &db, DOCS, move |config| {
-        config.llm.base_url = Some(base_url);
-        config.llm.model = Some("primary-model".into());
-        config.llm.timeout_secs = 5;
+        models(config);
         config.llm.api_key = Some("instance-key".to_string().into());
         config.master_key = Some(MASTER.to_string().into());
     })

@@ -169,23 +169,22 @@ pub async fn resume_here(ctx: Context<'_>) -> Result<(), Error> {
     let guild_id = ctx.guild_id().ok_or("guild only")?;
     // Checked on our side: a guild can change who Discord offers the command to.
     let member = ctx.author_member().await;
-    let permissions = member.as_ref().and_then(|m| m.permissions);
-    let support_role = ctx
+    let manages = member
+        .as_ref()
+        .and_then(|m| m.permissions)
+        .is_some_and(|p| p.manage_messages() || p.manage_guild() || p.administrator());
+    let roles: Vec<u64> = member
+        .as_ref()
+        .map(|m| m.roles.iter().map(|r| r.get()).collect())
+        .unwrap_or_default();
+    let staff = ctx
         .data()
         .pipeline
         .guild_settings()
         .get(guild_id.get())
         .await?
         .settings
-        .support_role_id;
-    let has_role = |role: u64| {
-        member
-            .as_ref()
-            .is_some_and(|m| m.roles.iter().any(|r| r.get() == role))
-    };
-    let staff = permissions
-        .is_some_and(|p| p.manage_messages() || p.manage_guild() || p.administrator())
-        || support_role.is_some_and(has_role);
+        .is_staff(&roles, manages);
     if !staff {
         return reply(
             ctx,

@@ -3,26 +3,17 @@
 //! private; everything is scoped to the invoking guild, so another guild's source IDs are
 //! "no such source". Long work is deferred at once and reported by editing the reply.
 
-use std::time::Duration;
-
 use knowledge::{IngestSummary, KnowledgeError, KnowledgeSource, SourceSpec};
-use poise::CreateReply;
-use serenity::all::{
-    Attachment, ButtonStyle, ComponentInteraction, ComponentInteractionCollector, CreateActionRow,
-    CreateButton, CreateInteractionResponse, CreateInteractionResponseMessage,
-    EditInteractionResponse, GuildId,
-};
-use tracing::{info, warn};
+use serenity::all::{Attachment, EditInteractionResponse, GuildId};
+use tracing::info;
 
+use super::confirm::{self, confirm, manages_guild, settle};
 use super::knowledge_ingest::{Tracker, download, edit, with_progress};
 use crate::discord::{Context, Error};
+use crate::pipeline::MESSAGE_LIMIT;
 
-/// Discord's limit on a message's content.
-const MESSAGE_LIMIT: usize = 2_000;
 /// Chunks `/knowledge search` shows: what the agent would read first.
 const SEARCH_HITS: usize = 5;
-/// How long the removal's confirmation button waits for its click.
-const CONFIRM_WITHIN: Duration = Duration::from_secs(60);
 
 /// Manage the documents supportbot answers from.
 #[poise::command(
@@ -158,10 +149,19 @@ async fn remove(
         name_of(&found),
         found.chunk_count
     );
-    let Some(click) = confirm(ctx, guild, &question).await? else {
+    let Some(click) = confirm(ctx, &question, "Remove", "nothing was removed").await? else {
         return Ok(());
     };
-    settle(&ctx, &click, &format!("Removing source {}…", found.id)).await?;
+    // Checked again at the click: the permission may have been taken away meanwhile.
+    if !manages_guild(&click) || click.guild_id != Some(guild) {
+        return settle(
+            ctx,
+            &click,
+            "You need the **Manage Server** permission to do that; nothing was removed.",
+        )
+        .await;
+    }
+    settle(ctx, &click, &format!("Removing source {}…", found.id)).await?;
     let text = match knowledge.remove(guild.get() as i64, found.id).await {
         Ok(()) => {
             info!(
@@ -293,8 +293,7 @@ fn guild_of(ctx: Context<'_>) -> Result<GuildId, Error> {
 }
 
 async fn private(ctx: Context<'_>, text: impl Into<String>) -> Result<(), Error> {
-    ctx.send(CreateReply::default().content(text).ephemeral(true))
-        .await?;
+    ctx.send(confirm::private(text)).await?;
     Ok(())
 }
 
@@ -425,75 +424,4 @@ fn fit(text: String) -> String {
     let mut cut: String = text.chars().take(MESSAGE_LIMIT - 1).collect();
     cut.push('…');
     cut
-}
-
-/// Asks the invoker to confirm the removal with a button; returns the click when they
-/// confirmed and still may (Manage Server, this guild), or `None` after saying why not.
-async fn confirm(
-    ctx: Context<'_>,
-    guild: GuildId,
-    question: &str,
-) -> Result<Option<ComponentInteraction>, Error> {
-    let yes = format!("knowledge:{}:yes", ctx.id());
-    let no = format!("knowledge:{}:no", ctx.id());
-    let buttons = CreateActionRow::Buttons(vec![
-        CreateButton::new(yes.clone())
-            .label("Remove")
-            .style(ButtonStyle::Danger),
-        CreateButton::new(no.clone())
-            .label("Cancel")
-            .style(ButtonStyle::Secondary),
-    ]);
-    ctx.send(
-        CreateReply::default()
-            .content(question)
-            .components(vec![buttons])
-            .ephemeral(true),
-    )
-    .await?;
-    let click = ComponentInteractionCollector::new(ctx.serenity_context())
-        .author_id(ctx.author().id)
-        .guild_id(guild)
-        .custom_ids(vec![yes.clone(), no])
-        .timeout(CONFIRM_WITHIN)
-        .next()
-        .await;
-    let Some(click) = click else {
-        private(ctx, "No confirmation within a minute: nothing was removed.").await?;
-        return Ok(None);
-    };
-    if click.data.custom_id != yes {
-        settle(&ctx, &click, "Cancelled: nothing was removed.").await?;
-        return Ok(None);
-    }
-    // Checked again at the click: the permission may have been taken away meanwhile.
-    let still_admin = click
-        .member
-        .as_ref()
-        .and_then(|m| m.permissions)
-        .is_some_and(|p| p.manage_guild());
-    if !still_admin || click.guild_id != Some(guild) {
-        settle(
-            &ctx,
-            &click,
-            "You need the **Manage Server** permission to do that; nothing was removed.",
-        )
-        .await?;
-        return Ok(None);
-    }
-    Ok(Some(click))
-}
-
-/// Answers a click by replacing the question with `text` (and its buttons with none).
-async fn settle(ctx: &Context<'_>, click: &ComponentInteraction, text: &str) -> Result<(), Error> {
-    let response = CreateInteractionResponse::UpdateMessage(
-        CreateInteractionResponseMessage::new()
-            .content(text)
-            .components(Vec::new()),
-    );
-    if let Err(e) = click.create_response(ctx.http(), response).await {
-        warn!(error = %e, "could not answer a confirmation click");
-        return Err(e.into());
-    }
-    Ok(())
 }

@@ -7,6 +7,7 @@
 mod ask;
 mod audit;
 mod channel;
+mod confirm;
 mod knowledge;
 mod knowledge_ingest;
 mod policy;

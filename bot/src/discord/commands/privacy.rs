@@ -3,20 +3,12 @@
 //! same person within a minute; the click is checked again on our side (who clicked, in which
 //! guild, with which permissions), never trusted from the button alone.
 
-use std::time::Duration;
-
 use chrono::Utc;
-use poise::CreateReply;
-use serenity::all::{
-    ButtonStyle, ComponentInteraction, ComponentInteractionCollector, CreateActionRow,
-    CreateAttachment, CreateButton, CreateInteractionResponse, CreateInteractionResponseMessage,
-};
-use tracing::{info, warn};
+use serenity::all::CreateAttachment;
+use tracing::info;
 
+use super::confirm::{confirm, manages_guild, private, settle};
 use crate::discord::{Context, Error};
-
-/// How long a confirmation button waits for its click.
-const CONFIRM_WITHIN: Duration = Duration::from_secs(60);
 
 /// Discord's upload limit for a bot's attachment, in bytes.
 const UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
@@ -94,7 +86,7 @@ async fn forget_me(ctx: Context<'_>) -> Result<(), Error> {
          (the entries keep only IDs and verdicts). Erase it?",
         preview.conversations_deleted, preview.messages_deleted, preview.audit_excerpts_cleared,
     );
-    let Some(click) = confirm(ctx, &question, "Erase my data").await? else {
+    let Some(click) = confirm(ctx, &question, "Erase my data", "nothing was changed").await? else {
         return Ok(());
     };
     let erased = store.erase_member(guild, member).await?;
@@ -127,16 +119,12 @@ async fn purge_guild(ctx: Context<'_>) -> Result<(), Error> {
                     message, the audit log, feedback, stored keys, and the knowledge base with \
                     its documents. supportbot stays in the server and starts again from its \
                     defaults. Purge it?";
-    let Some(click) = confirm(ctx, question, "Purge everything").await? else {
+    let Some(click) = confirm(ctx, question, "Purge everything", "nothing was changed").await?
+    else {
         return Ok(());
     };
     // Checked again at the click: the permission may have been taken away meanwhile.
-    let still_admin = click
-        .member
-        .as_ref()
-        .and_then(|m| m.permissions)
-        .is_some_and(|p| p.manage_guild());
-    if !still_admin || click.guild_id != Some(guild_id) {
+    if !manages_guild(&click) || click.guild_id != Some(guild_id) {
         return settle(
             ctx,
             &click,
@@ -162,66 +150,4 @@ async fn purge_guild(ctx: Context<'_>) -> Result<(), Error> {
         ),
     )
     .await
-}
-
-fn private(text: impl Into<String>) -> CreateReply {
-    CreateReply::default().content(text).ephemeral(true)
-}
-
-/// Asks the invoker to confirm with a button; returns the click, or `None` when they
-/// cancelled or let it time out (and says so).
-async fn confirm(
-    ctx: Context<'_>,
-    question: &str,
-    confirm_label: &str,
-) -> Result<Option<ComponentInteraction>, Error> {
-    let yes = format!("privacy:{}:yes", ctx.id());
-    let no = format!("privacy:{}:no", ctx.id());
-    let buttons = CreateActionRow::Buttons(vec![
-        CreateButton::new(yes.clone())
-            .label(confirm_label)
-            .style(ButtonStyle::Danger),
-        CreateButton::new(no.clone())
-            .label("Cancel")
-            .style(ButtonStyle::Secondary),
-    ]);
-    ctx.send(private(question).components(vec![buttons]))
-        .await?;
-    let mut collector = ComponentInteractionCollector::new(ctx.serenity_context())
-        .author_id(ctx.author().id)
-        .custom_ids(vec![yes.clone(), no])
-        .timeout(CONFIRM_WITHIN);
-    if let Some(guild_id) = ctx.guild_id() {
-        collector = collector.guild_id(guild_id);
-    }
-    let Some(click) = collector.next().await else {
-        ctx.send(private(
-            "No confirmation within a minute: nothing was changed.",
-        ))
-        .await?;
-        return Ok(None);
-    };
-    if click.data.custom_id != yes {
-        settle(ctx, &click, "Cancelled: nothing was changed.").await?;
-        return Ok(None);
-    }
-    Ok(Some(click))
-}
-
-/// Answers the confirmation click by replacing the question with the result (and its
-/// buttons with none).
-async fn settle(ctx: Context<'_>, click: &ComponentInteraction, text: &str) -> Result<(), Error> {
-    let response = CreateInteractionResponse::UpdateMessage(
-        CreateInteractionResponseMessage::new()
-            .content(text)
-            .components(Vec::new()),
-    );
-    if let Err(e) = click
-        .create_response(ctx.serenity_context(), response)
-        .await
-    {
-        warn!(error = %e, "could not answer a confirmation click");
-        return Err(e.into());
-    }
-    Ok(())
 }

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use poise::CreateReply;
 use secrecy::SecretString;
 use secrecy::zeroize::Zeroize;
 use serenity::all::{
@@ -19,6 +18,7 @@ use store::ChannelMode;
 use tracing::{info, warn};
 
 use super::channel::{ModeChoice, describe, in_guild, is_forum};
+use super::confirm::{manages_guild, private};
 use crate::discord::{Context, Error};
 
 /// How long the key buttons under the summary wait for a click.
@@ -327,18 +327,6 @@ fn form_value(modal: &ModalInteraction, field: &str) -> Option<String> {
             ActionRowComponent::InputText(input) if input.custom_id == field => input.value.clone(),
             _ => None,
         })
-}
-
-fn manages_guild(click: &ComponentInteraction) -> bool {
-    click
-        .member
-        .as_ref()
-        .and_then(|m| m.permissions)
-        .is_some_and(|p| p.manage_guild())
-}
-
-fn private(text: impl Into<String>) -> CreateReply {
-    CreateReply::default().content(text).ephemeral(true)
 }
 
 async fn say(ctx: Context<'_>, text: &str) -> Result<(), Error> {
