@@ -17,7 +17,8 @@ use super::{Speaker, Turn};
 
 pub const SCHEMA_NAME: &str = "support_decision";
 
-/// The decision a model must return.
+/// The decision a model must return. `action` comes first (the properties are listed, and the
+/// prompt asks for them, in that order) so a streamed reply can be shown as it is written.
 pub fn schema() -> Value {
     json!({
         "type": "object",
@@ -60,7 +61,8 @@ pub fn system_prompt(language: Language) -> String {
          someone's safety; `answer` says staff will follow up.\n\
          Write `answer` in {} (the member's language), in Discord Markdown, under 180 words, \
          with no @mentions. `confidence` is how sure you are, from 0 to 1. Reply with one JSON \
-         object only.",
+         object only, its fields in this order: `action` first, then `answer`, `citations`, \
+         `confidence`.",
         language.name()
     )
 }
@@ -197,6 +199,11 @@ pub enum Checked {
 fn markers() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"\[(\d+(?:\s*,\s*\d+)*)\]").expect("a valid pattern"))
+}
+
+/// A reply's text with its citation markers left out, for showing it before it is checked.
+pub fn without_markers(text: &str) -> String {
+    markers().replace_all(text, "").into_owned()
 }
 
 /// Validates a model's JSON against what it was given (`given` numbered documents). `Err`
