@@ -64,7 +64,7 @@ pub use feedback::{Click, Feedback, FeedbackOutcome};
 pub use gate::Skip;
 pub use moderate::{Moderated, jump_link};
 pub use private::PrivateAnswer;
-pub use recording::{Posted, RecordingDelivery};
+pub use recording::{Edited, Posted, RecordingDelivery};
 pub use respond::{HANDOFF_BUTTON, NOT_HELPFUL_BUTTON, RESOLVED_BUTTON, RESUME_BUTTON};
 
 use crate::clock::Clock;

@@ -180,6 +180,19 @@ impl<D: Delivery> Delivery for CaringReply<'_, D> {
         self.inner.post(channel_id, message).await
     }
 
+    async fn edit(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        message: &Outbound,
+    ) -> Result<(), DeliveryError> {
+        if channel_id == self.channel_id {
+            *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.joined());
+            return Ok(());
+        }
+        self.inner.edit(channel_id, message_id, message).await
+    }
+
     async fn typing(&self, channel_id: u64) -> Result<(), DeliveryError> {
         self.inner.typing(channel_id).await
     }

@@ -165,6 +165,8 @@ struct Inner {
     served: u64,
     /// An outage in progress: every chat completion gets this status.
     outage: Option<u16>,
+    /// The pause before each event of a streamed answer.
+    pace: Duration,
 }
 
 struct Shared {
@@ -218,6 +220,7 @@ impl FakeOpenAi {
                 models: None,
                 served: 0,
                 outage: None,
+                pace: Duration::ZERO,
             }),
         });
         let app = routes::router(Arc::clone(&shared));
@@ -265,6 +268,12 @@ impl FakeOpenAi {
     /// in an outage answers; `None` ends the outage.
     pub fn set_outage(&self, status: Option<u16>) {
         self.shared.lock().outage = status;
+    }
+
+    /// Streamed answers send each event after `pace`, as a model writing at that speed does
+    /// (until set, all at once).
+    pub fn set_stream_pace(&self, pace: Duration) {
+        self.shared.lock().pace = pace;
     }
 
     /// Queues behaviours for the next chat-completion requests, one each, in order.

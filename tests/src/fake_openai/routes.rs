@@ -274,7 +274,8 @@ async fn answer(shared: &Shared, request: &Value, mut behaviour: Behaviour) -> R
         let events = reply::chunks(&envelope, &said, &deltas, named, usage, include_usage);
         // Cut off: the role and the deltas arrive, the finish reason and usage never do.
         let sent = if cut { 1 + deltas.len() } else { events.len() };
-        return reply::event_stream(&events[..sent.min(events.len())], cut);
+        let pace = shared.lock().pace;
+        return reply::event_stream(&events[..sent.min(events.len())], cut, pace);
     }
     let body = reply::completion(&envelope, &said, named, usage);
     if cut {
