@@ -113,7 +113,7 @@ impl Pipeline {
             Ok(()) => {}
         }
 
-        let answer = self.decide(inbound, &[]).await?;
+        let answer = self.decide(inbound, &[], None).await?;
         self.store_trace(inbound, None, &answer).await;
         Ok(match answer.decision {
             Decision::Reply { text, citations } => PrivateAnswer {
