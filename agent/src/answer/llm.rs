@@ -201,9 +201,13 @@ fn markers() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"\[(\d+(?:\s*,\s*\d+)*)\]").expect("a valid pattern"))
 }
 
-/// A reply's text with its citation markers left out, for showing it before it is checked.
+/// A reply's text with its citation markers (and the space before each) left out, for showing
+/// it before it is checked.
 pub fn without_markers(text: &str) -> String {
-    markers().replace_all(text, "").into_owned()
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\s*\[\d+(?:\s*,\s*\d+)*\]").expect("a valid pattern"))
+        .replace_all(text, "")
+        .into_owned()
 }
 
 /// Validates a model's JSON against what it was given (`given` numbered documents). `Err`
@@ -336,6 +340,14 @@ mod tests {
                 3
             ),
             Ok(Checked::Handoff)
+        );
+    }
+
+    #[test]
+    fn previews_leave_out_citation_markers() {
+        assert_eq!(
+            without_markers("Run it [3]. Then this [1, 2] and [x]."),
+            "Run it. Then this and [x]."
         );
     }
 
