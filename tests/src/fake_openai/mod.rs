@@ -156,6 +156,7 @@ struct Inner {
     responder: Responder,
     reject_json_schema: bool,
     without_tools: bool,
+    without_streaming: bool,
     max_completion_tokens_only: bool,
     usage: UsageMode,
     dimensions: usize,
@@ -213,6 +214,7 @@ impl FakeOpenAi {
                 responder: Arc::new(default_responder),
                 reject_json_schema: false,
                 without_tools: false,
+                without_streaming: false,
                 max_completion_tokens_only: false,
                 usage: UsageMode::Estimate,
                 dimensions: 64,
@@ -290,6 +292,12 @@ impl FakeOpenAi {
     /// Like Ollama with a model lacking tool support: HTTP 400 for any request with tools.
     pub fn without_tools(&self) {
         self.shared.lock().without_tools = true;
+    }
+
+    /// Like a server that cannot stream structured output: HTTP 400 for any request with
+    /// `stream: true` and a response format or tools.
+    pub fn without_streaming(&self) {
+        self.shared.lock().without_streaming = true;
     }
 
     /// Like OpenAI's reasoning models: HTTP 400 for `max_tokens`, which they replaced with

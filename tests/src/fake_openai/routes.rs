@@ -122,6 +122,17 @@ fn quirk(inner: &Inner, request: &Value) -> Option<Response> {
             None,
         ));
     }
+    let structured = request.get("response_format").is_some_and(|f| !f.is_null())
+        || request.get("tools").is_some_and(|t| !t.is_null());
+    if inner.without_streaming && request["stream"] == true && structured {
+        return Some(reply::error(
+            StatusCode::BAD_REQUEST,
+            "Streaming is not supported with structured output for this model.",
+            "invalid_request_error",
+            Some("stream"),
+            None,
+        ));
+    }
     if inner.max_completion_tokens_only && request.get("max_tokens").is_some_and(|t| !t.is_null()) {
         return Some(reply::error(
             StatusCode::BAD_REQUEST,
