@@ -1073,6 +1073,12 @@ mod tests {
     }
 
     #[test]
+    fn streaming_answers_is_on_unless_turned_off() {
+        assert!(from_toml("").unwrap().agent.stream);
+        assert!(!from_toml("[agent]\nstream = false").unwrap().agent.stream);
+    }
+
+    #[test]
     fn a_development_guild_is_read_and_zero_is_refused() {
         let config = from_toml("[discord]\ndev_guild = 1098765432109876543").unwrap();
         assert_eq!(config.discord.dev_guild, Some(1_098_765_432_109_876_543));
