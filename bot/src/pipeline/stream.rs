@@ -103,12 +103,10 @@ impl Pipeline {
             };
             match shown.as_mut() {
                 None => {
-                    shown = self
+                    let posted = self
                         .post_early(inbound, conversation, &message, delivery)
-                        .await;
-                    if shown.is_none() {
-                        return None;
-                    }
+                        .await?;
+                    shown = Some(posted);
                 }
                 Some(s) if s.text == message.parts[0] => {}
                 Some(s) => {

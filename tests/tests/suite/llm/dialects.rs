@@ -276,7 +276,11 @@ async fn a_stream_cut_before_any_text_is_retried() {
 #[tokio::test]
 async fn a_streamed_decision_arrives_in_deltas_and_holds_the_object() {
     let fake = FakeOpenAi::start().await;
-    let deltas = ["```json\n{\"action\": ", "\"answer\", ", "\"citations\": [2]}\n```"];
+    let deltas = [
+        "```json\n{\"action\": ",
+        "\"answer\", ",
+        "\"citations\": [2]}\n```",
+    ];
     fake.push([Behaviour::Stream(
         deltas.iter().map(|d| (*d).to_owned()).collect(),
     )]);
@@ -338,6 +342,9 @@ async fn in_the_tool_call_dialect_a_streamed_decision_is_asked_whole() {
     assert_eq!(completion.content, DECISION);
     assert_eq!(seen, "");
     let requests = fake.chat_requests();
-    assert_eq!(dialects(&fake), [Some("json_schema".into()), Some("tools".into())]);
+    assert_eq!(
+        dialects(&fake),
+        [Some("json_schema".into()), Some("tools".into())]
+    );
     assert_eq!(requests[1].body.get("stream"), None);
 }
