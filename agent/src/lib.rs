@@ -8,6 +8,6 @@ pub mod llm;
 pub mod retriever;
 pub mod tls;
 
-pub use answer::{Agent, AgentSettings, Answer, Language, Question, Speaker, Turn};
+pub use answer::{Agent, AgentSettings, Answer, Language, Progress, Question, Speaker, Turn};
 pub use decision::{Citation, Decision, HandoffReason, Trace};
 pub use retriever::{Passage, RetrievalError, Retrieved, Retriever, RetrieverFuture, TermStat};

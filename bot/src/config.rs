@@ -130,6 +130,9 @@ pub struct AgentConfig {
     /// Language of the bot's own sentences when a member's can't be told (en, de, fr, es,
     /// it, pt, nl).
     pub default_language: String,
+    /// A model's long reply is shown in Discord while it is written: posted early, then
+    /// edited. Off: posted once, complete.
+    pub stream: bool,
 }
 
 impl Default for AgentConfig {
@@ -139,6 +142,7 @@ impl Default for AgentConfig {
             model_floor: agent::answer::DEFAULT_MODEL_FLOOR,
             daily_token_budget: 0,
             default_language: "en".into(),
+            stream: true,
         }
     }
 }
@@ -1066,6 +1070,12 @@ mod tests {
         assert!(!shown.contains("secret-token-value"), "{shown}");
         assert!(!shown.contains("pw-value"), "{shown}");
         assert!(!shown.contains("hf_token-value"), "{shown}");
+    }
+
+    #[test]
+    fn streaming_answers_is_on_unless_turned_off() {
+        assert!(from_toml("").unwrap().agent.stream);
+        assert!(!from_toml("[agent]\nstream = false").unwrap().agent.stream);
     }
 
     #[test]

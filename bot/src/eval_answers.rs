@@ -174,6 +174,8 @@ async fn try_run(config: &Config, args: AnswersArgs) -> anyhow::Result<()> {
     eval.knowledge = config.knowledge.clone();
     eval.knowledge.qdrant_url = None;
     eval.pipeline.per_member_per_minute = 1_000;
+    // Latency is measured to the whole answer, which streaming's paced edits would delay.
+    eval.agent.stream = false;
     let services = Services::open(&eval, Arc::new(SystemClock)).await?;
     let summary = services
         .knowledge

@@ -104,5 +104,6 @@ pub fn pipeline_settings(config: &Config) -> anyhow::Result<PipelineSettings> {
         trace_days: config.retention.trace_days,
         daily_token_budget: config.agent.daily_token_budget,
         master_key: config.master_key()?.map(Arc::new),
+        stream_answers: config.agent.stream,
     })
 }

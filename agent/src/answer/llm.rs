@@ -17,7 +17,8 @@ use super::{Speaker, Turn};
 
 pub const SCHEMA_NAME: &str = "support_decision";
 
-/// The decision a model must return.
+/// The decision a model must return. `action` comes first (the properties are listed, and the
+/// prompt asks for them, in that order) so a streamed reply can be shown as it is written.
 pub fn schema() -> Value {
     json!({
         "type": "object",
@@ -60,7 +61,8 @@ pub fn system_prompt(language: Language) -> String {
          someone's safety; `answer` says staff will follow up.\n\
          Write `answer` in {} (the member's language), in Discord Markdown, under 180 words, \
          with no @mentions. `confidence` is how sure you are, from 0 to 1. Reply with one JSON \
-         object only.",
+         object only, its fields in this order: `action` first, then `answer`, `citations`, \
+         `confidence`.",
         language.name()
     )
 }
@@ -199,6 +201,15 @@ fn markers() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"\[(\d+(?:\s*,\s*\d+)*)\]").expect("a valid pattern"))
 }
 
+/// A reply's text with its citation markers (and the space before each) left out, for showing
+/// it before it is checked.
+pub fn without_markers(text: &str) -> String {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\s*\[\d+(?:\s*,\s*\d+)*\]").expect("a valid pattern"))
+        .replace_all(text, "")
+        .into_owned()
+}
+
 /// Validates a model's JSON against what it was given (`given` numbered documents). `Err`
 /// says why it is unusable, in our words (never the model's), for the corrective retry.
 pub fn check(content: &str, given: usize) -> Result<Checked, String> {
@@ -329,6 +340,14 @@ mod tests {
                 3
             ),
             Ok(Checked::Handoff)
+        );
+    }
+
+    #[test]
+    fn previews_leave_out_citation_markers() {
+        assert_eq!(
+            without_markers("Run it [3]. Then this [1, 2] and [x]."),
+            "Run it. Then this and [x]."
         );
     }
 

@@ -14,6 +14,7 @@ pub mod extractive;
 pub mod language;
 pub mod llm;
 mod model;
+mod partial;
 pub mod query;
 mod quote;
 
@@ -28,6 +29,7 @@ use crate::retriever::{Retrieved, Retriever};
 
 pub use evidence::{Evidence, passage_text};
 pub use language::{Language, Phrases};
+pub use partial::PartialDecision;
 
 /// Who said a turn of the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,10 @@ pub struct Question<'a> {
     /// member's cannot be told (a short message); `None` falls back to the instance's.
     pub language: Option<Language>,
 }
+
+/// Told the text of a reply as the model writes it, each time it grows: the whole text so far,
+/// without citation markers (their numbers are final only once the decision is checked).
+pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
 /// The decision and how it was reached.
 #[derive(Debug, Clone)]
@@ -146,6 +152,17 @@ impl Agent {
     /// Decides a question. Never fails: an unreachable knowledge base or model becomes an
     /// honest handoff, recorded in the trace.
     pub async fn answer(&self, q: &Question<'_>) -> Answer {
+        self.answer_streamed(q, None).await
+    }
+
+    /// Decides a question like `answer`, telling `progress` the reply's text while a model
+    /// writes one (streamed where the provider allows). What `progress` was told is a preview:
+    /// the returned decision is the checked one, and may not be a reply at all.
+    pub async fn answer_streamed(
+        &self,
+        q: &Question<'_>,
+        progress: Option<Progress<'_>>,
+    ) -> Answer {
         let started = Instant::now();
         let language =
             language::detect(q.text, q.language.unwrap_or(self.settings.default_language));
@@ -162,9 +179,11 @@ impl Agent {
                     })
                 } else if let Some(key) = q.api_key {
                     let own = chain.with_primary_key(key);
-                    self.with_model(&own, q, language, &mut trace).await
+                    self.with_model(&own, q, language, progress, &mut trace)
+                        .await
                 } else {
-                    self.with_model(chain, q, language, &mut trace).await
+                    self.with_model(chain, q, language, progress, &mut trace)
+                        .await
                 }
             }
             None => {

@@ -2,13 +2,15 @@
 //! numbered documents, one corrective retry for unusable output, and the checked decision.
 
 use crate::decision::{Decision, HandoffReason, Trace};
-use crate::llm::{ChatMessage, ProviderChain, StructuredRequest, TextRequest};
+use crate::llm::{
+    ChainError, ChatMessage, Completion, ProviderChain, StructuredRequest, TextRequest,
+};
 use crate::retriever::Retrieved;
 
 use super::language::{self, Language, Phrases};
 use super::{
-    Agent, Evidence, MODEL_DOCS, Question, REWRITE_TOKENS, ask, extractive, is_vague, llm,
-    not_in_docs, query, standalone_without_model,
+    Agent, Evidence, MODEL_DOCS, PartialDecision, Progress, Question, REWRITE_TOKENS, ask,
+    extractive, is_vague, llm, not_in_docs, query, standalone_without_model,
 };
 
 impl Agent {
@@ -17,6 +19,7 @@ impl Agent {
         chain: &ProviderChain,
         q: &Question<'_>,
         language: Language,
+        progress: Option<Progress<'_>>,
         trace: &mut Trace,
     ) -> Result<Decision, String> {
         let phrases = language::phrases(language);
@@ -64,9 +67,14 @@ impl Agent {
         };
         trace.prompt = Some(request.messages[1].content.clone());
         let mut request = request;
-        // Malformed output gets one corrective retry, then the member is handed off.
+        // Malformed output gets one corrective retry, asked whole, then the member is handed
+        // off.
         for attempt in 0..2 {
-            let completion = match chain.structured(&request).await {
+            let asked = match progress.filter(|_| attempt == 0) {
+                Some(progress) => stream_decision(chain, &request, progress).await,
+                None => chain.structured(&request).await,
+            };
+            let completion = match asked {
                 Ok(c) => c,
                 Err(e) => {
                     trace.failures.extend(
@@ -209,4 +217,23 @@ impl Agent {
             },
         }
     }
+}
+
+/// The decision streamed, `progress` told the reply's text each time it grows while the
+/// action is `reply`.
+async fn stream_decision(
+    chain: &ProviderChain,
+    request: &StructuredRequest,
+    progress: Progress<'_>,
+) -> Result<Completion, ChainError> {
+    let mut partial = PartialDecision::default();
+    let mut told = 0;
+    let mut on_delta = |delta: &str| {
+        partial.push(delta);
+        if partial.is_reply() && partial.answer().len() > told {
+            told = partial.answer().len();
+            progress(&llm::without_markers(partial.answer()));
+        }
+    };
+    chain.stream_structured(request, &mut on_delta).await
 }

@@ -17,6 +17,13 @@ const PROBE_MAX_TOKENS: u32 = 5;
 /// What a call asks for.
 pub(super) enum Job<'a> {
     Structured(&'a StructuredRequest),
+    /// A structured answer streamed when the shape allows it (the JSON-schema and JSON-object
+    /// dialects, a provider that streams), asked for whole otherwise.
+    StreamStructured {
+        request: &'a StructuredRequest,
+        on_delta: &'a mut (dyn FnMut(&str) + Send),
+        shown: bool,
+    },
     Text(&'a TextRequest),
     Stream {
         request: &'a TextRequest,
@@ -29,7 +36,18 @@ pub(super) enum Job<'a> {
 
 impl Job<'_> {
     pub(super) fn shown(&self) -> bool {
-        matches!(self, Job::Stream { shown: true, .. })
+        matches!(
+            self,
+            Job::Stream { shown: true, .. } | Job::StreamStructured { shown: true, .. }
+        )
+    }
+
+    pub(super) fn is_structured(&self) -> bool {
+        matches!(self, Job::Structured(_) | Job::StreamStructured { .. })
+    }
+
+    pub(super) fn streams(&self) -> bool {
+        matches!(self, Job::Stream { .. } | Job::StreamStructured { .. })
     }
 }
 
@@ -50,6 +68,27 @@ pub(super) async fn send(
                 wire::structured_body(&config.model, request, max_tokens, shape.tokens, dialect);
             let response = ask(&chat, body, config.timeout).await?;
             wire::read_structured(&response, dialect)
+        }
+        Job::StreamStructured {
+            request,
+            on_delta,
+            shown,
+        } => {
+            let dialect = shape.dialect.unwrap_or(Dialect::JsonSchema);
+            let max_tokens = max_tokens(request.max_tokens);
+            let mut body =
+                wire::structured_body(&config.model, request, max_tokens, shape.tokens, dialect);
+            // A tool call's arguments arrive in fragments no provider agrees on: asked whole.
+            if !shape.stream || dialect == Dialect::ToolCall {
+                let response = ask(&chat, body, config.timeout).await?;
+                return wire::read_structured(&response, dialect);
+            }
+            wire::ask_to_stream(&mut body);
+            let mut answer = stream(&chat, body, config.timeout, &mut **on_delta, shown).await?;
+            answer.content = wire::json_object(&answer.content)
+                .ok_or(AttemptError::Malformed)?
+                .to_owned();
+            Ok(answer)
         }
         Job::Text(request) => {
             let max_tokens = max_tokens(request.max_tokens);

@@ -35,6 +35,8 @@ struct ProviderState {
     /// The structured-output dialect that last worked here.
     dialect: Option<Dialect>,
     tokens: TokenField,
+    /// Cleared when the provider refuses to stream a structured answer.
+    streams: bool,
 }
 
 impl Provider {
@@ -43,20 +45,26 @@ impl Provider {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn first_shape(&self, structured: bool) -> Shape {
+    fn first_shape(&self, job: &Job<'_>) -> Shape {
         let state = self.state();
         Shape {
-            dialect: structured.then(|| state.dialect.unwrap_or(Dialect::JsonSchema)),
+            dialect: job
+                .is_structured()
+                .then(|| state.dialect.unwrap_or(Dialect::JsonSchema)),
             tokens: state.tokens,
+            stream: job.streams() && state.streams,
         }
     }
 
-    fn worked(&self, shape: Shape) {
+    fn worked(&self, shape: Shape, job: &Job<'_>) {
         let mut state = self.state();
         state.cool_down.succeeded();
         state.tokens = shape.tokens;
         if shape.dialect.is_some() {
             state.dialect = shape.dialect;
+        }
+        if job.streams() && job.is_structured() {
+            state.streams = shape.stream;
         }
     }
 }
@@ -72,6 +80,7 @@ impl ProviderChain {
                     cool_down: CoolDown::default(),
                     dialect: None,
                     tokens: TokenField::MaxTokens,
+                    streams: true,
                 }),
             })
             .collect();
@@ -118,6 +127,23 @@ impl ProviderChain {
         self.run(&mut Job::Structured(request)).await
     }
 
+    /// One JSON object shaped by the request's schema, its text streamed to `on_delta` as it
+    /// arrives where the provider and dialect allow (JSON schema, JSON mode); asked for whole
+    /// otherwise (a tool call, a provider that refuses to stream), with no deltas. As with
+    /// `stream_text`, once a delta was given, a failure ends the call.
+    pub async fn stream_structured(
+        &self,
+        request: &StructuredRequest,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Completion, ChainError> {
+        let mut job = Job::StreamStructured {
+            request,
+            on_delta,
+            shown: false,
+        };
+        self.run(&mut job).await
+    }
+
     pub async fn text(&self, request: &TextRequest) -> Result<Completion, ChainError> {
         self.run(&mut Job::Text(request)).await
     }
@@ -141,7 +167,7 @@ impl ProviderChain {
     pub async fn probe(&self) -> Vec<ProbeReport> {
         let mut reports = Vec::with_capacity(self.providers.len());
         for provider in &self.providers {
-            let mut shape = provider.first_shape(false);
+            let mut shape = provider.first_shape(&Job::Probe);
             let started = Instant::now();
             let outcome = loop {
                 match attempt::send(&provider.client, &provider.config, &mut Job::Probe, shape)
@@ -167,7 +193,6 @@ impl ProviderChain {
     async fn run(&self, job: &mut Job<'_>) -> Result<Completion, ChainError> {
         let mut failures = Vec::new();
         let mut attempts = 0u32;
-        let structured = matches!(job, Job::Structured(_));
         for provider in &self.providers {
             let name = &provider.config.name;
             let model = &provider.config.model;
@@ -179,7 +204,7 @@ impl ProviderChain {
                 });
                 continue;
             }
-            let mut shape = provider.first_shape(structured);
+            let mut shape = provider.first_shape(job);
             let mut failed = 0u32;
             let mut malformed = 0u32;
             loop {
@@ -189,7 +214,7 @@ impl ProviderChain {
                 let latency = started.elapsed();
                 let error = match result {
                     Ok(answer) => {
-                        provider.worked(shape);
+                        provider.worked(shape, job);
                         return Ok(
                             self.completed(provider, answer, shape, latency, attempts, failures)
                         );
@@ -339,6 +364,7 @@ mod tests {
         assert_send(chain.structured(&structured));
         assert_send(chain.text(&text));
         assert_send(chain.stream_text(&text, &mut sink));
+        assert_send(chain.stream_structured(&structured, &mut sink));
         assert_send(chain.probe());
     }
 

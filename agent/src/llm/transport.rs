@@ -94,6 +94,8 @@ pub(super) struct BodyHints {
     pub max_tokens: bool,
     /// A 429 that is an exhausted quota, not a rate: waiting does not help.
     pub quota: bool,
+    /// Mentions streaming (a server that cannot stream this request).
+    pub stream: bool,
 }
 
 impl BodyHints {
@@ -107,6 +109,7 @@ impl BodyHints {
             tools: text.contains("tool"),
             max_tokens: param.as_deref() == Some("max_tokens"),
             quota: text.contains("insufficient_quota"),
+            stream: text.contains("stream"),
         }
     }
 }

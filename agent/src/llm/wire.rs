@@ -29,6 +29,8 @@ pub(super) struct Shape {
     /// `None` for text requests.
     pub dialect: Option<Dialect>,
     pub tokens: TokenField,
+    /// Whether a structured answer may be streamed.
+    pub stream: bool,
 }
 
 impl Shape {
@@ -41,6 +43,12 @@ impl Shape {
         if *status == 400 && hints.max_tokens && self.tokens == TokenField::MaxTokens {
             return Some(Shape {
                 tokens: TokenField::MaxCompletionTokens,
+                ..self
+            });
+        }
+        if self.stream && hints.stream && matches!(status, 400 | 422 | 501) {
+            return Some(Shape {
+                stream: false,
                 ..self
             });
         }
@@ -89,13 +97,18 @@ pub(super) fn text_body(
     tokens: TokenField,
     stream: bool,
 ) -> Value {
-    let mut body = base(model, messages(chat), max_tokens, tokens);
+    let mut body = Value::Object(base(model, messages(chat), max_tokens, tokens));
     if stream {
-        body.insert("stream".into(), json!(true));
-        // Without this OpenAI leaves usage out of streams.
-        body.insert("stream_options".into(), json!({"include_usage": true}));
+        ask_to_stream(&mut body);
     }
-    Value::Object(body)
+    body
+}
+
+/// Asks for the answer as server-sent events.
+pub(super) fn ask_to_stream(body: &mut Value) {
+    body["stream"] = json!(true);
+    // Without this OpenAI leaves usage out of streams.
+    body["stream_options"] = json!({"include_usage": true});
 }
 
 /// Letters, digits, `_` and `-`, at most 64: what OpenAI accepts for schema and tool names.
@@ -355,6 +368,7 @@ mod tests {
         let schema = Shape {
             dialect: Some(Dialect::JsonSchema),
             tokens: TokenField::MaxTokens,
+            stream: false,
         };
         let next = |shape: Shape, e| shape.after_refusal(&e).and_then(|s| s.dialect);
         assert_eq!(next(schema, status(400, plain)), Some(Dialect::ToolCall));
@@ -379,11 +393,36 @@ mod tests {
         let text = Shape {
             dialect: None,
             tokens: TokenField::MaxTokens,
+            stream: false,
         };
         let switched = text.after_refusal(&status(400, wants_new_field)).unwrap();
         assert_eq!(switched.tokens, TokenField::MaxCompletionTokens);
         assert_eq!(switched.after_refusal(&status(400, wants_new_field)), None);
         assert_eq!(text.after_refusal(&status(400, plain)), None);
+    }
+
+    #[test]
+    fn a_refused_stream_is_asked_again_whole_in_the_same_dialect() {
+        let refused = AttemptError::Status {
+            status: 400,
+            retry_after: None,
+            hints: BodyHints {
+                stream: true,
+                ..BodyHints::default()
+            },
+        };
+        let streamed = Shape {
+            dialect: Some(Dialect::JsonSchema),
+            tokens: TokenField::MaxTokens,
+            stream: true,
+        };
+        let whole = streamed.after_refusal(&refused).unwrap();
+        assert_eq!((whole.stream, whole.dialect), (false, streamed.dialect));
+        assert_eq!(
+            whole.after_refusal(&refused).and_then(|s| s.dialect),
+            Some(Dialect::ToolCall),
+            "a whole request refused again moves on to the next dialect"
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serenity::all::{
     AutoArchiveDuration, ButtonStyle, ChannelId, ChannelType, CreateActionRow,
-    CreateAllowedMentions, CreateButton, CreateMessage, CreateThread, EditMember, EditThread,
-    ForumTagId, GuildId, Http, MessageId, RoleId, Timestamp, UserId,
+    CreateAllowedMentions, CreateButton, CreateMessage, CreateThread, EditMember, EditMessage,
+    EditThread, ForumTagId, GuildId, Http, MessageId, RoleId, Timestamp, UserId,
 };
 
 use crate::metrics::Metrics;
@@ -80,6 +80,27 @@ fn describe(e: serenity::Error) -> DeliveryError {
     }
 }
 
+/// The message's buttons in one row (Discord allows five); no row when it has none.
+fn button_row(message: &Outbound) -> Vec<CreateActionRow> {
+    if message.buttons.is_empty() {
+        return Vec::new();
+    }
+    let buttons = message
+        .buttons
+        .iter()
+        .take(5)
+        .map(|b| {
+            CreateButton::new(b.custom_id.clone())
+                .label(b.label.clone())
+                .style(match b.tone {
+                    Tone::Neutral => ButtonStyle::Secondary,
+                    Tone::Positive => ButtonStyle::Success,
+                })
+        })
+        .collect();
+    vec![CreateActionRow::Buttons(buttons)]
+}
+
 impl DiscordDelivery {
     fn refused(&self, e: serenity::Error) -> DeliveryError {
         let error = describe(e);
@@ -127,20 +148,7 @@ impl Delivery for DiscordDelivery {
                 .content(part)
                 .allowed_mentions(mentions);
             if i == last && !message.buttons.is_empty() {
-                let buttons = message
-                    .buttons
-                    .iter()
-                    .take(5)
-                    .map(|b| {
-                        CreateButton::new(b.custom_id.clone())
-                            .label(b.label.clone())
-                            .style(match b.tone {
-                                Tone::Neutral => ButtonStyle::Secondary,
-                                Tone::Positive => ButtonStyle::Success,
-                            })
-                    })
-                    .collect();
-                create = create.components(vec![CreateActionRow::Buttons(buttons)]);
+                create = create.components(button_row(message));
             }
             let _lane = self.gate.enter(format!("post:{channel_id}")).await;
             let posted = ChannelId::new(channel_id)
@@ -150,6 +158,25 @@ impl Delivery for DiscordDelivery {
             ids.push(posted.id.get());
         }
         Ok(ids)
+    }
+
+    async fn edit(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        message: &Outbound,
+    ) -> Result<(), DeliveryError> {
+        let content = message.parts.first().map_or("", String::as_str);
+        let edit = EditMessage::new()
+            .content(content)
+            .allowed_mentions(CreateAllowedMentions::new())
+            .components(button_row(message));
+        let _lane = self.gate.enter(format!("edit:{channel_id}")).await;
+        ChannelId::new(channel_id)
+            .edit_message(&*self.http, MessageId::new(message_id), edit)
+            .await
+            .map_err(|e| self.refused(e))?;
+        Ok(())
     }
 
     async fn typing(&self, channel_id: u64) -> Result<(), DeliveryError> {

@@ -1,22 +1,27 @@
 //! The agent stage: the conversation so far and the guild's remaining token budget go to the
-//! agent, "typing" shows while it works, and its trace is stored (metadata only in the logs).
+//! agent, "typing" shows while it works, a model's reply is shown as it is written (`stream`),
+//! and the trace is stored (metadata only in the logs).
 
-use agent::{Question, Speaker, Turn};
+use agent::{Progress, Question, Speaker, Turn};
 use secrecy::SecretString;
 use store::{Conversation, MessageRole};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::stream::Shown;
 use super::{Delivery, HISTORY_MESSAGES, Inbound, Pipeline, PipelineError};
 
 impl Pipeline {
-    /// Runs the agent with the conversation so far, showing "typing" meanwhile, and stores
-    /// its trace.
+    /// Runs the agent with the conversation so far, showing "typing" meanwhile and a model's
+    /// reply as it is written (when streaming is on), and stores its trace. Returns the answer
+    /// and the message the reply was shown as, if it was.
     pub(super) async fn ask_agent<D: Delivery>(
         &self,
         inbound: &Inbound,
         conversation: &Conversation,
         delivery: &D,
-    ) -> Result<agent::Answer, PipelineError> {
+    ) -> Result<(agent::Answer, Option<Shown>), PipelineError> {
         let guild = inbound.guild_id as i64;
         let typing_in = conversation
             .thread_id
@@ -41,7 +46,26 @@ impl Pipeline {
                 text: m.content,
             })
             .collect();
-        let answer = {
+        let streams = self.settings.stream_answers && self.agent.uses_model();
+        let (snapshot, snapshots) = watch::channel(String::new());
+        let tell = |text: &str| {
+            snapshot.send_replace(text.to_owned());
+        };
+        let finished = CancellationToken::new();
+        let deciding = async {
+            let progress: Option<Progress<'_>> = streams.then_some(&tell);
+            let answer = self.decide(inbound, &history, progress).await;
+            finished.cancel();
+            answer
+        };
+        let showing = async {
+            if !streams {
+                return None;
+            }
+            self.show_progress(inbound, conversation, snapshots, &finished, delivery)
+                .await
+        };
+        let (answer, shown) = {
             let typing = async {
                 // Discord shows "typing" for ~10 s per call; renew it while the agent works.
                 loop {
@@ -50,21 +74,32 @@ impl Pipeline {
                 }
             };
             tokio::select! {
-                answer = self.decide(inbound, &history) => answer?,
+                both = async { tokio::join!(deciding, showing) } => both,
                 _ = typing => unreachable!("the typing loop never ends"),
+            }
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                if let Some(early) = &shown {
+                    self.withdraw(early, delivery).await;
+                }
+                return Err(e);
             }
         };
         self.store_trace(inbound, Some(conversation.id), &answer)
             .await;
-        Ok(answer)
+        Ok((answer, shown))
     }
 
     /// The agent's decision on `inbound` after `history`, with what the guild allows and chose:
-    /// the tokens it has left today, its own API key, its language. The caller stores the trace.
+    /// the tokens it has left today, its own API key, its language; `progress` is told a
+    /// model's reply as it is written. The caller stores the trace.
     pub(super) async fn decide(
         &self,
         inbound: &Inbound,
         history: &[Turn],
+        progress: Option<Progress<'_>>,
     ) -> Result<agent::Answer, PipelineError> {
         let guild = inbound.guild_id as i64;
         let tokens_left = self.tokens_left(guild).await?;
@@ -78,7 +113,7 @@ impl Pipeline {
             api_key: own_key.as_ref(),
             language,
         };
-        Ok(self.agent.answer(&question).await)
+        Ok(self.agent.answer_streamed(&question, progress).await)
     }
 
     /// The guild's own LLM API key, read from the store for every question so a replaced or

@@ -155,6 +155,16 @@ pub trait Delivery: Send + Sync {
         message: &Outbound,
     ) -> impl Future<Output = Result<Vec<u64>, DeliveryError>> + Send;
 
+    /// Replaces the content and buttons of a message the bot posted with the outbound's one
+    /// part and its buttons (none removes them). Nothing pings: a streamed answer is edited,
+    /// never a handoff.
+    fn edit(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        message: &Outbound,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+
     /// Shows "the bot is typing" in a channel for a few seconds.
     fn typing(&self, channel_id: u64) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 
@@ -210,6 +220,15 @@ impl<T: Delivery> Delivery for std::sync::Arc<T> {
         message: &Outbound,
     ) -> impl Future<Output = Result<Vec<u64>, DeliveryError>> + Send {
         (**self).post(channel_id, message)
+    }
+
+    fn edit(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        message: &Outbound,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        (**self).edit(channel_id, message_id, message)
     }
 
     fn typing(&self, channel_id: u64) -> impl Future<Output = Result<(), DeliveryError>> + Send {

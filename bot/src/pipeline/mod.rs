@@ -19,7 +19,8 @@
 //!    again, on its verdict);
 //! 8. conversation: the member's message is stored;
 //! 9. agent: the retrieval agent decides (reply, ask, handoff, escalate), its trace is stored;
-//! 10. respond: the decision is cleaned and delivered (`respond`, `deliver`).
+//! 10. respond: the decision is cleaned and delivered (`respond`, `deliver`); a model's long
+//!     reply was already shown while it was written (`stream`) and is finished in place.
 //!
 //! The Discord adapter turns gateway events into `Inbound`s and implements `Delivery`; the
 //! terminal commands and tests drive the same code with a recording delivery (`handle` runs
@@ -39,6 +40,7 @@ mod respond;
 mod scheduler;
 mod seen;
 mod split;
+mod stream;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -64,7 +66,8 @@ pub use feedback::{Click, Feedback, FeedbackOutcome};
 pub use gate::Skip;
 pub use moderate::{Moderated, jump_link};
 pub use private::PrivateAnswer;
-pub use recording::{Posted, RecordingDelivery};
+pub use recording::{Edited, Posted, RecordingDelivery};
+use respond::Decided;
 pub use respond::{HANDOFF_BUTTON, NOT_HELPFUL_BUTTON, RESOLVED_BUTTON, RESUME_BUTTON};
 
 use crate::clock::Clock;
@@ -208,6 +211,8 @@ pub struct PipelineSettings {
     pub daily_token_budget: u64,
     /// Opens the guild's own LLM API key; without it every guild uses the instance's key.
     pub master_key: Option<Arc<store::MasterKey>>,
+    /// A model's long reply is shown while it is written (posted early, then edited).
+    pub stream_answers: bool,
 }
 
 /// Message IDs remembered for spotting replayed gateway events.
@@ -656,24 +661,33 @@ impl Pipeline {
             &inbound.content,
             self.agent.settings().default_language,
         ));
-        let decision = match (route, &verdict.action) {
-            (Route::Handoff, _) => Decision::Handoff {
-                reason: HandoffReason::Requested,
-                message: phrases.requested.into(),
+        let decided = match (route, &verdict.action) {
+            (Route::Handoff, _) => Decided {
+                decision: Decision::Handoff {
+                    reason: HandoffReason::Requested,
+                    message: phrases.requested.into(),
+                },
+                early: None,
             },
-            (Route::Escalate, Action::Escalate { reason, .. }) => Decision::Escalate {
-                reason: reason.clone(),
-                message: phrases.escalated.into(),
+            (Route::Escalate, Action::Escalate { reason, .. }) => Decided {
+                decision: Decision::Escalate {
+                    reason: reason.clone(),
+                    message: phrases.escalated.into(),
+                },
+                early: None,
             },
             _ => {
-                let answer = self.ask_agent(&inbound, &conversation, delivery).await?;
-                answer.decision
+                let (answer, early) = self.ask_agent(&inbound, &conversation, delivery).await?;
+                Decided {
+                    decision: answer.decision,
+                    early,
+                }
             }
         };
         self.respond(
             &inbound,
             conversation,
-            decision,
+            decided,
             moderated,
             &context,
             delivery,

@@ -113,7 +113,7 @@ impl Pipeline {
             Ok(()) => {}
         }
 
-        let answer = self.decide(inbound, &[]).await?;
+        let answer = self.decide(inbound, &[], None).await?;
         self.store_trace(inbound, None, &answer).await;
         Ok(match answer.decision {
             Decision::Reply { text, citations } => PrivateAnswer {
@@ -178,6 +178,19 @@ impl<D: Delivery> Delivery for CaringReply<'_, D> {
             return Ok(vec![0]);
         }
         self.inner.post(channel_id, message).await
+    }
+
+    async fn edit(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        message: &Outbound,
+    ) -> Result<(), DeliveryError> {
+        if channel_id == self.channel_id {
+            *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.joined());
+            return Ok(());
+        }
+        self.inner.edit(channel_id, message_id, message).await
     }
 
     async fn typing(&self, channel_id: u64) -> Result<(), DeliveryError> {

@@ -16,9 +16,18 @@ pub struct Posted {
     pub ids: Vec<u64>,
 }
 
+/// One edit of a message the pipeline posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edited {
+    pub channel_id: u64,
+    pub message_id: u64,
+    pub message: Outbound,
+}
+
 #[derive(Debug, Default)]
 struct Log {
     posts: Vec<Posted>,
+    edits: Vec<Edited>,
     threads: Vec<(u64, u64, String, u64)>,
     typing: Vec<u64>,
     deleted: Vec<(u64, u64)>,
@@ -69,6 +78,10 @@ impl RecordingDelivery {
 
     pub fn post_count(&self) -> usize {
         self.log().posts.len()
+    }
+
+    pub fn edits(&self) -> Vec<Edited> {
+        self.log().edits.clone()
     }
 
     /// `(channel, message, name, thread)` for each thread started.
@@ -123,6 +136,23 @@ impl Delivery for RecordingDelivery {
             ids: ids.clone(),
         });
         Ok(ids)
+    }
+
+    async fn edit(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        message: &Outbound,
+    ) -> Result<(), DeliveryError> {
+        if self.fail_posts.load(Ordering::SeqCst) {
+            return Err(DeliveryError::Forbidden("Missing Permissions".into()));
+        }
+        self.log().edits.push(Edited {
+            channel_id,
+            message_id,
+            message: message.clone(),
+        });
+        Ok(())
     }
 
     async fn typing(&self, channel_id: u64) -> Result<(), DeliveryError> {

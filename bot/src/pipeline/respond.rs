@@ -9,9 +9,10 @@ use agent::{Decision, HandoffReason};
 use store::{Conversation, ConversationStatus, MessageRole, NewAuditEntry, NewMessage, StoreError};
 use tracing::warn;
 
+use super::stream::Shown;
 use super::{
-    Button, Delivery, DeliveryError, Inbound, Moderated, Outbound, Outcome, Pipeline, PostTag,
-    Skip, Tone, jump_link, thread_name,
+    Button, Delivery, Inbound, Moderated, Outbound, Outcome, Pipeline, PostTag, Skip, Tone,
+    jump_link,
 };
 use crate::guild_settings::GuildContext;
 
@@ -26,69 +27,55 @@ pub const RESUME_BUTTON: &str = "resume:";
 /// Longest excerpt kept in an agent escalation's audit row, in characters.
 const EXCERPT_CHARS: usize = 200;
 
+/// A decision to deliver, and the message its reply was already shown as while streaming.
+pub(super) struct Decided {
+    pub decision: Decision,
+    pub early: Option<Shown>,
+}
+
 impl Pipeline {
     pub(super) async fn respond<D: Delivery>(
         &self,
         inbound: &Inbound,
         mut conversation: Conversation,
-        decision: Decision,
+        Decided { decision, early }: Decided,
         moderated: Option<Moderated>,
         context: &GuildContext,
         delivery: &D,
     ) -> Result<Outcome, StoreError> {
+        if let Some(early) = &early {
+            conversation.thread_id = Some(early.thread_id as i64);
+            if !matches!(decision, Decision::Reply { .. }) {
+                // What was shown did not pass the checks (or the model stopped writing): the
+                // member sees the decision instead.
+                self.withdraw(early, delivery).await;
+            }
+        }
         if decision == Decision::Silent {
             return Ok(Outcome::Skipped(Skip::NoAnswerNeeded));
         }
         let guild = inbound.guild_id as i64;
         let thread_id = match conversation.thread_id {
             Some(id) => id as u64,
-            None => {
-                let thread = if inbound.parent_channel_id.is_some() {
-                    // Already inside a thread: threads cannot nest, answer where asked.
-                    Ok(inbound.channel_id)
-                } else {
-                    delivery
-                        .start_thread(
-                            inbound.channel_id,
-                            inbound.message_id,
-                            &thread_name(&inbound.content),
-                        )
-                        .await
-                };
-                let thread = match thread {
-                    // A member (or a moderator) opened a thread on the question first: a
-                    // message's thread has the message's ID, so the answer goes there.
-                    Err(DeliveryError::ThreadExists) => Ok(inbound.message_id),
-                    other => other,
-                };
-                match thread {
-                    Ok(id) => {
-                        self.store
-                            .set_conversation_thread(
-                                guild,
-                                conversation.id,
-                                id as i64,
-                                self.clock.now(),
-                            )
-                            .await?;
-                        conversation.thread_id = Some(id as i64);
-                        id
-                    }
-                    Err(e) => {
-                        warn!(
-                            guild_id = inbound.guild_id,
-                            channel_id = inbound.channel_id,
-                            message_id = inbound.message_id,
-                            error = %e,
-                            "could not start a thread"
-                        );
-                        return Ok(Outcome::DeliveryFailed {
-                            conversation_id: conversation.id,
-                            error: e,
-                        });
-                    }
+            None => match self.open_thread(inbound, conversation.id, delivery).await? {
+                Ok(id) => {
+                    conversation.thread_id = Some(id as i64);
+                    id
                 }
-            }
+                Err(e) => {
+                    warn!(
+                        guild_id = inbound.guild_id,
+                        channel_id = inbound.channel_id,
+                        message_id = inbound.message_id,
+                        error = %e,
+                        "could not start a thread"
+                    );
+                    return Ok(Outcome::DeliveryFailed {
+                        conversation_id: conversation.id,
+                        error: e,
+                    });
+                }
+            },
         };
 
         let support_role = context.settings.support_role_id;
@@ -105,7 +92,13 @@ impl Pipeline {
             Decision::Escalate { message, .. } => Outbound::text(message),
             Decision::Silent => unreachable!("silent decisions return above"),
         };
-        let reply_ids = match delivery.post(thread_id, &message).await {
+        let delivered = match &early {
+            Some(early) if matches!(decision, Decision::Reply { .. }) => {
+                self.finish_streamed(early, &message, delivery).await
+            }
+            _ => delivery.post(thread_id, &message).await,
+        };
+        let reply_ids = match delivered {
             Ok(ids) => ids,
             Err(e) => {
                 warn!(
@@ -136,7 +129,12 @@ impl Pipeline {
                 .await?;
         }
         let now = self.clock.now();
-        let waited_ms = (now - inbound.received_at).num_milliseconds();
+        // A streamed reply reached the member when it was first shown.
+        let first_seen = match &early {
+            Some(early) if matches!(decision, Decision::Reply { .. }) => early.posted_at,
+            _ => now,
+        };
+        let waited_ms = (first_seen - inbound.received_at).num_milliseconds();
         self.store
             .record_response(
                 guild,

@@ -29,7 +29,10 @@ pub struct AskArgs {
 }
 
 pub async fn run(config: &Config, args: AskArgs) -> ExitCode {
-    let services = match Services::open(config, Arc::new(SystemClock)).await {
+    // Answers print whole in a terminal.
+    let mut config = config.clone();
+    config.agent.stream = false;
+    let services = match Services::open(&config, Arc::new(SystemClock)).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -28,6 +28,8 @@ pub async fn run(config: &Config, args: ChatArgs) -> ExitCode {
     // would only get in the way.
     let mut config = config.clone();
     config.pipeline.per_member_per_minute = config.pipeline.per_member_per_minute.max(60);
+    // Answers print whole in a terminal.
+    config.agent.stream = false;
     let config = &config;
     let services = match Services::open(config, Arc::new(SystemClock)).await {
         Ok(s) => s,

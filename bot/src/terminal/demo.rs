@@ -124,6 +124,8 @@ async fn try_run(config: &Config) -> anyhow::Result<()> {
         ..Config::default()
     };
     demo.pipeline.per_member_per_minute = 60;
+    // Nobody watches a Discord message grow here: answers print whole.
+    demo.agent.stream = false;
     let services = Services::open(&demo, Arc::new(SystemClock)).await?;
 
     println!(

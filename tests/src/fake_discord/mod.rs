@@ -581,6 +581,21 @@ impl FakeDiscord {
         self.shared.lock().world.messages.contains_key(&message)
     }
 
+    /// The content and components a message of the bot's shows now (after its edits).
+    pub fn shown(&self, message: u64) -> Option<(String, Value)> {
+        self.shared.lock().world.shown.get(&message).cloned()
+    }
+
+    /// The edits (PATCH) of `message`, in order, each with the time it arrived.
+    pub fn edits_of(&self, message: u64) -> Vec<RestCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| {
+                c.method == Method::PATCH && c.path.ends_with(&format!("/messages/{message}"))
+            })
+            .collect()
+    }
+
     /// The message is gone from Discord (its author deleted it), without a gateway event.
     pub fn remove_message(&self, message: u64) {
         self.shared.lock().world.messages.remove(&message);

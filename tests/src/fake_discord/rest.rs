@@ -335,13 +335,18 @@ fn answer(
                 return Reply::refused(r);
             }
             let id = shared.snowflake();
-            shared.lock().world.messages.insert(id, (channel, BOT_ID));
+            {
+                let mut inner = shared.lock();
+                inner.world.messages.insert(id, (channel, BOT_ID));
+                inner.world.shown.insert(id, shown(body));
+            }
             let mut message = posted_message(id, channel, body);
             message["attachments"] = json!(form::attachments(files, channel, shared.snowflake()));
             Reply::ok(check::<serenity::model::channel::Message>(
                 "message", message,
             ))
         }
+        "update_message" => update_message(shared, op, body),
         "create_thread_from_message" => {
             let channel: u64 = op.param("channel_id").parse().unwrap_or(0);
             let message: u64 = op.param("message_id").parse().unwrap_or(0);
@@ -448,6 +453,7 @@ fn answer(
                 let allowed = inner.world.may_delete(channel, message);
                 if allowed.is_ok() {
                     inner.world.messages.remove(&message);
+                    inner.world.shown.remove(&message);
                 }
                 (allowed, inner.world.guild_of(channel))
             };
@@ -478,6 +484,44 @@ fn answer(
 
 /// A channel as Discord describes it: a text channel, a forum with its tags, or a thread with
 /// the tags applied to it (a forum post).
+/// What a message body shows: its content and components.
+fn shown(body: &Value) -> (String, Value) {
+    let content = body["content"].as_str().unwrap_or_default().to_owned();
+    let components = body.get("components").cloned().unwrap_or(json!([]));
+    (content, components)
+}
+
+/// An edit of the bot's own message: the fields sent replace the ones shown, and the gateway
+/// hears of it (MESSAGE_UPDATE) as Discord tells every client with the intent.
+fn update_message(shared: &Shared, op: &Operation, body: &Value) -> Reply {
+    let channel: u64 = op.param("channel_id").parse().unwrap_or(0);
+    let id: u64 = op.param("message_id").parse().unwrap_or(0);
+    let (content, guild) = {
+        let mut inner = shared.lock();
+        if let Err(r) = inner.world.may_edit(channel, id) {
+            return Reply::refused(r);
+        }
+        let guild = inner.world.guild_of(channel);
+        let entry = inner.world.shown.entry(id).or_default();
+        if let Some(content) = body["content"].as_str() {
+            entry.0 = content.to_owned();
+        }
+        if let Some(components) = body.get("components").filter(|c| !c.is_null()) {
+            entry.1 = components.clone();
+        }
+        (entry.0.clone(), guild)
+    };
+    let mut message = posted_message(id, channel, &json!({"content": content}));
+    message["edited_timestamp"] = json!(Utc::now().to_rfc3339());
+    let mut d = message.clone();
+    d["guild_id"] = json!(guild.to_string());
+    check_dispatch("MESSAGE_UPDATE", &d);
+    shared.dispatch_frame("MESSAGE_UPDATE", &d);
+    Reply::ok(check::<serenity::model::channel::Message>(
+        "message", message,
+    ))
+}
+
 fn channel_json(world: &World, id: u64) -> Option<Value> {
     let c = world.channels.get(&id)?;
     let guild = world.guild_of(id);

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use serde_json::Value;
+
 use super::payloads::{
     BOT_ID, BOT_ROLE, GUILD_ID, MOD_ROLE, OTHER_CHANNEL, OWNER_ID, STAFF_CHANNEL, SUPPORT_CHANNEL,
 };
@@ -74,13 +76,15 @@ pub enum Refusal {
     MissingPermissions,
     CannotMessageUser,
     ThreadExists,
+    /// Editing a message someone else wrote.
+    NotAuthor,
 }
 
 impl Refusal {
     pub fn status(self) -> u16 {
         match self {
             Refusal::UnknownChannel | Refusal::UnknownMessage => 404,
-            Refusal::MissingPermissions | Refusal::CannotMessageUser => 403,
+            Refusal::MissingPermissions | Refusal::CannotMessageUser | Refusal::NotAuthor => 403,
             Refusal::ThreadExists => 400,
         }
     }
@@ -92,6 +96,7 @@ impl Refusal {
             Refusal::MissingPermissions => 50013,
             Refusal::CannotMessageUser => 50007,
             Refusal::ThreadExists => 160004,
+            Refusal::NotAuthor => 50005,
         }
     }
 
@@ -102,6 +107,7 @@ impl Refusal {
             Refusal::MissingPermissions => "Missing Permissions",
             Refusal::CannotMessageUser => "Cannot send messages to this user",
             Refusal::ThreadExists => "A thread has already been created for this message",
+            Refusal::NotAuthor => "Cannot edit a message authored by another user",
         }
     }
 }
@@ -132,6 +138,8 @@ pub(super) struct World {
     pub channels: HashMap<u64, Channel>,
     /// Message ID -> (channel, author).
     pub messages: HashMap<u64, (u64, u64)>,
+    /// What the bot's messages show now: content and components, as last posted or edited.
+    pub shown: HashMap<u64, (String, Value)>,
     /// Members whose privacy settings refuse DMs from this server's members.
     pub closed_dms: HashSet<u64>,
     /// A forum's tags: `(id, name)`.
@@ -158,6 +166,7 @@ impl Default for World {
                 (STAFF_CHANNEL, text("staff-only-moderation-log")),
             ]),
             messages: HashMap::new(),
+            shown: HashMap::new(),
             closed_dms: HashSet::new(),
             forum_tags: HashMap::new(),
             applied_tags: HashMap::new(),
@@ -279,6 +288,17 @@ impl World {
                     self.require(channel, perm::VIEW_CHANNEL | perm::MANAGE_MESSAGES)
                 }
             }
+            _ => Err(Refusal::UnknownMessage),
+        }
+    }
+
+    /// A message may be edited: it exists in `channel` and the bot wrote it (nobody edits
+    /// another user's message, whatever their permissions).
+    pub fn may_edit(&self, channel: u64, message: u64) -> Result<(), Refusal> {
+        self.bot_permissions(channel)?;
+        match self.messages.get(&message) {
+            Some((c, author)) if *c == channel && *author == BOT_ID => Ok(()),
+            Some((c, _)) if *c == channel => Err(Refusal::NotAuthor),
             _ => Err(Refusal::UnknownMessage),
         }
     }

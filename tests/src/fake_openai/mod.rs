@@ -156,6 +156,7 @@ struct Inner {
     responder: Responder,
     reject_json_schema: bool,
     without_tools: bool,
+    without_streaming: bool,
     max_completion_tokens_only: bool,
     usage: UsageMode,
     dimensions: usize,
@@ -165,6 +166,8 @@ struct Inner {
     served: u64,
     /// An outage in progress: every chat completion gets this status.
     outage: Option<u16>,
+    /// The pause before each event of a streamed answer.
+    pace: Duration,
 }
 
 struct Shared {
@@ -211,6 +214,7 @@ impl FakeOpenAi {
                 responder: Arc::new(default_responder),
                 reject_json_schema: false,
                 without_tools: false,
+                without_streaming: false,
                 max_completion_tokens_only: false,
                 usage: UsageMode::Estimate,
                 dimensions: 64,
@@ -218,6 +222,7 @@ impl FakeOpenAi {
                 models: None,
                 served: 0,
                 outage: None,
+                pace: Duration::ZERO,
             }),
         });
         let app = routes::router(Arc::clone(&shared));
@@ -267,6 +272,12 @@ impl FakeOpenAi {
         self.shared.lock().outage = status;
     }
 
+    /// Streamed answers send each event after `pace`, as a model writing at that speed does
+    /// (until set, all at once).
+    pub fn set_stream_pace(&self, pace: Duration) {
+        self.shared.lock().pace = pace;
+    }
+
     /// Queues behaviours for the next chat-completion requests, one each, in order.
     pub fn push(&self, behaviours: impl IntoIterator<Item = Behaviour>) {
         self.shared.lock().script.extend(behaviours);
@@ -281,6 +292,12 @@ impl FakeOpenAi {
     /// Like Ollama with a model lacking tool support: HTTP 400 for any request with tools.
     pub fn without_tools(&self) {
         self.shared.lock().without_tools = true;
+    }
+
+    /// Like a server that cannot stream structured output: HTTP 400 for any request with
+    /// `stream: true` and a response format or tools.
+    pub fn without_streaming(&self) {
+        self.shared.lock().without_streaming = true;
     }
 
     /// Like OpenAI's reasoning models: HTTP 400 for `max_tokens`, which they replaced with

@@ -134,8 +134,8 @@ pub(super) fn chunks(
 }
 
 /// `text/event-stream` of `data:` lines, ending with `[DONE]`, or cut off (the connection
-/// breaks mid-body) when `cut`.
-pub(super) fn event_stream(events: &[Value], cut: bool) -> Response {
+/// breaks mid-body) when `cut`; each event after a pause of `pace`, as a model writes.
+pub(super) fn event_stream(events: &[Value], cut: bool, pace: Duration) -> Response {
     let mut parts: Vec<Bytes> = events
         .iter()
         .map(|e| Bytes::from(format!("data: {e}\n\n")))
@@ -148,15 +148,20 @@ pub(super) fn event_stream(events: &[Value], cut: bool) -> Response {
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        body(parts, cut),
+        body(parts, cut, pace),
     )
         .into_response()
 }
 
-/// `parts`, then, when `cut`, a broken connection. The break waits a moment so what came
-/// before it reaches the client first, as when a server dies mid-answer.
-fn body(parts: Vec<Bytes>, cut: bool) -> Body {
-    let sent = futures_util::stream::iter(parts.into_iter().map(Ok::<_, io::Error>));
+/// `parts`, each after `pace`, then, when `cut`, a broken connection. The break waits a moment
+/// so what came before it reaches the client first, as when a server dies mid-answer.
+fn body(parts: Vec<Bytes>, cut: bool, pace: Duration) -> Body {
+    let sent = futures_util::stream::iter(parts).then(move |part| async move {
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
+        Ok::<_, io::Error>(part)
+    });
     let broken = futures_util::stream::once(async {
         tokio::time::sleep(Duration::from_millis(20)).await;
         Err(io::Error::new(io::ErrorKind::ConnectionReset, "cut off"))
@@ -170,7 +175,7 @@ pub(super) fn cut_json(text: &str) -> Response {
     let half = text.get(..text.len() / 2).unwrap_or_default();
     (
         [(header::CONTENT_TYPE, "application/json")],
-        body(vec![Bytes::from(half.to_owned())], true),
+        body(vec![Bytes::from(half.to_owned())], true, Duration::ZERO),
     )
         .into_response()
 }

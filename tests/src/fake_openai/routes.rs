@@ -122,6 +122,17 @@ fn quirk(inner: &Inner, request: &Value) -> Option<Response> {
             None,
         ));
     }
+    let structured = request.get("response_format").is_some_and(|f| !f.is_null())
+        || request.get("tools").is_some_and(|t| !t.is_null());
+    if inner.without_streaming && request["stream"] == true && structured {
+        return Some(reply::error(
+            StatusCode::BAD_REQUEST,
+            "Streaming is not supported with structured output for this model.",
+            "invalid_request_error",
+            Some("stream"),
+            None,
+        ));
+    }
     if inner.max_completion_tokens_only && request.get("max_tokens").is_some_and(|t| !t.is_null()) {
         return Some(reply::error(
             StatusCode::BAD_REQUEST,
@@ -274,7 +285,8 @@ async fn answer(shared: &Shared, request: &Value, mut behaviour: Behaviour) -> R
         let events = reply::chunks(&envelope, &said, &deltas, named, usage, include_usage);
         // Cut off: the role and the deltas arrive, the finish reason and usage never do.
         let sent = if cut { 1 + deltas.len() } else { events.len() };
-        return reply::event_stream(&events[..sent.min(events.len())], cut);
+        let pace = shared.lock().pace;
+        return reply::event_stream(&events[..sent.min(events.len())], cut, pace);
     }
     let body = reply::completion(&envelope, &said, named, usage);
     if cut {

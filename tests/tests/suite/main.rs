@@ -28,3 +28,4 @@ mod sharding;
 mod store_conformance;
 mod store_data;
 mod store_faults;
+mod streaming;

@@ -350,3 +350,59 @@ async fn a_test_whose_fake_saw_a_violation_fails_even_if_nobody_looks() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn the_bot_edits_only_its_own_messages_and_each_edit_is_kept() {
+    let fake = FakeDiscord::start().await;
+    let path = messages_path(SUPPORT_CHANNEL);
+    let (status, posted) = fake
+        .raw_request("POST", &path, Some(&json!({"content": "Open"})))
+        .await;
+    assert_eq!(status, 200, "{posted}");
+    let id: u64 = posted["id"].as_str().unwrap().parse().unwrap();
+
+    let edit = json!({"content": "Open Settings", "components": [buttons(2, "b")]});
+    let (status, edited) = fake
+        .raw_request("PATCH", &format!("{path}/{id}"), Some(&edit))
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["content"], "Open Settings");
+    assert!(edited["edited_timestamp"].is_string());
+    let (content, components) = fake.shown(id).unwrap();
+    assert_eq!(content, "Open Settings");
+    assert_eq!(components[0]["components"].as_array().unwrap().len(), 2);
+    assert_eq!(fake.edits_of(id).len(), 1);
+
+    let (status, _) = fake
+        .raw_request(
+            "PATCH",
+            &format!("{path}/{id}"),
+            Some(&json!({"content": "x".repeat(2001)})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    one_violation(&fake, "limits");
+    assert_eq!(fake.shown(id).unwrap().0, "Open Settings");
+
+    let member_message = fake.send_message(
+        SUPPORT_CHANNEL,
+        tests::fake_discord::Author::Member(871_337_004_238_450_729),
+        "my question",
+    );
+    let (status, refused) = fake
+        .raw_request(
+            "PATCH",
+            &format!("{path}/{member_message}"),
+            Some(&json!({"content": "rewritten"})),
+        )
+        .await;
+    assert_eq!((status, refused["code"].as_u64()), (403, Some(50005)));
+    let (status, refused) = fake
+        .raw_request(
+            "PATCH",
+            &format!("{path}/{}", id + 1_000),
+            Some(&json!({"content": "?"})),
+        )
+        .await;
+    assert_eq!((status, refused["code"].as_u64()), (404, Some(10008)));
+}

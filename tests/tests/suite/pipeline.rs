@@ -306,6 +306,37 @@ async fn a_model_answer_cites_only_passages_it_was_given_and_is_cleaned_before_p
 }
 
 #[tokio::test]
+async fn a_streamed_reply_keeps_a_whole_trace_and_waits_for_the_pipelines_clock_to_show_early() {
+    let words: Vec<String> = (1..=30).map(|i| format!("word{i}")).collect();
+    let answer: &'static str =
+        Box::leak(format!("Run `acme restore --date` [1]. {}", words.join(" ")).into_boxed_str());
+    let fake = FakeOpenAi::with_responder(citing_model(answer)).await;
+    fake.set_stream_pace(std::time::Duration::from_millis(20));
+    fake.set_usage(321, 54);
+    let mut h = harness(true, with_model(&fake)).await;
+
+    // The clock stands still: the second after which a reply is shown never passes, so the
+    // whole reply is posted once, at the end.
+    let outcome = h.say(1, None, "how do I restore a backup?").await;
+    assert_eq!(outcome.kind(), "answered");
+    assert_eq!(fake.chat_requests()[0].body["stream"], true);
+    let posts = h.delivery.posts();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].message.joined().contains("word30"));
+    assert!(h.delivery.edits().is_empty());
+
+    let trace = h.store().traces(GUILD as i64, 1).await.unwrap().remove(0);
+    assert_eq!((trace.tokens_in, trace.tokens_out), (Some(321), Some(54)));
+    let response: Value =
+        serde_json::from_str(trace.payload["response"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        response["answer"], answer,
+        "the whole streamed response is kept"
+    );
+    assert!(trace.latency_ms > 0);
+}
+
+#[tokio::test]
 async fn a_reply_citing_nothing_given_is_retried_once_then_handed_off() {
     let fake = FakeOpenAi::with_responder(|_| {
         json!({"action": "reply", "answer": "Just reinstall [9].", "citations": [9], "confidence": 1})

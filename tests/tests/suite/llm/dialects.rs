@@ -272,3 +272,79 @@ async fn a_stream_cut_before_any_text_is_retried() {
         [failure("primary", FailureKind::Malformed)]
     );
 }
+
+#[tokio::test]
+async fn a_streamed_decision_arrives_in_deltas_and_holds_the_object() {
+    let fake = FakeOpenAi::start().await;
+    let deltas = [
+        "```json\n{\"action\": ",
+        "\"answer\", ",
+        "\"citations\": [2]}\n```",
+    ];
+    fake.push([Behaviour::Stream(
+        deltas.iter().map(|d| (*d).to_owned()).collect(),
+    )]);
+    let chain = ProviderChain::new(vec![fake.provider("primary", "model-a")], quick_retry());
+
+    let mut seen = String::new();
+    let completion = chain
+        .stream_structured(&decision_request(), &mut |d: &str| seen.push_str(d))
+        .await
+        .expect("an answer");
+
+    assert_eq!(seen, deltas.concat());
+    let decision: Value = serde_json::from_str(&completion.content).unwrap();
+    assert_eq!(decision, json!({"action": "answer", "citations": [2]}));
+    assert_eq!(completion.dialect, Some(Dialect::JsonSchema));
+    let body = &fake.chat_requests()[0].body;
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["response_format"]["type"], "json_schema");
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_stream_is_asked_whole_in_the_same_dialect_from_then_on() {
+    let fake = FakeOpenAi::with_responder(|_| DECISION.to_owned()).await;
+    fake.without_streaming();
+    let chain = ProviderChain::new(vec![fake.provider("primary", "model-a")], quick_retry());
+
+    for _ in 0..2 {
+        let mut seen = String::new();
+        let completion = chain
+            .stream_structured(&decision_request(), &mut |d: &str| seen.push_str(d))
+            .await
+            .expect("asked whole, it answers");
+        assert_eq!(completion.content, DECISION);
+        assert_eq!(completion.dialect, Some(Dialect::JsonSchema));
+        assert!(completion.failures.is_empty(), "a refusal is not a failure");
+        assert_eq!(seen, "", "nothing streamed");
+    }
+    let streamed: Vec<bool> = fake
+        .chat_requests()
+        .iter()
+        .map(|r| r.body["stream"] == true)
+        .collect();
+    assert_eq!(streamed, [true, false, false], "the refusal is remembered");
+}
+
+#[tokio::test]
+async fn in_the_tool_call_dialect_a_streamed_decision_is_asked_whole() {
+    let fake = FakeOpenAi::with_responder(|_| DECISION.to_owned()).await;
+    fake.reject_json_schema();
+    let chain = ProviderChain::new(vec![fake.provider("primary", "model-a")], quick_retry());
+
+    let mut seen = String::new();
+    let completion = chain
+        .stream_structured(&decision_request(), &mut |d: &str| seen.push_str(d))
+        .await
+        .expect("the tool call answers");
+
+    assert_eq!(completion.dialect, Some(Dialect::ToolCall));
+    assert_eq!(completion.content, DECISION);
+    assert_eq!(seen, "");
+    let requests = fake.chat_requests();
+    assert_eq!(
+        dialects(&fake),
+        [Some("json_schema".into()), Some("tools".into())]
+    );
+    assert_eq!(requests[1].body.get("stream"), None);
+}
