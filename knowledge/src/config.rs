@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use crate::chunk::ChunkSettings;
 use crate::dense::DenseConfig;
 use crate::fetch::FetchConfig;
+use crate::index::Fusion;
 use crate::source::FileLimits;
 use crate::sparse::Bm25Settings;
 
@@ -38,10 +39,10 @@ pub struct KnowledgeConfig {
     pub files: FileLimits,
     pub fetch: FetchConfig,
     /// Dense vectors from an OpenAI-compatible embeddings endpoint or the local sentence
-    /// model; when set, searches are hybrid (sparse and dense fused with RRF).
+    /// model; when set, searches are hybrid (sparse and dense fused).
     pub dense: Option<DenseConfig>,
-    /// RRF constant for hybrid search.
-    pub rrf_k: usize,
+    /// How hybrid search fuses the two lists.
+    pub fusion: Fusion,
     /// Re-embed a guild's sparse vectors when its real mean chunk length drifts this far
     /// (as a fraction) from the `avg_len` its vectors were built with.
     pub avg_len_drift: f64,
@@ -57,7 +58,7 @@ impl Default for KnowledgeConfig {
             files: FileLimits::default(),
             fetch: FetchConfig::default(),
             dense: None,
-            rrf_k: 60,
+            fusion: Fusion::default(),
             avg_len_drift: 0.25,
         }
     }

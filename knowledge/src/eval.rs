@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::config::KnowledgeConfig;
 use crate::document::{Document, Format};
 use crate::error::{KnowledgeError, Result};
+use crate::index::Fusion;
 use crate::kb::{KnowledgeBase, SearchMode};
 use crate::progress::Progress;
 use crate::source::{SourceSpec, format_of};
@@ -28,6 +29,8 @@ const CHUNK_DEPTH: usize = 300;
 pub struct EvalReport {
     pub dataset: String,
     pub mode: SearchMode,
+    /// The fusion a hybrid search used.
+    pub fusion: Option<Fusion>,
     pub ndcg_at_10: f64,
     pub recall_at_100: f64,
     pub mrr_at_10: f64,
@@ -39,6 +42,20 @@ pub struct EvalReport {
     pub chunks_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Query embedding alone, p50 and p99 in ms, when the search used dense vectors.
+    pub embed_ms: Option<(f64, f64)>,
+    /// The same index searched the other ways (sparse, dense, the other fusions), when the
+    /// search used dense vectors.
+    pub comparison: Vec<Variant>,
+}
+
+/// One other way of searching the same index, and its quality.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub label: String,
+    pub ndcg_at_10: f64,
+    pub recall_at_100: f64,
+    pub mrr_at_10: f64,
 }
 
 impl EvalReport {
@@ -53,13 +70,29 @@ impl EvalReport {
             "chunks_per_s": self.chunks_per_s,
             "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
+            "fusion": self.fusion.map(|f| f.to_string()),
+            "embed_p50_ms": self.embed_ms.map(|e| e.0),
+            "embed_p99_ms": self.embed_ms.map(|e| e.1),
+            "comparison": self.comparison.iter().map(|v| serde_json::json!({
+                "search": v.label,
+                "ndcg_at_10": v.ndcg_at_10,
+                "recall_at_100": v.recall_at_100,
+                "mrr_at_10": v.mrr_at_10,
+            })).collect::<Vec<_>>(),
         })
     }
 }
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "dataset        {} ({:?})", self.dataset, self.mode)?;
+        match self.fusion {
+            Some(fusion) => writeln!(
+                f,
+                "dataset        {} ({:?}, {fusion})",
+                self.dataset, self.mode
+            )?,
+            None => writeln!(f, "dataset        {} ({:?})", self.dataset, self.mode)?,
+        }
         writeln!(f, "nDCG@10        {:.4}", self.ndcg_at_10)?;
         writeln!(f, "Recall@100     {:.4}", self.recall_at_100)?;
         writeln!(f, "MRR@10         {:.4}", self.mrr_at_10)?;
@@ -73,7 +106,24 @@ impl fmt::Display for EvalReport {
             f,
             "query latency  p50 {:.2} ms, p99 {:.2} ms",
             self.p50_ms, self.p99_ms
-        )
+        )?;
+        if let Some((p50, p99)) = self.embed_ms {
+            write!(
+                f,
+                "\nof which the query's embedding alone: p50 {p50:.2} ms, p99 {p99:.2} ms"
+            )?;
+        }
+        if !self.comparison.is_empty() {
+            write!(f, "\nthe same index searched otherwise:")?;
+            for v in &self.comparison {
+                write!(
+                    f,
+                    "\n  {:<22} nDCG@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
+                    v.label, v.ndcg_at_10, v.recall_at_100, v.mrr_at_10
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -294,42 +344,116 @@ async fn score(
 
     let mut qids: Vec<&String> = qrels.keys().filter(|q| queries.contains_key(*q)).collect();
     qids.sort();
-    let (mut ndcg, mut recall, mut mrr) = (0.0, 0.0, 0.0);
-    let mut latencies = Vec::with_capacity(qids.len());
-    for qid in &qids {
-        let text = &queries[*qid];
-        let t = Instant::now();
-        let hits = kb.search_with(EVAL_GUILD, text, CHUNK_DEPTH, mode).await?;
-        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-        let mut seen = HashSet::new();
-        // BEIR drops a document that is the query itself (ArguAna, Quora).
-        let ranked: Vec<String> = hits
-            .into_iter()
-            .map(|h| h.location)
-            .filter(|d| d != *qid && seen.insert(d.clone()))
-            .take(100)
-            .collect();
-        let rels = &qrels[*qid];
-        ndcg += ndcg_at(&ranked, rels, 10);
-        recall += recall_at(&ranked, rels, 100);
-        mrr += mrr_at(&ranked, rels, 10);
+    let run = Run {
+        kb,
+        qids: &qids,
+        queries,
+        qrels,
+    };
+    let fusion = kb.fusion();
+    let main = run.scores(mode, fusion).await?;
+    // With dense vectors, the same index searched each other way: what hybrid adds over either
+    // side alone, and how the fusions compare, without embedding the corpus again.
+    let mut comparison = Vec::new();
+    let mut embed_ms = None;
+    if mode != SearchMode::Sparse {
+        let mut variants = vec![
+            ("sparse".to_string(), SearchMode::Sparse, fusion),
+            ("dense".to_string(), SearchMode::Dense, fusion),
+        ];
+        for other in [Fusion::Rrf { k: 60 }, Fusion::Dbsf] {
+            variants.push((format!("hybrid, {other}"), SearchMode::Hybrid, other));
+        }
+        for (label, m, f) in variants {
+            if m == mode && (m != SearchMode::Hybrid || f == fusion) {
+                continue;
+            }
+            let scores = run.scores(m, f).await?;
+            comparison.push(Variant {
+                label,
+                ndcg_at_10: scores.ndcg,
+                recall_at_100: scores.recall,
+                mrr_at_10: scores.mrr,
+            });
+        }
+        let mut times = Vec::with_capacity(qids.len());
+        for qid in &qids {
+            let t = Instant::now();
+            kb.query_vector(&queries[*qid]).await?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        embed_ms = Some((percentile(&times, 0.50), percentile(&times, 0.99)));
     }
-    latencies.sort_by(f64::total_cmp);
-    let n = qids.len().max(1) as f64;
     Ok(EvalReport {
         dataset,
         mode,
-        ndcg_at_10: ndcg / n,
-        recall_at_100: recall / n,
-        mrr_at_10: mrr / n,
+        fusion: (mode == SearchMode::Hybrid).then_some(fusion),
+        ndcg_at_10: main.ndcg,
+        recall_at_100: main.recall,
+        mrr_at_10: main.mrr,
         queries: qids.len(),
         documents,
         chunks: summary.chunks,
         docs_per_s,
         chunks_per_s,
-        p50_ms: percentile(&latencies, 0.50),
-        p99_ms: percentile(&latencies, 0.99),
+        p50_ms: percentile(&main.latencies, 0.50),
+        p99_ms: percentile(&main.latencies, 0.99),
+        embed_ms,
+        comparison,
     })
+}
+
+/// The test queries against one index.
+struct Run<'a> {
+    kb: &'a KnowledgeBase,
+    qids: &'a [&'a String],
+    queries: &'a HashMap<String, String>,
+    qrels: &'a HashMap<String, HashMap<String, i32>>,
+}
+
+/// Mean metrics over the queries, and each query's latency (sorted).
+struct Scores {
+    ndcg: f64,
+    recall: f64,
+    mrr: f64,
+    latencies: Vec<f64>,
+}
+
+impl Run<'_> {
+    async fn scores(&self, mode: SearchMode, fusion: Fusion) -> Result<Scores> {
+        let (mut ndcg, mut recall, mut mrr) = (0.0, 0.0, 0.0);
+        let mut latencies = Vec::with_capacity(self.qids.len());
+        for qid in self.qids {
+            let text = &self.queries[*qid];
+            let t = Instant::now();
+            let hits = self
+                .kb
+                .search_fused(EVAL_GUILD, text, CHUNK_DEPTH, mode, fusion)
+                .await?;
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            let mut seen = HashSet::new();
+            // BEIR drops a document that is the query itself (ArguAna, Quora).
+            let ranked: Vec<String> = hits
+                .into_iter()
+                .map(|h| h.location)
+                .filter(|d| d != *qid && seen.insert(d.clone()))
+                .take(100)
+                .collect();
+            let rels = &self.qrels[*qid];
+            ndcg += ndcg_at(&ranked, rels, 10);
+            recall += recall_at(&ranked, rels, 100);
+            mrr += mrr_at(&ranked, rels, 10);
+        }
+        latencies.sort_by(f64::total_cmp);
+        let n = self.qids.len().max(1) as f64;
+        Ok(Scores {
+            ndcg: ndcg / n,
+            recall: recall / n,
+            mrr: mrr / n,
+            latencies,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::document::{Document, Format};
 use crate::error::{KnowledgeError, Result};
 use crate::fetch::Fetcher;
 use crate::index::{
-    ChunkPayload, EdgeIndex, GuildMeta, IndexPoint, IndexQuery, ServerIndex, VectorIndex,
+    ChunkPayload, EdgeIndex, Fusion, GuildMeta, IndexPoint, IndexQuery, ServerIndex, VectorIndex,
 };
 use crate::lock::DirLock;
 use crate::progress::{Progress, Stage};
@@ -628,6 +628,33 @@ impl KnowledgeBase {
         limit: usize,
         mode: SearchMode,
     ) -> Result<Vec<Hit>> {
+        self.search_fused(guild, query, limit, mode, self.config.fusion)
+            .await
+    }
+
+    /// How hybrid searches fuse.
+    pub fn fusion(&self) -> Fusion {
+        self.config.fusion
+    }
+
+    /// The query's dense vector, as a search computes it (`None` without dense vectors).
+    pub async fn query_vector(&self, query: &str) -> Result<Option<Vec<f32>>> {
+        match &self.dense {
+            Some(embedder) => Ok(Some(embedder.embed_query(query).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `search_with`, fusing a hybrid search with `fusion` instead of the configured one: for
+    /// evaluations comparing fusions on one index.
+    pub async fn search_fused(
+        &self,
+        guild: i64,
+        query: &str,
+        limit: usize,
+        mode: SearchMode,
+        fusion: Fusion,
+    ) -> Result<Vec<Hit>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -657,7 +684,7 @@ impl KnowledgeBase {
                     dense: dense.clone(),
                     limit,
                     prefetch: limit.max(50),
-                    rrf_k: self.config.rrf_k,
+                    fusion,
                 },
             )
             .await?;

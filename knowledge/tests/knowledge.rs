@@ -1440,7 +1440,7 @@ mod conformance {
             dense: dense.then(|| super::fake_embedding(text)),
             limit: 10,
             prefetch: 50,
-            rrf_k: 60,
+            fusion: knowledge::index::Fusion::default(),
         }
     }
 
@@ -1476,6 +1476,23 @@ mod conformance {
         let hybrid = index.search(a, query(&enc, "apples", true)).await.unwrap();
         assert!(!hybrid.iter().any(|h| h.id == id(4)));
         assert!(hybrid.windows(2).all(|w| w[0].score >= w[1].score));
+        // Score-based fusion finds the same chunks, in score order, within the guild.
+        let dbsf = index
+            .search(
+                a,
+                IndexQuery {
+                    fusion: knowledge::index::Fusion::Dbsf,
+                    ..query(&enc, "apples", true)
+                },
+            )
+            .await
+            .unwrap();
+        let mut fused: Vec<u64> = dbsf.iter().map(|h| h.id).collect();
+        let mut ranked: Vec<u64> = hybrid.iter().map(|h| h.id).collect();
+        fused.sort_unstable();
+        ranked.sort_unstable();
+        assert_eq!(fused, ranked, "DBSF and RRF fuse the same candidates");
+        assert!(dbsf.windows(2).all(|w| w[0].score >= w[1].score));
         // A query with a dense vector gets each hit's stored vector back (for its cosine).
         for h in &hybrid {
             let stored = h
@@ -2140,7 +2157,7 @@ async fn the_local_model_finds_by_paraphrase_what_bm25_ranks_below_the_top_3() {
     let target = "account/two-factor.md";
 
     // Knowledge indexed before the model was installed: BM25 only.
-    {
+    let bm25_rank = {
         let kb = KnowledgeBase::open(
             config_in(dir.path(), Backend::Edge),
             store_in(dir.path()).await,
@@ -2154,7 +2171,8 @@ async fn the_local_model_finds_by_paraphrase_what_bm25_ranks_below_the_top_3() {
         let rank = rank_of(&sparse, target);
         assert!(rank.is_none_or(|r| r > 3), "BM25 alone ranks it {rank:?}");
         assert!(sparse.iter().all(|h| h.dense_score.is_none()));
-    }
+        rank
+    };
 
     let mut config = config_in(dir.path(), Backend::Edge);
     config.dense = Some(knowledge::DenseConfig::Local(local_model()));
@@ -2169,8 +2187,27 @@ async fn the_local_model_finds_by_paraphrase_what_bm25_ranks_below_the_top_3() {
     assert_eq!(again.changed_documents, again.documents);
 
     let hybrid = kb.search(1, query, 10).await.unwrap();
+    // The decoys share the question's words ("login", "code", "shows") and BM25 is sure of
+    // them. Score fusion (DBSF, the default) keeps that certainty, so the page stays among
+    // the first five without rising; the cosine below is what tells the agent it is the one
+    // that answers. Rank fusion lifts it to the top three.
     let rank = rank_of(&hybrid, target).expect("found");
-    assert!(rank <= 3, "hybrid ranks it {rank}: {hybrid:#?}");
+    assert!(rank <= 5, "hybrid ranks it {rank}: {hybrid:#?}");
+    let by_rank = kb
+        .search_fused(
+            1,
+            query,
+            10,
+            knowledge::SearchMode::Hybrid,
+            knowledge::index::Fusion::Rrf { k: 60 },
+        )
+        .await
+        .unwrap();
+    let rrf_rank = rank_of(&by_rank, target).expect("found");
+    assert!(
+        rrf_rank <= 3 && bm25_rank.is_none_or(|r| rrf_rank < r),
+        "RRF ranks it {rrf_rank}, BM25 {bm25_rank:?}: {by_rank:#?}"
+    );
     let cosine = |location: &str| {
         hybrid
             .iter()
@@ -2178,7 +2215,7 @@ async fn the_local_model_finds_by_paraphrase_what_bm25_ranks_below_the_top_3() {
             .and_then(|h| h.dense_score)
             .expect("hybrid hits carry the query's cosine similarity")
     };
-    // The cosine says which chunk is closest in meaning, which the RRF score cannot.
+    // The cosine says which chunk is closest in meaning, which the fused score cannot.
     let closest = hybrid
         .iter()
         .max_by(|a, b| cosine(&a.location).total_cmp(&cosine(&b.location)))

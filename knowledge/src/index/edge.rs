@@ -515,9 +515,9 @@ impl VectorIndex for EdgeIndex {
                     };
                     (
                         vec![prefetch(s), prefetch(d)],
-                        ScoringQuery::Fusion(Fusion::Rrf {
-                            k: query.rrf_k,
-                            weights: None,
+                        ScoringQuery::Fusion(match query.fusion {
+                            super::Fusion::Rrf { k } => Fusion::Rrf { k, weights: None },
+                            super::Fusion::Dbsf => Fusion::Dbsf,
                         }),
                     )
                 }

@@ -531,7 +531,12 @@ impl VectorIndex for ServerIndex {
                             .filter(filter)
                             .limit(query.prefetch as u64),
                     )
-                    .query(Query::new_rrf(RrfBuilder::with_k(query.rrf_k as u32))),
+                    .query(match query.fusion {
+                        super::Fusion::Rrf { k } => Query::new_rrf(RrfBuilder::with_k(k as u32)),
+                        super::Fusion::Dbsf => {
+                            Query::new_fusion(qdrant_client::qdrant::Fusion::Dbsf)
+                        }
+                    }),
             };
             let found = self.client.query(request).await.map_err(err)?;
             let hits = found

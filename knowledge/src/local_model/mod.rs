@@ -1,14 +1,16 @@
 //! The in-process sentence model (all-MiniLM-L6-v2, 384 dimensions): dense vectors without an
-//! embeddings endpoint. The model is loaded once and shared; batches run on tokio's blocking
-//! pool, a bounded number at a time, and an ingest never holds more than one batch slot so
-//! member queries are not stuck behind a guild's big upload.
+//! embeddings endpoint. The model is loaded once and shared. Ingest batches run side by side,
+//! one per core, each on a single-threaded worker; query embeddings have slots of their own,
+//! so a member's question never queues behind a guild's big upload.
 
 mod locate;
 mod model;
 mod static_table;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
 
 use tokio::sync::Semaphore;
 
@@ -48,18 +50,25 @@ pub enum LocalModelError {
 pub struct LocalModelConfig {
     /// Holds `model.safetensors`, `tokenizer.json` and `config.json`.
     pub model_dir: PathBuf,
-    /// Texts per batch while ingesting: small, so a query waits at most for one of them.
+    /// Texts per ingest batch.
     pub batch_size: usize,
-    /// Batches running at once across all guilds; ingests together use at most all but one.
-    pub concurrent_batches: usize,
+    /// Ingest batches running at once across all guilds, each on one core of its own.
+    pub ingest_workers: usize,
+    /// Query embeddings running at once.
+    pub concurrent_queries: usize,
 }
 
 impl LocalModelConfig {
     pub fn new(model_dir: impl Into<PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             model_dir: model_dir.into(),
-            batch_size: 4,
-            concurrent_batches: 2,
+            // Batches of 16 texts of up to 128 pieces, one per core: 32 SciFact abstracts
+            // a second on 2 cores against 10 with batches of 4 sharing both cores
+            // (docs/benchmarks.md).
+            batch_size: 16,
+            ingest_workers: cores,
+            concurrent_queries: cores,
         }
     }
 }
@@ -69,10 +78,18 @@ impl LocalModelConfig {
 pub struct LocalEmbedder {
     model: Arc<MiniLm>,
     batch_size: usize,
-    /// Every batch, query or ingest, holds one of these while it runs.
-    batches: Arc<Semaphore>,
-    /// Ingest batches additionally hold one of these, so they never take every batch slot.
-    ingest: Arc<Semaphore>,
+    /// Single-threaded pools an ingest batch runs on, one batch each at a time. Splitting a
+    /// batch's every matrix product across cores costs more in waiting than it gains; whole
+    /// batches side by side keep each core busy.
+    workers: Arc<Workers>,
+    /// Query embeddings hold one of these. They never wait for an ingest batch: a member's
+    /// question is not stuck behind a guild's big upload, it shares the cores with it.
+    queries: Arc<Semaphore>,
+}
+
+struct Workers {
+    free: Mutex<Vec<Arc<rayon::ThreadPool>>>,
+    slots: Semaphore,
 }
 
 impl LocalEmbedder {
@@ -80,12 +97,25 @@ impl LocalEmbedder {
     pub async fn load(config: &LocalModelConfig) -> Result<Self> {
         let dir = config.model_dir.clone();
         let model = tokio::task::spawn_blocking(move || MiniLm::load(&dir)).await??;
-        let slots = config.concurrent_batches.max(1);
+        let workers = config.ingest_workers.max(1);
+        let pools = (0..workers)
+            .map(|i| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .thread_name(move |_| format!("embed-{i}"))
+                    .build()
+                    .map(Arc::new)
+                    .map_err(|e| KnowledgeError::Task(format!("embedding worker: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             model: Arc::new(model),
             batch_size: config.batch_size.max(1),
-            batches: Arc::new(Semaphore::new(slots)),
-            ingest: Arc::new(Semaphore::new((slots - 1).max(1))),
+            workers: Arc::new(Workers {
+                free: Mutex::new(pools),
+                slots: Semaphore::new(workers),
+            }),
+            queries: Arc::new(Semaphore::new(config.concurrent_queries.max(1))),
         })
     }
 
@@ -113,27 +143,40 @@ impl LocalEmbedder {
 
     /// A search query's vector.
     pub async fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
-        self.run(vec![text.to_string()])
-            .await?
+        let _slot = self
+            .queries
+            .acquire()
+            .await
+            .map_err(|_| KnowledgeError::Task("embedding slots closed".into()))?;
+        let model = Arc::clone(&self.model);
+        let text = text.to_string();
+        tokio::task::spawn_blocking(move || model.embed(&[text.as_str()]))
+            .await??
             .pop()
             .ok_or_else(|| KnowledgeError::Embeddings("the model returned no vector".into()))
     }
 
-    /// Chunk vectors, in order, computed in small batches that each wait their turn.
+    /// Chunk vectors, in order, computed in batches on the ingest workers (as many at once as
+    /// are free).
     pub async fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         // Texts of similar length share a batch, so little of each batch is padding.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
-        let mut out = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(self.batch_size) {
-            let _slot = self
-                .ingest
-                .acquire()
-                .await
-                .map_err(|_| KnowledgeError::Task("embedding slots closed".into()))?;
+        let batches: Vec<Vec<usize>> = order
+            .chunks(self.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect();
+        let width = self.workers.slots.available_permits().max(1);
+        let mut done = futures::stream::iter(batches.into_iter().map(|batch| async move {
             let vectors = self
-                .run(batch.iter().map(|&i| texts[i].clone()).collect())
+                .on_worker(batch.iter().map(|&i| texts[i].clone()).collect())
                 .await?;
+            Ok::<_, KnowledgeError>((batch, vectors))
+        }))
+        .buffer_unordered(width);
+        let mut out = vec![Vec::new(); texts.len()];
+        while let Some(result) = done.next().await {
+            let (batch, vectors) = result?;
             for (&i, v) in batch.iter().zip(vectors) {
                 out[i] = v;
             }
@@ -141,19 +184,32 @@ impl LocalEmbedder {
         Ok(out)
     }
 
-    async fn run(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+    async fn on_worker(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
         let _slot = self
-            .batches
+            .workers
+            .slots
             .acquire()
             .await
             .map_err(|_| KnowledgeError::Task("embedding slots closed".into()))?;
+        let pool = self
+            .workers
+            .free
+            .lock()
+            .map_err(|_| KnowledgeError::Task("embedding workers poisoned".into()))?
+            .pop()
+            .ok_or_else(|| KnowledgeError::Task("no free embedding worker".into()))?;
         let model = Arc::clone(&self.model);
-        let vectors = tokio::task::spawn_blocking(move || {
+        let worker = Arc::clone(&pool);
+        let result = tokio::task::spawn_blocking(move || {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            model.embed(&refs)
+            worker.install(|| model.embed(&refs))
         })
-        .await??;
-        Ok(vectors)
+        .await;
+        // The pool goes back whatever happened to the batch.
+        if let Ok(mut free) = self.workers.free.lock() {
+            free.push(pool);
+        }
+        Ok(result??)
     }
 }
 

@@ -129,7 +129,7 @@ async fn texts_longer_than_the_token_limit_are_truncated_not_rejected() {
         .await
         .unwrap();
     assert!((dot(&v[0], &v[0]) - 1.0).abs() < 1e-4);
-    // Both are cut to the same first 256 word pieces.
+    // Both are cut to the same first 128 word pieces.
     let h = e.embed_query(&head).await.unwrap();
     assert!(dot(&v[0], &h) > 0.999, "{}", dot(&v[0], &h));
 }
