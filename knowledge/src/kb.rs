@@ -56,8 +56,8 @@ pub struct Hit {
     pub url: Option<String>,
     /// Partial files (relative to the source folder) the page included this text from.
     pub origins: Vec<String>,
-    /// The search's ranking score: BM25 for sparse searches, RRF for hybrid ones (which only
-    /// orders hits and says nothing about how close they are).
+    /// The search's ranking score: BM25 for sparse searches, the fused score for hybrid ones
+    /// (which orders hits and says little about how close they are).
     pub score: f32,
     /// Cosine similarity of the query and this chunk when the search embedded the query and
     /// the chunk has a dense vector (hybrid and dense searches); how well the chunk matches
