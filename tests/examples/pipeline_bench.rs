@@ -16,7 +16,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(500);
     let rate: f64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50.0);
-    let extractive = args.get(3).is_some_and(|a| a == "extractive");
+    let extractive = args.iter().skip(3).any(|a| a == "extractive");
+    // `bm25`: without the local sentence model, whether or not it is installed.
+    let bm25_only = args.iter().skip(3).any(|a| a == "bm25");
 
     let model = FakeOpenAi::with_responder(|_| {
         json!({"action": "reply", "answer": "Click **Reset key** [1].", "citations": [1], "confidence": 0.9})
@@ -49,6 +51,11 @@ async fn main() {
     let base_url = model.base_url();
     let bot = RunningBot::start_with(&fake, &db, BENCH_DOCS, move |config| {
         config.pipeline.per_member_per_minute = 1_000;
+        // The guild limit (300 questions a minute by default) would turn most of the burst away.
+        config.pipeline.per_guild_per_minute = 100_000;
+        if bm25_only {
+            config.knowledge.local_model = Some("off".into());
+        }
         if !extractive {
             config.llm.base_url = Some(base_url);
             config.llm.model = Some("zero-latency".into());
