@@ -90,6 +90,7 @@ pub struct LocalEmbedder {
 struct Workers {
     free: Mutex<Vec<Arc<rayon::ThreadPool>>>,
     slots: Semaphore,
+    count: usize,
 }
 
 impl LocalEmbedder {
@@ -114,6 +115,7 @@ impl LocalEmbedder {
             workers: Arc::new(Workers {
                 free: Mutex::new(pools),
                 slots: Semaphore::new(workers),
+                count: workers,
             }),
             queries: Arc::new(Semaphore::new(config.concurrent_queries.max(1))),
         })
@@ -166,14 +168,13 @@ impl LocalEmbedder {
             .chunks(self.batch_size)
             .map(<[usize]>::to_vec)
             .collect();
-        let width = self.workers.slots.available_permits().max(1);
         let mut done = futures::stream::iter(batches.into_iter().map(|batch| async move {
             let vectors = self
                 .on_worker(batch.iter().map(|&i| texts[i].clone()).collect())
                 .await?;
             Ok::<_, KnowledgeError>((batch, vectors))
         }))
-        .buffer_unordered(width);
+        .buffer_unordered(self.workers.count);
         let mut out = vec![Vec::new(); texts.len()];
         while let Some(result) = done.next().await {
             let (batch, vectors) = result?;

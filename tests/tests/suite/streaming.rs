@@ -53,6 +53,14 @@ async fn start(fake: &FakeDiscord, db: &TestDb, model: &FakeOpenAi) -> RunningBo
     RunningBot::start_with(fake, db, DOCS, with_models(model, None)).await
 }
 
+const QUESTION: &str = "how do I reset my API key?";
+
+/// The member asks `QUESTION` in the support channel; what the bot did with it.
+async fn ask(fake: &FakeDiscord, bot: &RunningBot) -> Outcome {
+    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), QUESTION);
+    bot.outcome(message).await
+}
+
 fn calls_in(fake: &FakeDiscord, thread: u64, method: Method) -> Vec<RestCall> {
     fake.calls()
         .into_iter()
@@ -83,16 +91,11 @@ async fn a_long_answer_is_posted_early_then_edited_at_a_steady_pace_and_finished
     let db = TestDb::sqlite();
     let bot = start(&fake, &db, &model).await;
 
-    let message = fake.send_message(
-        SUPPORT_CHANNEL,
-        Author::Member(MEMBER),
-        "how do I reset my API key?",
-    );
     let Outcome::Responded {
         thread_id,
         reply_ids,
         ..
-    } = bot.outcome(message).await
+    } = ask(&fake, &bot).await
     else {
         panic!("the question was answered");
     };
@@ -184,16 +187,11 @@ async fn a_streamed_mass_mention_or_secret_never_reaches_discord_raw() {
     let db = TestDb::sqlite();
     let bot = start(&fake, &db, &model).await;
 
-    let message = fake.send_message(
-        SUPPORT_CHANNEL,
-        Author::Member(MEMBER),
-        "how do I reset my API key?",
-    );
     let Outcome::Responded {
         thread_id,
         reply_ids,
         ..
-    } = bot.outcome(message).await
+    } = ask(&fake, &bot).await
     else {
         panic!("the question was answered");
     };
@@ -222,12 +220,7 @@ async fn a_streamed_reply_with_invented_citations_is_withdrawn_and_the_member_ha
     let db = TestDb::sqlite();
     let bot = start(&fake, &db, &model).await;
 
-    let message = fake.send_message(
-        SUPPORT_CHANNEL,
-        Author::Member(MEMBER),
-        "how do I reset my API key?",
-    );
-    let outcome = bot.outcome(message).await;
+    let outcome = ask(&fake, &bot).await;
     assert_eq!(outcome.kind(), "handed_off");
     let Outcome::Responded { thread_id, .. } = outcome else {
         unreachable!()
@@ -263,9 +256,7 @@ async fn a_model_that_dies_mid_answer_leaves_an_honest_handoff_and_the_question_
     let db = TestDb::sqlite();
     let bot = start(&fake, &db, &model).await;
 
-    let question = "how do I reset my API key?";
-    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), question);
-    let outcome = bot.outcome(message).await;
+    let outcome = ask(&fake, &bot).await;
     assert_eq!(outcome.kind(), "handed_off");
     let Outcome::Responded { thread_id, .. } = outcome else {
         unreachable!()
@@ -293,7 +284,7 @@ async fn a_model_that_dies_mid_answer_leaves_an_honest_handoff_and_the_question_
         .await
         .unwrap();
     assert_eq!(
-        stored[0].content, question,
+        stored[0].content, QUESTION,
         "the question is kept for the team"
     );
     assert!(
@@ -309,11 +300,7 @@ async fn a_short_answer_is_posted_once_and_never_edited() {
     let db = TestDb::sqlite();
     let bot = start(&fake, &db, &model).await;
 
-    let message = fake.send_message(
-        SUPPORT_CHANNEL,
-        Author::Member(MEMBER),
-        "how do I reset my API key?",
-    );
+    let message = fake.send_message(SUPPORT_CHANNEL, Author::Member(MEMBER), QUESTION);
     let thread = thread_for(&fake, message).await;
     assert_eq!(bot.outcome(message).await.kind(), "answered");
     let posts: Vec<RestCall> = fake
@@ -348,12 +335,7 @@ async fn with_streaming_off_a_long_answer_is_asked_whole_and_posted_once() {
     })
     .await;
 
-    let message = fake.send_message(
-        SUPPORT_CHANNEL,
-        Author::Member(MEMBER),
-        "how do I reset my API key?",
-    );
-    assert_eq!(bot.outcome(message).await.kind(), "answered");
+    assert_eq!(ask(&fake, &bot).await.kind(), "answered");
     assert!(fake.calls().iter().all(|c| c.method != Method::PATCH));
     assert_eq!(model.chat_requests()[0].body.get("stream"), None::<&Value>);
     bot.stop().await.unwrap();
