@@ -360,6 +360,12 @@ impl FakeDiscord {
             .with_state(Arc::clone(&shared));
         let https = app.clone();
         let server = tokio::spawn(async move {
+            // Like Discord's own servers, the fake writes small frames at once: with Nagle's
+            // algorithm on, an event written while the previous one is unacknowledged waits
+            // for the bot's delayed ACK (40 ms on Linux), which the latency bench would count.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let plain = axum::serve(listener, app);
             let secure = axum::serve(tls::TlsListener::new(tls), https);
             let _ = tokio::join!(plain, secure);

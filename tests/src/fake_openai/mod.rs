@@ -227,6 +227,10 @@ impl FakeOpenAi {
         });
         let app = routes::router(Arc::clone(&shared));
         let server = tokio::spawn(async move {
+            // Streamed chunks go out as they are written, as a real provider's do.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app).await;
         });
         FakeOpenAi {
