@@ -137,6 +137,8 @@ pub async fn run(config: &Config, command: EvalCommand) -> ExitCode {
                     eprintln!("error: the semantic stage needs the local sentence model");
                     return ExitCode::FAILURE;
                 };
+                let embedder: Arc<dyn SentenceEmbedder> =
+                    Arc::new(agent::classifier::eval::CachedEmbedder::new(embedder));
                 for threshold in [0.6, 0.75, 0.9] {
                     print!(
                         "{}",

@@ -4,10 +4,10 @@
 //! figure comes from rows it was not trained on. Benign corpora (BEIR's `{"_id","title","text"}`)
 //! can be added as training-only negatives: in every fold's training set, never scored.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Deserialize;
@@ -602,6 +602,39 @@ pub fn bench_typical(iterations: usize, semantic: Option<SemanticFactory<'_>>) -
         messages_per_s: iterations as f64 / secs.max(1e-9),
         p50_us: at(50),
         p99_us: at(99),
+    }
+}
+
+/// Remembers every text's vector: the semantic k-fold embeds each example once per fold and
+/// threshold, which a full sentence model (milliseconds a text) makes slow.
+pub struct CachedEmbedder {
+    inner: Arc<dyn SentenceEmbedder>,
+    vectors: Mutex<HashMap<String, Vec<f32>>>,
+}
+
+impl CachedEmbedder {
+    pub fn new(inner: Arc<dyn SentenceEmbedder>) -> Self {
+        Self {
+            inner,
+            vectors: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl SentenceEmbedder for CachedEmbedder {
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+
+    fn embed(&self, text: &str) -> Vec<f32> {
+        if let Some(v) = self.vectors.lock().ok().and_then(|m| m.get(text).cloned()) {
+            return v;
+        }
+        let v = self.inner.embed(text);
+        if let Ok(mut m) = self.vectors.lock() {
+            m.insert(text.to_string(), v.clone());
+        }
+        v
     }
 }
 
