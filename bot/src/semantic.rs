@@ -40,6 +40,27 @@ impl SentenceEmbedder for FullModelEmbedder {
     }
 }
 
+/// multilingual-e5-small behind the same trait: slower still than the English full model, for
+/// measuring what a multilingual encoder adds (`eval classifier --semantic-multilingual`).
+pub struct E5Embedder(pub knowledge::local_model::e5::E5Model);
+
+impl SentenceEmbedder for E5Embedder {
+    fn dimensions(&self) -> usize {
+        self.0.dimensions()
+    }
+
+    fn embed(&self, text: &str) -> Vec<f32> {
+        if text.trim().is_empty() {
+            return vec![0.0; self.0.dimensions()];
+        }
+        self.0
+            .embed(&[text])
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_else(|| vec![0.0; self.0.dimensions()])
+    }
+}
+
 /// The static table for this configuration, when the local model is found and the semantic
 /// stage is on. A model that is set but broken is reported and the stage stays off: the rules
 /// still protect the guilds.

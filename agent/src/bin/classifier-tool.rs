@@ -94,9 +94,13 @@ fn main() -> ExitCode {
             println!("{report}");
             let mut j = report.to_json();
             if bench {
-                let (rate, p99) = eval::bench_typical(200_000, None);
-                println!("typical ~200-char messages: {rate:.0} messages/s, p99 {p99:.1} µs");
-                j["bench_typical"] = serde_json::json!({"messages_per_s": rate, "p99_us": p99});
+                let b = eval::bench_typical(200_000, None);
+                println!(
+                    "typical ~200-char messages: {:.0} messages/s, p99 {:.1} µs",
+                    b.messages_per_s, b.p99_us
+                );
+                j["bench_typical"] =
+                    serde_json::json!({"messages_per_s": b.messages_per_s, "p99_us": b.p99_us});
             }
             if json {
                 println!("{j}");

@@ -3,6 +3,7 @@
 //! one per core, each on a single-threaded worker; query embeddings have slots of their own,
 //! so a member's question never queues behind a guild's big upload.
 
+pub mod e5;
 mod locate;
 mod model;
 mod static_table;
