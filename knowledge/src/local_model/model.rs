@@ -170,18 +170,26 @@ impl MiniLm {
         let mask = Tensor::from_vec(mask, shape, &device)?;
         let type_ids = ids.zeros_like()?;
         let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
-        // Mean over the real tokens only: padding must not pull short texts toward each other.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norms = mean
-            .sqr()?
-            .sum_keepdim(1)?
-            .sqrt()?
-            .clamp(1e-12f32, f32::MAX)?;
-        mean.broadcast_div(&norms)?.to_vec2::<f32>()
+        mean_pool_normalised(&hidden, &mask.to_dtype(DType::F32)?.unsqueeze(2)?)
     }
+}
+
+/// The sentence-transformers recipe on an encoder's output `(batch, len, dim)`: the mean over
+/// the real tokens (`mask`, `(batch, len, 1)`, 1.0 for a token and 0.0 for padding: padding
+/// must not pull short texts toward each other), then unit length.
+pub(super) fn mean_pool_normalised(
+    hidden: &Tensor,
+    mask: &Tensor,
+) -> candle_core::Result<Vec<Vec<f32>>> {
+    let summed = hidden.broadcast_mul(mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
+    let mean = summed.broadcast_div(&counts)?;
+    let norms = mean
+        .sqr()?
+        .sum_keepdim(1)?
+        .sqrt()?
+        .clamp(1e-12f32, f32::MAX)?;
+    mean.broadcast_div(&norms)?.to_vec2::<f32>()
 }
 
 /// Which of the model's files `dir` lacks, if any (without loading anything).

@@ -176,17 +176,8 @@ impl E5Model {
         let x = self.embedding_norm.forward(&x)?;
         let additive = Tensor::from_vec(additive, (batch.len(), 1, 1, len), &device)?;
         let hidden = self.encoder.forward(&x, &additive)?;
-        // Mean over the real tokens only: padding must not pull short texts toward each other.
         let mask = Tensor::from_vec(mask, (batch.len(), len, 1), &device)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norms = mean
-            .sqr()?
-            .sum_keepdim(1)?
-            .sqrt()?
-            .clamp(1e-12f32, f32::MAX)?;
-        mean.broadcast_div(&norms)?.to_vec2::<f32>()
+        super::model::mean_pool_normalised(&hidden, &mask)
     }
 }
 
